@@ -1,0 +1,152 @@
+/**
+ * Starts a real `gwserver` process (the built CLI, dist/cli/bin.js) on port 0
+ * and waits, with a deadline, for its "listening" log record. Every process
+ * started here is killed by pid when the test ends, even when it fails.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const BIN = path.join(ROOT, 'dist/cli/bin.js');
+
+const running = new Set<ChildProcess>();
+
+export interface Gwserver {
+  proc: ChildProcess;
+  pid: number;
+  /** e.g. `http://127.0.0.1:41234` (first TCP bind). */
+  url: string;
+  port: number;
+  host: string;
+  /** All bound addresses as logged (`http://...` or `unix:/path`). */
+  addresses: string[];
+  /** stderr lines so far (JSON log records, mostly). */
+  stderr: string[];
+  stdout: string[];
+  /** Parsed JSON log records from stderr. */
+  records(): Array<Record<string, any>>;
+  /** Waits until a log record matches. */
+  waitForRecord(pred: (r: Record<string, any>) => boolean, timeoutMs?: number): Promise<Record<string, any>>;
+  /** SIGTERM, then SIGKILL after a grace; resolves with the exit code/signal. */
+  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export interface StartOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  /** Do not wait for "listening" (for boot-failure tests). */
+  noWait?: boolean;
+}
+
+function parse(line: string): Record<string, any> | undefined {
+  try {
+    const v = JSON.parse(line);
+    return v && typeof v === 'object' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs `gwserver ...args` and resolves once every bind is listening. Pass `-b 127.0.0.1:0` yourself or get it by default. */
+export async function startGwserver(args: string[], opts: StartOptions = {}): Promise<Gwserver> {
+  const hasBind = args.some((a) => a === '-b' || a === '--bind' || a.startsWith('--bind='));
+  const fullArgs = hasBind ? args : ['-b', '127.0.0.1:0', ...args];
+  const proc = spawn(process.execPath, [BIN, ...fullArgs], {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(proc);
+  const stderr: string[] = [];
+  const stdout: string[] = [];
+  const waiters: Array<() => void> = [];
+  const notify = () => { for (const w of waiters.splice(0)) w(); };
+  const collect = (stream: NodeJS.ReadableStream, into: string[]) => {
+    let buf = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (d: string) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        into.push(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+      notify();
+    });
+    stream.on('end', () => { if (buf) into.push(buf); notify(); });
+  };
+  collect(proc.stderr!, stderr);
+  collect(proc.stdout!, stdout);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    proc.on('exit', (code, signal) => { running.delete(proc); notify(); resolve({ code, signal }); });
+  });
+  let exitedFlag = false;
+  void exited.then(() => { exitedFlag = true; });
+
+  const records = () => stderr.map(parse).filter((r): r is Record<string, any> => r !== undefined);
+  const waitForRecord = async (pred: (r: Record<string, any>) => boolean, timeoutMs = 10_000) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = records().find(pred);
+      if (hit) return hit;
+      if (exitedFlag) throw new Error(`gwserver exited before the expected log record; stderr:\n${stderr.join('\n')}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for a log record; stderr:\n${stderr.join('\n')}`);
+      await new Promise<void>((r) => { const t = setTimeout(r, Math.min(left, 200)); waiters.push(() => { clearTimeout(t); r(); }); });
+    }
+  };
+  const stop = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      const r = await exited;
+      clearTimeout(t);
+      return r;
+    }
+    return exited;
+  };
+  const server: Gwserver = {
+    proc, pid: proc.pid!, url: '', port: 0, host: '', addresses: [], stderr, stdout,
+    records, waitForRecord, stop, exited,
+  };
+  if (opts.noWait) return server;
+  const nBinds = fullArgs.filter((a) => a === '-b' || a === '--bind' || a.startsWith('--bind=')).length;
+  const isListening = (r: Record<string, any>) => r.msg === 'listening';
+  try {
+    const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
+    while (records().filter(isListening).length < nBinds) {
+      await waitForRecord((r) => isListening(r) && records().filter(isListening).length >= nBinds, Math.max(1, deadline - Date.now()));
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  server.addresses = records().filter((r) => r.msg === 'listening').map((r) => String(r.address));
+  const tcp = server.addresses.find((a) => a.startsWith('http://'));
+  if (tcp) {
+    const u = new URL(tcp);
+    server.url = tcp;
+    server.port = Number(u.port);
+    server.host = u.hostname;
+  }
+  return server;
+}
+
+/** Kills every gwserver still running (a root hook calls this after each test). */
+export async function killAll(): Promise<void> {
+  const procs = [...running];
+  await Promise.all(procs.map((p) => new Promise<void>((resolve) => {
+    if (p.exitCode !== null || p.signalCode !== null) return resolve();
+    p.once('exit', () => resolve());
+    p.kill('SIGKILL');
+  })));
+}
+
+export const mochaHooks = {
+  async afterEach() {
+    await killAll();
+  },
+};
