@@ -1,1 +1,28 @@
-export const x: number = 1;
+/**
+ * gwserver's public API: the gateway interface types, the toolkit, and the
+ * server pieces an embedder needs.
+ *
+ * @module
+ */
+export type {
+  Application,
+  Body,
+  Chunk,
+  Environ,
+  ErrorStream,
+  FileLike,
+  FileWrapperFactory,
+  HeaderPair,
+  InputStream,
+  Middleware,
+  RequestLogger,
+  StartResponse,
+  Write,
+} from './gateway/types.js';
+export { GatewayError, ERROR_CODES, type ErrorCode } from './errors.js';
+export { toNodeHandler, createHandler, type HandlerOptions } from './gateway/handler.js';
+export { RequestInput, type RequestInputOptions } from './gateway/input.js';
+export { FileWrapper, fileWrapper } from './gateway/file-wrapper.js';
+export { HOP_BY_HOP, checkHeaders, parseStatus, isToken } from './gateway/start-response.js';
+export { WorkerServer, type WorkerServerOptions } from './worker/http-worker.js';
+export { loadApp } from './loader/load-app.js';

@@ -1,0 +1,595 @@
+/**
+ * Runs a gateway application for one `node:http` request: refuse what must
+ * never reach the app, build the environ, call the app, frame and stream
+ * the body with backpressure, close the body. The sequence is fixed (as in
+ * wsgiref's `BaseHandler.run`) and `close()` runs on every path.
+ *
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { GatewayError, contractError } from '../errors.js';
+import { createLogger, type Logger } from '../logging/logger.js';
+import { proxyTrust, requestEnviron, type EnvironSettings } from './environ.js';
+import { FileWrapper, fileWrapper } from './file-wrapper.js';
+import { RequestInput } from './input.js';
+import { checkHeaders, contentLengthOf, parseStatus } from './start-response.js';
+import type { Application, Chunk, Environ, ErrorStream, HeaderPair, StartResponse, Write } from './types.js';
+
+/** Settings of {@link createHandler}; every one has gunicorn's default. */
+export interface HandlerOptions {
+  /** The error logger (default: JSON lines on stderr). */
+  logger?: Logger;
+  /** `SCRIPT_NAME` prefix the app is mounted at (`--root-path`). */
+  rootPath?: string;
+  /** Whether more than one worker runs the app (`wsgi.multiprocess`). */
+  multiprocess?: boolean;
+  /** `gwserver.worker_id`. */
+  workerId?: number;
+  /** Peers trusted to set X-Forwarded-For/-Proto (default `127.0.0.1,::1`). */
+  forwardedAllowIps?: string | string[];
+  /** Longest request line in bytes, else 414 (default 4094; 0: no limit). */
+  limitRequestLine?: number;
+  /** Most header fields, else 431 (default 100; 0: no limit). */
+  limitRequestFields?: number;
+  /** Longest header field (`name: value`) in bytes, else 431 (default 8190; 0: no limit). */
+  limitRequestFieldSize?: number;
+  /** Largest request body in bytes, else 413 (default 0: no limit). */
+  limitRequestBody?: number;
+}
+
+/** How much of a body the app did not read is read and dropped to keep the connection. */
+export const DRAIN_LIMIT = 256 * 1024;
+
+const kExchange = Symbol('gwserver.exchange');
+type TrackedSocket = Socket & { [kExchange]?: Exchange };
+
+interface Shared {
+  app: Application;
+  logger: Logger;
+  environ: EnvironSettings;
+  workerId: number;
+  limitLine: number;
+  limitFields: number;
+  limitFieldSize: number;
+  limitBody: number;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  408: 'Request Timeout',
+  413: 'Content Too Large',
+  414: 'URI Too Long',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+};
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
+}
+
+function byteLength(chunk: unknown): number {
+  if (typeof chunk === 'string') return chunk.length === 0 ? 0 : Buffer.byteLength(chunk);
+  if (chunk instanceof Uint8Array) return chunk.byteLength;
+  throw contractError(`the body yielded ${chunk === null ? 'null' : typeof chunk}; chunks must be Uint8Array (Buffer) or string`);
+}
+
+/** One request/response: the state of the contract for it. */
+class Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly s: Shared;
+  readonly requestId: string;
+  environ: Environ | undefined;
+  input: RequestInput | undefined;
+  controller: AbortController | undefined;
+  body: unknown;
+  iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined;
+  // startResponse state
+  started = false;
+  status = 0;
+  reason = '';
+  headers: HeaderPair[] = [];
+  length: number | undefined;
+  // output state
+  headersSent = false;
+  bodyAllowed = true;
+  ended = false;
+  sent = 0;
+  cut = false;
+  gone = false;
+  appCalled = false;
+  parseFailed = false;
+  closed = false;
+  drainWaiter: (() => void) | undefined;
+
+  constructor(req: IncomingMessage, res: ServerResponse, shared: Shared) {
+    this.req = req;
+    this.res = res;
+    this.s = shared;
+    this.requestId = randomUUID();
+  }
+
+  start(expectContinue: boolean): void {
+    const { req, res, s } = this;
+    const refusal = this.checkLimits();
+    if (refusal !== undefined) return this.refuse(refusal);
+
+    let cgi: Record<string, unknown>;
+    try {
+      cgi = requestEnviron(req, s.environ);
+    } catch (err) {
+      return this.refuse(err as GatewayError);
+    }
+
+    // Framing of the request body (Node has refused CL with TE, bad CLs, ...).
+    let length: number | undefined = 0;
+    const te = req.headers['transfer-encoding'];
+    if (te !== undefined) {
+      // RFC 9112 6.3: a request whose final coding is not chunked cannot be framed.
+      if (!/(?:^|,)[ \t]*chunked[ \t]*$/i.test(te)) {
+        return this.refuse(new GatewayError('GW_BAD_REQUEST', 'Transfer-Encoding must end with chunked'));
+      }
+      length = undefined;
+    } else if (cgi.CONTENT_LENGTH !== undefined) {
+      length = Number(cgi.CONTENT_LENGTH);
+    }
+    if (length !== undefined && s.limitBody > 0 && length > s.limitBody) {
+      return this.refuse(new GatewayError('GW_BODY_TOO_LARGE', `the declared body of ${length} bytes is over the limit of ${s.limitBody}`));
+    }
+
+    const ex = this;
+    this.input = new RequestInput(req, {
+      length,
+      limit: s.limitBody,
+      onFirstRead: expectContinue ? () => { if (!res.headersSent) res.writeContinue(); } : undefined,
+    });
+    cgi['wsgi.version'] = [1, 0];
+    cgi['wsgi.input'] = this.input;
+    cgi['wsgi.multithread'] = false;
+    cgi['wsgi.multiprocess'] = s.environ.multiprocess;
+    cgi['wsgi.run_once'] = false;
+    cgi['wsgi.input_terminated'] = true;
+    cgi['wsgi.file_wrapper'] = fileWrapper;
+    cgi['gwserver.request_id'] = this.requestId;
+    cgi['gwserver.worker_id'] = s.workerId;
+    // Built on first use: most apps never touch them.
+    Object.defineProperties(cgi, {
+      'wsgi.errors': { enumerable: true, configurable: true, get: () => ex.errorStream() },
+      'gwserver.signal': { enumerable: true, configurable: true, get: () => ex.signal() },
+      'gwserver.log': { enumerable: true, configurable: true, get: () => ex.log() },
+    });
+    this.environ = cgi as Environ;
+
+    (req.socket as TrackedSocket)[kExchange] = this;
+    res.on('close', () => this.onClose());
+    if (length === 0) {
+      void this.run();
+    } else {
+      // Let the parser finish the bytes it already has: a malformed chunk
+      // in them must be refused before the app is called.
+      setImmediate(() => void this.run());
+    }
+  }
+
+  checkLimits(): GatewayError | undefined {
+    const { req, s } = this;
+    if (s.limitLine > 0 && req.method!.length + req.url!.length + 10 > s.limitLine) {
+      return new GatewayError('GW_REQUEST_LINE_TOO_LONG', `the request line is longer than ${s.limitLine} bytes (--limit-request-line)`);
+    }
+    const raw = req.rawHeaders;
+    if (s.limitFields > 0 && raw.length > s.limitFields * 2) {
+      return new GatewayError('GW_HEADERS_TOO_LARGE', `more than ${s.limitFields} header fields (--limit-request-fields)`);
+    }
+    if (s.limitFieldSize > 0) {
+      for (let i = 0; i < raw.length; i += 2) {
+        if (raw[i]!.length + raw[i + 1]!.length + 2 > s.limitFieldSize) {
+          return new GatewayError('GW_HEADERS_TOO_LARGE', `a header field is longer than ${s.limitFieldSize} bytes (--limit-request-field-size)`);
+        }
+      }
+    }
+    return undefined;
+  }
+
+  /** A request that must not reach the app: a 4xx, then the connection is closed. */
+  refuse(err: GatewayError | Error): void {
+    const status = err instanceof GatewayError && err.status >= 400 ? err.status : 400;
+    this.s.logger.info({ request_id: this.requestId, status, reason: err.message, remote: this.req.socket.remoteAddress }, 'request refused');
+    this.plain(status);
+  }
+
+  plain(status: number): void {
+    const { res } = this;
+    const text = `${STATUS_TEXT[status] ?? 'Error'}\n`;
+    this.headersSent = true;
+    this.ended = true;
+    if (status < 500 || (this.input !== undefined && !this.input.ended)) res.shouldKeepAlive = false;
+    res.writeHead(status, STATUS_TEXT[status], [
+      ['Content-Type', 'text/plain; charset=utf-8'],
+      ['Content-Length', String(text.length)],
+    ]);
+    res.end(text);
+  }
+
+  async run(): Promise<void> {
+    if (this.gone || this.parseFailed) return;
+    this.appCalled = true;
+    try {
+      let body = this.s.app(this.environ!, this.startResponse);
+      if (isThenable(body)) body = await body;
+      this.body = body;
+      await this.send(body);
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      await this.closeBody();
+    }
+  }
+
+  readonly startResponse: StartResponse = (status, headers, excInfo) => {
+    if (this.started) {
+      if (excInfo === undefined) {
+        throw contractError('startResponse was called a second time without excInfo');
+      }
+      if (this.headersSent) throw excInfo;
+    }
+    const { code, reason } = parseStatus(status);
+    checkHeaders(headers);
+    const length = contentLengthOf(headers);
+    this.status = code;
+    this.reason = reason;
+    this.headers = headers;
+    this.length = length;
+    this.started = true;
+    return this.write;
+  };
+
+  readonly write: Write = async (chunk: Chunk) => {
+    if (this.ended) throw contractError('write() was called after the response body ended');
+    if (this.gone) throw new GatewayError('GW_CLIENT_GONE', 'write(): the client went away');
+    const len = byteLength(chunk);
+    if (len === 0) return;
+    if (!this.headersSent) this.sendHead(undefined);
+    await this.writeChunk(chunk, len);
+  };
+
+  async send(body: unknown): Promise<void> {
+    if (body === undefined || body === null) {
+      throw contractError(`the application returned ${body}; return an iterable of chunks (e.g. [] for an empty body)`);
+    }
+    if (this.gone) return;
+    if (typeof body === 'string' || body instanceof Uint8Array) return this.sendKnown([body]);
+    if (Array.isArray(body)) return this.sendKnown(body);
+    const b = body as Partial<AsyncIterable<unknown> & Iterable<unknown>>;
+    let it: Iterator<unknown> | AsyncIterator<unknown>;
+    if (typeof b[Symbol.asyncIterator] === 'function') it = b[Symbol.asyncIterator]!();
+    else if (typeof b[Symbol.iterator] === 'function') it = b[Symbol.iterator]!();
+    else throw contractError('the application returned a body that is not iterable; return an array, an iterable or an async iterable of chunks');
+    let size: number | undefined;
+    if (body instanceof FileWrapper) size = await body.size();
+    await this.sendIterator(it, size);
+  }
+
+  async sendKnown(chunks: unknown[]): Promise<void> {
+    if (!this.started) throw contractError('the application returned its body without calling startResponse');
+    let total = 0;
+    for (let i = 0; i < chunks.length; i++) total += byteLength(chunks[i]);
+    const { res } = this;
+    // The common case, one chunk whose size is known: headers and body in one write.
+    if (chunks.length === 1 && (this.length === undefined || this.length === total) && total > 0) {
+      this.sendHead(total);
+      this.sent = total;
+      this.ended = true;
+      if (this.bodyAllowed) res.end(chunks[0] as Chunk);
+      else res.end();
+      this.afterEnd();
+      return;
+    }
+    if (!this.headersSent) this.sendHead(total);
+    for (let i = 0; i < chunks.length && !this.gone && !this.cut; i++) {
+      const chunk = chunks[i] as Chunk;
+      const len = byteLength(chunk);
+      if (len > 0) await this.writeChunk(chunk, len);
+    }
+    if (!this.gone) this.end();
+  }
+
+  async sendIterator(it: Iterator<unknown> | AsyncIterator<unknown>, size: number | undefined): Promise<void> {
+    this.iterator = it;
+    let finished = false;
+    try {
+      if (!this.bodyAllowedFor(this.req.method!)) {
+        // HEAD: pull only until startResponse has been called.
+        while (!this.started) {
+          let r = it.next();
+          if (isThenable(r)) r = await r;
+          if ((r as IteratorResult<unknown>).done) {
+            finished = true;
+            break;
+          }
+        }
+        if (!this.started) throw contractError('the body ended without startResponse being called');
+        if (!this.gone) {
+          this.sendHead(size);
+          this.end();
+        }
+        return;
+      }
+      for (;;) {
+        let r = it.next();
+        if (isThenable(r)) r = await r;
+        if (this.gone) return;
+        const { done, value } = r as IteratorResult<unknown>;
+        if (done) {
+          finished = true;
+          break;
+        }
+        const len = byteLength(value);
+        if (len === 0) continue;
+        if (!this.started) throw contractError('the body yielded data before startResponse was called');
+        if (!this.headersSent) this.sendHead(size);
+        await this.writeChunk(value as Chunk, len);
+        if (this.gone || this.cut) return;
+      }
+      if (!this.started) throw contractError('the body ended without startResponse being called');
+      if (!this.headersSent) this.sendHead(size ?? 0);
+      this.end();
+    } finally {
+      if (!finished) this.stopIterator();
+    }
+  }
+
+  stopIterator(): void {
+    const it = this.iterator;
+    this.iterator = undefined;
+    if (it === undefined || typeof it.return !== 'function') return;
+    try {
+      const r = it.return();
+      if (isThenable(r)) (r as Promise<unknown>).then(undefined, (err) => this.logAppError(err, 'the body iterator threw while being stopped'));
+    } catch (err) {
+      this.logAppError(err, 'the body iterator threw while being stopped');
+    }
+  }
+
+  bodyAllowedFor(method: string): boolean {
+    return method !== 'HEAD';
+  }
+
+  sendHead(known: number | undefined): void {
+    const { res, req } = this;
+    this.headersSent = true;
+    let headers = this.headers;
+    if (this.length === undefined && known !== undefined) {
+      headers = headers.concat([['Content-Length', String(known)]]);
+      this.length = known;
+    }
+    const status = this.status;
+    this.bodyAllowed = req.method !== 'HEAD' && status !== 204 && status !== 304;
+    const input = this.input;
+    if (input !== undefined && !input.ended && !this.canDrain(input)) res.shouldKeepAlive = false;
+    res.writeHead(status, this.reason, headers as unknown as string[]);
+  }
+
+  canDrain(input: RequestInput): boolean {
+    const len = this.environ?.CONTENT_LENGTH;
+    if (len === undefined) return false;
+    return Number(len) - input.received <= DRAIN_LIMIT;
+  }
+
+  async writeChunk(chunk: Chunk, len: number): Promise<void> {
+    if (this.length !== undefined) {
+      const left = this.length - this.sent;
+      if (len > left) {
+        chunk = (typeof chunk === 'string' ? Buffer.from(chunk) : chunk).subarray(0, left);
+        this.s.logger.warn({ request_id: this.requestId, content_length: this.length }, 'the application yielded more bytes than its Content-Length; the rest was dropped');
+        this.cut = true;
+        len = left;
+        if (len === 0) return;
+      }
+    }
+    this.sent += len;
+    if (!this.bodyAllowed) return;
+    if (!this.res.write(chunk)) await this.drained();
+  }
+
+  drained(): Promise<void> {
+    if (this.gone) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.drainWaiter = resolve;
+      this.res.once('drain', this.onDrain);
+    });
+  }
+
+  readonly onDrain = (): void => {
+    const w = this.drainWaiter;
+    this.drainWaiter = undefined;
+    w?.();
+  };
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.length !== undefined && this.sent < this.length && this.bodyAllowed) {
+      // Ending here would let the client wait for bytes that never come, or
+      // take what it got for the whole response.
+      this.s.logger.error({ request_id: this.requestId, content_length: this.length, sent: this.sent }, 'the application sent fewer bytes than its Content-Length; closing the connection');
+      this.res.destroy();
+      return;
+    }
+    this.res.end();
+    this.afterEnd();
+  }
+
+  afterEnd(): void {
+    const input = this.input;
+    if (input !== undefined && !input.ended && this.res.shouldKeepAlive) {
+      // Read the rest of a small unread body so the connection can carry the next request.
+      if (!input.discard(DRAIN_LIMIT)) this.res.destroy();
+    }
+  }
+
+  fail(err: unknown): void {
+    if (this.gone) {
+      this.s.logger.debug({ request_id: this.requestId, err }, 'error after the client went away');
+      return;
+    }
+    const clientFault = err instanceof GatewayError && err.status >= 400 && err.status < 500;
+    if (clientFault) {
+      this.s.logger.info({ request_id: this.requestId, status: err.status, reason: err.message }, 'bad request body');
+    } else {
+      this.logAppError(err, 'application error');
+    }
+    if (!this.headersSent && !this.ended) {
+      this.plain(clientFault ? (err as GatewayError).status : 500);
+      return;
+    }
+    // Bytes are out: a truncated response is the only honest answer.
+    this.ended = true;
+    this.res.destroy();
+  }
+
+  logAppError(err: unknown, msg: string): void {
+    this.s.logger.error({ request_id: this.requestId, method: this.req.method, path: this.req.url, err }, msg);
+  }
+
+  onClose(): void {
+    const socket = this.req.socket as TrackedSocket;
+    if (socket[kExchange] === this) socket[kExchange] = undefined;
+    if (this.res.writableFinished) return;
+    // The client went away (or we destroyed the response) before the end.
+    this.gone = true;
+    this.controller?.abort();
+    this.onDrain();
+    this.stopIterator();
+    void this.closeBody();
+  }
+
+  /** Calls the body's close() exactly once; before the app returned a body there is nothing to close yet (run() calls this again). */
+  async closeBody(): Promise<void> {
+    const body = this.body as { close?: () => unknown } | undefined | null;
+    if (this.closed || body === undefined || body === null) return;
+    this.closed = true;
+    if (typeof body.close !== 'function') return;
+    try {
+      const r = body.close();
+      if (isThenable(r)) await r;
+    } catch (err) {
+      this.logAppError(err, 'the body\'s close() threw');
+    }
+  }
+
+  /** Marks the request as malformed (seen by the parser inside its body). */
+  parseError(err: GatewayError): void {
+    this.parseFailed = true;
+    this.input?.fail(err);
+  }
+
+  signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    if (this.gone && !this.controller.signal.aborted) this.controller.abort();
+    return this.controller.signal;
+  }
+
+  #log: Logger | undefined;
+  log(): Logger {
+    return (this.#log ??= this.s.logger.child({ request_id: this.requestId }));
+  }
+
+  #errors: ErrorStream | undefined;
+  errorStream(): ErrorStream {
+    if (this.#errors !== undefined) return this.#errors;
+    let pending = '';
+    const logger = this.s.logger;
+    const requestId = this.requestId;
+    const emit = (line: string) => logger.error({ request_id: requestId, source: 'wsgi.errors' }, line);
+    const stream: ErrorStream = {
+      write(text: string) {
+        pending += String(text);
+        let i;
+        while ((i = pending.indexOf('\n')) >= 0) {
+          emit(pending.slice(0, i));
+          pending = pending.slice(i + 1);
+        }
+      },
+      writelines(lines: Iterable<string>) {
+        for (const line of lines) stream.write(line);
+      },
+      flush() {
+        if (pending !== '') {
+          emit(pending);
+          pending = '';
+        }
+      },
+    };
+    return (this.#errors = stream);
+  }
+}
+
+/** What the worker server needs besides the request handler. */
+export interface GatewayHandler {
+  (req: IncomingMessage, res: ServerResponse): void;
+  /** For `checkContinue`: the same, but `100 Continue` waits for the first read of wsgi.input. */
+  expectContinue(req: IncomingMessage, res: ServerResponse): void;
+  /**
+   * The parser found an error on `socket` (`clientError`). Returns true when
+   * a request of that socket is in the app's hands and will answer itself;
+   * false when the caller must write the error response.
+   */
+  parseError(socket: Socket, err: GatewayError): boolean;
+}
+
+/** Normalises handler options into the shared per-server state. */
+function shared(app: Application, options: HandlerOptions): Shared {
+  return {
+    app,
+    logger: options.logger ?? createLogger(),
+    environ: {
+      rootPath: (options.rootPath ?? '').replace(/\/+$/, ''),
+      multiprocess: options.multiprocess ?? false,
+      trust: proxyTrust(options.forwardedAllowIps ?? '127.0.0.1,::1'),
+    },
+    workerId: options.workerId ?? 0,
+    limitLine: options.limitRequestLine ?? 4094,
+    limitFields: options.limitRequestFields ?? 100,
+    limitFieldSize: options.limitRequestFieldSize ?? 8190,
+    limitBody: options.limitRequestBody ?? 0,
+  };
+}
+
+/**
+ * Creates the `node:http` request handler that serves `app`. Used by the
+ * worker server; also the public {@link toNodeHandler}.
+ */
+export function createHandler(app: Application, options: HandlerOptions = {}): GatewayHandler {
+  const s = shared(app, options);
+  const handler = ((req: IncomingMessage, res: ServerResponse) => {
+    new Exchange(req, res, s).start(false);
+  }) as GatewayHandler;
+  handler.expectContinue = (req, res) => new Exchange(req, res, s).start(true);
+  handler.parseError = (socket, err) => {
+    const ex = (socket as TrackedSocket)[kExchange];
+    if (ex === undefined || ex.ended) return false;
+    ex.parseError(err);
+    // The app has the request: its read of wsgi.input fails and it answers
+    // (a 400 if nothing was sent). Not called yet: it never will be.
+    if (ex.appCalled) {
+      ex.res.shouldKeepAlive = false;
+      return true;
+    }
+    return false;
+  };
+  return handler;
+}
+
+/**
+ * Mounts a gateway app in any `node:http` (or compatible) server:
+ * `http.createServer(toNodeHandler(app))`.
+ */
+export function toNodeHandler(app: Application, options: HandlerOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
+  const handler = createHandler(app, options);
+  return (req, res) => {
+    // Without a checkContinue listener Node has already sent 100 Continue.
+    handler(req, res);
+  };
+}

@@ -1,0 +1,261 @@
+/**
+ * `wsgi.input`: the request body, pulled from the socket only when the app
+ * asks for it. Nothing is read ahead beyond the stream's own small buffer, so
+ * an upload of any size costs a bounded amount of memory, and a client that
+ * sends faster than the app reads is held back by TCP flow control.
+ *
+ * @module
+ */
+import type { Readable } from 'node:stream';
+import { GatewayError } from '../errors.js';
+import type { InputStream } from './types.js';
+
+export interface RequestInputOptions {
+  /** The declared Content-Length; `undefined` for a chunked body. */
+  length?: number | undefined;
+  /** `--limit-request-body` for bodies whose length was not declared (0: none). */
+  limit?: number;
+  /** Runs once, before the first byte is pulled (sends `100 Continue`). */
+  onFirstRead?: () => void;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** An {@link InputStream} over a Node readable (an `IncomingMessage`, or any Readable). */
+export class RequestInput implements InputStream {
+  #src: Readable;
+  #length: number | undefined;
+  #limit: number;
+  #onFirstRead: (() => void) | undefined;
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  #received = 0;
+  #ended: boolean;
+  #error: Error | undefined;
+  #started = false;
+  #pending = false;
+  #discarding = false;
+  #wake: (() => void) | undefined;
+
+  constructor(src: Readable, options: RequestInputOptions = {}) {
+    this.#src = src;
+    this.#length = options.length;
+    this.#limit = options.limit ?? 0;
+    this.#onFirstRead = options.onFirstRead;
+    // A request without a body never touches the socket.
+    this.#ended = options.length === 0;
+  }
+
+  /** Bytes received from the client so far (what the app read plus what is buffered). */
+  get received(): number {
+    return this.#received;
+  }
+
+  /** Whether the whole body has arrived (EOF seen). */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /**
+   * Fails every current and future read with `err` (a malformed chunk seen
+   * by the parser, the client going away...).
+   */
+  fail(err: Error): void {
+    if (this.#ended || this.#error) return;
+    this.#error = err;
+    this.#notify();
+  }
+
+  read(size?: number): Promise<Buffer> {
+    return this.#op(async () => {
+      if (size === undefined || size === null || size < 0) {
+        await this.#fill(Infinity);
+        return this.#take(this.#buffered);
+      }
+      if (size === 0) return EMPTY;
+      await this.#fill(size);
+      return this.#take(Math.min(size, this.#buffered));
+    });
+  }
+
+  readline(size?: number): Promise<Buffer> {
+    return this.#op(async () => {
+      const max = size === undefined || size === null || size < 0 ? Infinity : size;
+      if (max === 0) return EMPTY;
+      let scanned = 0;
+      for (;;) {
+        const nl = this.#indexOfNewline(scanned);
+        if (nl >= 0) return this.#take(Math.min(nl + 1, max));
+        if (this.#buffered >= max) return this.#take(max);
+        scanned = this.#buffered;
+        if (this.#ended) return this.#take(this.#buffered);
+        await this.#fill(this.#buffered + 1);
+        if (this.#buffered === scanned) return this.#take(this.#buffered);
+      }
+    });
+  }
+
+  async readlines(hint?: number): Promise<Buffer[]> {
+    const lines: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const line = await this.readline();
+      if (line.length === 0) return lines;
+      lines.push(line);
+      total += line.length;
+      if (hint !== undefined && hint > 0 && total >= hint) return lines;
+    }
+  }
+
+  /** Yields the body in chunks as they arrive (not lines: use `readline` for lines). */
+  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    for (;;) {
+      const chunk = await this.#op(async () => {
+        await this.#fill(1);
+        return this.#take(this.#buffered);
+      });
+      if (chunk.length === 0) return;
+      yield chunk;
+    }
+  }
+
+  /**
+   * Reads and throws away the rest of the body so the connection can carry
+   * the next request. Returns false (and does nothing) when more than
+   * `maxBytes` may be left: the caller should close the connection instead.
+   */
+  discard(maxBytes: number): boolean {
+    if (this.#ended) return true;
+    if (this.#length === undefined || this.#length - this.#received > maxBytes || this.#error) return false;
+    this.#discarding = true;
+    this.#chunks = [];
+    this.#buffered = 0;
+    this.#start();
+    this.#pump();
+    return true;
+  }
+
+  async #op<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#pending) {
+      throw new GatewayError('GW_CONCURRENT_READ', 'wsgi.input: a read was started while another one is still pending; await each read before the next');
+    }
+    this.#pending = true;
+    try {
+      return await fn();
+    } finally {
+      this.#pending = false;
+    }
+  }
+
+  #start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    this.#onFirstRead?.();
+    const src = this.#src;
+    src.on('readable', () => this.#pump());
+    src.on('end', () => {
+      this.#ended = true;
+      this.#notify();
+    });
+    src.on('error', (err: Error) => this.#onClose(err));
+    src.on('close', () => this.#onClose(undefined));
+  }
+
+  #onClose(err: Error | undefined): void {
+    if (this.#ended || this.#error) return;
+    // 'close' right after 'end' is normal; anything else is a truncated body.
+    if (this.#src.readableEnded) return;
+    const got = this.#received;
+    const msg = this.#length !== undefined
+      ? `the client sent ${got} of the ${this.#length} bytes its Content-Length declared, then closed the connection`
+      : `the client closed the connection before the end of its chunked body (after ${got} bytes)`;
+    this.#error = new GatewayError('GW_CLIENT_GONE', `wsgi.input: ${msg}`, { cause: err });
+    this.#notify();
+  }
+
+  #pump(): void {
+    let chunk: Buffer | null;
+    let got = false;
+    while ((chunk = this.#src.read() as Buffer | null) !== null) {
+      got = true;
+      this.#received += chunk.length;
+      if (this.#limit > 0 && this.#received > this.#limit && this.#length === undefined) {
+        this.#error ??= new GatewayError('GW_BODY_TOO_LARGE', `wsgi.input: the request body is larger than the limit of ${this.#limit} bytes (--limit-request-body)`);
+        this.#src.pause();
+        break;
+      }
+      if (this.#discarding) continue;
+      this.#chunks.push(chunk);
+      this.#buffered += chunk.length;
+      // Only pull more than one chunk while a read is waiting for it: the
+      // stream's own buffer, then TCP, hold the rest back.
+      if (this.#wake === undefined) break;
+    }
+    if (got) this.#notify();
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    if (wake !== undefined) {
+      this.#wake = undefined;
+      wake();
+    }
+  }
+
+  async #fill(want: number): Promise<void> {
+    this.#start();
+    while (this.#buffered < want) {
+      if (this.#error) throw this.#error;
+      if (this.#ended) return;
+      const before = this.#buffered;
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        this.#pump();
+      });
+      if (this.#buffered === before && this.#error) throw this.#error;
+    }
+  }
+
+  #indexOfNewline(from: number): number {
+    let offset = 0;
+    for (const chunk of this.#chunks) {
+      if (from < offset + chunk.length) {
+        const i = chunk.indexOf(10, Math.max(0, from - offset));
+        if (i >= 0) return offset + i;
+      }
+      offset += chunk.length;
+    }
+    return -1;
+  }
+
+  #take(n: number): Buffer {
+    if (n === 0) return EMPTY;
+    const chunks = this.#chunks;
+    const first = chunks[0]!;
+    this.#buffered -= n;
+    if (first.length === n) {
+      chunks.shift();
+      return first;
+    }
+    if (first.length > n) {
+      chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let pos = 0;
+    while (pos < n) {
+      const c = chunks[0]!;
+      const need = n - pos;
+      if (c.length <= need) {
+        c.copy(out, pos);
+        pos += c.length;
+        chunks.shift();
+      } else {
+        c.copy(out, pos, 0, need);
+        chunks[0] = c.subarray(need);
+        pos += need;
+      }
+    }
+    return out;
+  }
+}

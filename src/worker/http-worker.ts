@@ -1,0 +1,204 @@
+/**
+ * The worker's HTTP server: `node:http` (llhttp) parses, the gateway handler
+ * serves. It listens through the ordinary `listen()` calls, so under
+ * `node:cluster` the master owns the sockets and several workers share them;
+ * nothing here assumes the process is alone.
+ *
+ * @module
+ */
+import http from 'node:http';
+import { chmod, lstat, unlink } from 'node:fs/promises';
+import type { Socket } from 'node:net';
+import { GatewayError, type ErrorCode } from '../errors.js';
+import { createHandler, type GatewayHandler, type HandlerOptions } from '../gateway/handler.js';
+import type { Application } from '../gateway/types.js';
+import type { Logger } from '../logging/logger.js';
+import { createLogger } from '../logging/logger.js';
+import { formatAddress, type Bind } from './binds.js';
+
+export interface WorkerServerOptions extends HandlerOptions {
+  /** Idle keep-alive timeout in seconds (0: close after each response). */
+  keepAlive?: number;
+  /** Seconds to receive a request's headers (0: no limit). */
+  headersTimeout?: number;
+  /** Seconds to receive a whole request (0: no limit). */
+  requestTimeout?: number;
+  /** listen() backlog. */
+  backlog?: number;
+  /** Mode of unix sockets this server creates. */
+  socketMode?: number;
+}
+
+const kFailed = Symbol('gwserver.parseFailed');
+type Sock = Socket & { [kFailed]?: boolean; _httpMessage?: http.ServerResponse | null };
+
+const RAW_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  413: 'Content Too Large',
+  414: 'URI Too Long',
+  431: 'Request Header Fields Too Large',
+};
+
+function rawResponse(status: number): string {
+  const text = RAW_TEXT[status] ?? 'Bad Request';
+  const body = `${text}\n`;
+  return `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+}
+
+const CODE_FOR_STATUS: Record<number, ErrorCode> = {
+  400: 'GW_BAD_REQUEST',
+  408: 'GW_BAD_REQUEST',
+  413: 'GW_BODY_TOO_LARGE',
+  414: 'GW_REQUEST_LINE_TOO_LONG',
+  431: 'GW_HEADERS_TOO_LARGE',
+};
+
+/**
+ * llhttp reports one overflow for the request line and the headers alike;
+ * a chunk that starts like a request line and holds no line end means the
+ * request line itself was too long.
+ */
+function overflowStatus(raw: unknown): number {
+  if (!Buffer.isBuffer(raw)) return 431;
+  const head = raw.subarray(0, 64).toString('latin1');
+  return /^[A-Z]+ \S/.test(head) && raw.indexOf(10) < 0 ? 414 : 431;
+}
+
+/** The size llhttp must accept so that our own limits, not its generic overflow, decide. */
+export function maxHeaderSize(o: { limitRequestLine?: number; limitRequestFields?: number; limitRequestFieldSize?: number }): number {
+  const line = (o.limitRequestLine || 8190) + 2;
+  const fields = o.limitRequestFields || 32768;
+  const field = (o.limitRequestFieldSize || 65536) + 2;
+  return line + fields * field + 2;
+}
+
+/** One worker's HTTP server for one app, on one or more sockets. */
+export class WorkerServer {
+  readonly server: http.Server;
+  readonly handler: GatewayHandler;
+  readonly #logger: Logger;
+  readonly #options: WorkerServerOptions;
+  readonly #unixPaths: string[] = [];
+  readonly #servers: http.Server[] = [];
+
+  constructor(app: Application, options: WorkerServerOptions = {}) {
+    this.#options = options;
+    this.#logger = options.logger ?? createLogger();
+    this.handler = createHandler(app, { ...options, logger: this.#logger });
+    this.server = this.#createServer();
+  }
+
+  #createServer(): http.Server {
+    const o = this.#options;
+    const server = http.createServer({
+      maxHeaderSize: maxHeaderSize(o),
+      requestTimeout: (o.requestTimeout ?? 0) * 1000,
+      headersTimeout: (o.headersTimeout ?? 60) * 1000,
+      keepAliveTimeout: (o.keepAlive ?? 65) * 1000,
+      noDelay: true,
+      requireHostHeader: true,
+    });
+    // One more than the limit, so that going over it is visible (Node truncates silently).
+    const fields = o.limitRequestFields ?? 100;
+    server.maxHeadersCount = fields > 0 ? fields + 1 : 0;
+    if ((o.keepAlive ?? 65) === 0) server.keepAliveTimeout = 1;
+    const handler = this.handler;
+    server.on('request', handler);
+    // With this listener, 100 Continue waits for the app's first read of wsgi.input.
+    server.on('checkContinue', handler.expectContinue);
+    server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: unknown }, socket: Sock) => this.#onClientError(err, socket));
+    server.on('connect', (_req: http.IncomingMessage, socket: Sock) => {
+      // CONNECT (a proxy tunnel) has no meaning for a gateway app.
+      socket.end(rawResponse(405));
+    });
+    if ((o.keepAlive ?? 65) === 0) {
+      server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => { res.shouldKeepAlive = false; });
+    }
+    this.#servers.push(server);
+    return server;
+  }
+
+  #onClientError(err: NodeJS.ErrnoException & { rawPacket?: unknown }, socket: Sock): void {
+    // llhttp reports the same error again for every later chunk: answer once.
+    if (socket[kFailed]) return;
+    socket[kFailed] = true;
+    if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    let status = 400;
+    if (err.code === 'HPE_HEADER_OVERFLOW') status = overflowStatus(err.rawPacket);
+    else if (err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') status = 413;
+    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') status = 408;
+    const gerr = new GatewayError(CODE_FOR_STATUS[status] ?? 'GW_BAD_REQUEST', `malformed request (${err.code ?? 'parse error'}: ${err.message})`);
+    this.#logger.info({ status, code: err.code, reason: err.message, remote: socket.remoteAddress }, 'request refused');
+    if (this.handler.parseError(socket, gerr)) return;
+    const inflight = socket._httpMessage;
+    if (inflight && inflight.headersSent) {
+      socket.destroy();
+      return;
+    }
+    // End, then destroy after a grace: destroying at once can reset the
+    // connection before the client has read the response.
+    socket.end(rawResponse(status));
+    const timer = setTimeout(() => socket.destroy(), 2000);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+  }
+
+  /** Listens on one address; resolves with it as logged (`http://host:port`, `unix:/path`). */
+  async listen(bind: Bind): Promise<string> {
+    const server = this.#servers.length === 1 && !this.server.listening ? this.server : this.#createServer();
+    const backlog = this.#options.backlog ?? 2048;
+    if (bind.kind === 'unix') await removeStaleSocket(bind.path);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      server.once('error', onError);
+      const done = () => {
+        server.off('error', onError);
+        resolve();
+      };
+      if (bind.kind === 'tcp') server.listen({ host: bind.host, port: bind.port, backlog }, done);
+      else if (bind.kind === 'unix') server.listen({ path: bind.path, backlog }, done);
+      else server.listen({ fd: bind.fd, backlog }, done);
+    });
+    if (bind.kind === 'unix') {
+      await chmod(bind.path, this.#options.socketMode ?? 0o666);
+      this.#unixPaths.push(bind.path);
+    }
+    const address = formatAddress(server.address(), bind);
+    this.#logger.info({ address }, 'listening');
+    return address;
+  }
+
+  /**
+   * Stops accepting, lets in-flight requests finish (idle keep-alive
+   * connections are closed at once), and resolves when all connections are
+   * gone or `graceMs` has passed (then remaining connections are cut).
+   */
+  async close(graceMs = 30_000): Promise<void> {
+    const closing = this.#servers.map((s) => new Promise<void>((resolve) => {
+      if (!s.listening) return resolve();
+      s.close(() => resolve());
+      s.closeIdleConnections();
+    }));
+    const timer = setTimeout(() => {
+      for (const s of this.#servers) s.closeAllConnections();
+    }, graceMs);
+    await Promise.all(closing);
+    clearTimeout(timer);
+    await Promise.all(this.#unixPaths.map((p) => unlink(p).catch(() => undefined)));
+  }
+}
+
+/** A socket file left by a process that died would make listen() fail with EADDRINUSE. */
+async function removeStaleSocket(path: string): Promise<void> {
+  try {
+    const st = await lstat(path);
+    if (st.isSocket()) await unlink(path);
+  } catch {
+    // Not there: nothing to do.
+  }
+}
