@@ -19,6 +19,8 @@ export const ERROR_CODES = {
   GW_REQUEST_LINE_TOO_LONG: 414,
   /** Too many header fields, or one too large. */
   GW_HEADERS_TOO_LARGE: 431,
+  /** The client took longer than `--headers-timeout` / `--request-timeout` to send its request. */
+  GW_REQUEST_TIMEOUT: 408,
   /** The client closed the connection or sent fewer body bytes than it declared. */
   GW_CLIENT_GONE: 400,
   /** A second read of `wsgi.input` started while one was pending. */

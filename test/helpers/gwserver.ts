@@ -11,6 +11,9 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const BIN = path.join(ROOT, 'dist/cli/bin.js');
 
 const running = new Set<ChildProcess>();
+/** Servers started inside a test (not in a before() hook) die with that test. */
+const perTest = new Set<ChildProcess>();
+let inTest = false;
 
 export interface Gwserver {
   proc: ChildProcess;
@@ -60,6 +63,7 @@ export async function startGwserver(args: string[], opts: StartOptions = {}): Pr
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(proc);
+  if (inTest) perTest.add(proc);
   const stderr: string[] = [];
   const stdout: string[] = [];
   const waiters: Array<() => void> = [];
@@ -135,9 +139,8 @@ export async function startGwserver(args: string[], opts: StartOptions = {}): Pr
   return server;
 }
 
-/** Kills every gwserver still running (a root hook calls this after each test). */
-export async function killAll(): Promise<void> {
-  const procs = [...running];
+/** Kills the given gwservers (default: all still running). */
+export async function killAll(procs: ChildProcess[] = [...running]): Promise<void> {
   await Promise.all(procs.map((p) => new Promise<void>((resolve) => {
     if (p.exitCode !== null || p.signalCode !== null) return resolve();
     p.once('exit', () => resolve());
@@ -146,7 +149,16 @@ export async function killAll(): Promise<void> {
 }
 
 export const mochaHooks = {
+  beforeEach() {
+    inTest = true;
+  },
   async afterEach() {
+    inTest = false;
+    const procs = [...perTest];
+    perTest.clear();
+    await killAll(procs);
+  },
+  async afterAll() {
     await killAll();
   },
 };

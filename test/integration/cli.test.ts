@@ -1,0 +1,180 @@
+/**
+ * The command line: bad flags and bad values are one line and exit 2, app
+ * load failures one line and exit 4, binds of every form serve.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BIN, ROOT, startGwserver } from '../helpers/gwserver.js';
+import { rawRequest } from '../helpers/raw.js';
+
+const APP = 'test/fixtures/apps/basic.mjs';
+
+/** Runs gwserver expecting it to exit by itself; kills it after `timeoutMs`. */
+function runToExit(args: string[], timeoutMs = 5000): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const p = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - t0 });
+    });
+  });
+}
+
+function assertOneLine(stderr: string, pattern: RegExp): void {
+  const lines = stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `expected one line, got:\n${stderr}`);
+  assert.match(lines[0]!, /^gwserver: error: /);
+  assert.match(lines[0]!, pattern);
+  assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
+}
+
+describe('command line', function () {
+  this.timeout(20_000);
+
+  describe('bad usage exits 2 with one line', () => {
+    const cases: Array<[string[], RegExp]> = [
+      [[], /no application given/],
+      [['--nope', `${APP}:hello`], /Unknown argument: nope/],
+      [['--limit-request-line', 'abc', `${APP}:hello`], /--limit-request-line: expected a number/],
+      [['--limit-request-line', '9000', `${APP}:hello`], /--limit-request-line: 9000 is out of range/],
+      [['--limit-request-fields', '-1', `${APP}:hello`], /--limit-request-fields: -1 is out of range/],
+      [['--limit-request-body', '1.5', `${APP}:hello`], /--limit-request-body: expected a whole number/],
+      [['-b', 'localhost:http', `${APP}:hello`], /--bind: "localhost:http" has no valid port/],
+      [['-b', '::1:80', `${APP}:hello`], /put it in brackets/],
+      [['-b', 'unix:', `${APP}:hello`], /names no socket path/],
+      [['--log-level', 'loud', `${APP}:hello`], /--log-level: "loud" is not a level/],
+      [['--socket-mode', '999', `${APP}:hello`], /--socket-mode: expected an octal file mode/],
+      [['--root-path', 'api', `${APP}:hello`], /--root-path: must start with "\/"/],
+      [['a:b', 'c:d'], /one application expected/],
+    ];
+    for (const [args, pattern] of cases) {
+      it(`gwserver ${args.join(' ')}`, async () => {
+        const r = await runToExit(args);
+        assert.equal(r.code, 2, r.stderr);
+        assertOneLine(r.stderr, pattern);
+      });
+    }
+  });
+
+  describe('app load failures exit 4 at once with one line', () => {
+    const cases: Array<[string, RegExp]> = [
+      ['examples/nope:application', /cannot find module/],
+      ['test/fixtures/apps/loader/throws.js:application', /threw while loading/],
+      [`${APP}:missing`, /has no attribute "missing"/],
+      [`${APP}:nothing.deeper`, /has no attribute/],
+    ];
+    for (const [target, pattern] of cases) {
+      it(target, async () => {
+        const r = await runToExit(['-b', '127.0.0.1:0', target]);
+        assert.equal(r.code, 4, r.stderr);
+        assertOneLine(r.stderr, pattern);
+        assert.ok(r.ms < 5000, `took ${r.ms} ms`);
+      });
+    }
+  });
+
+  it('--version and --help exit 0', async () => {
+    const v = await runToExit(['--version']);
+    assert.equal(v.code, 0);
+    assert.match(v.stdout.trim(), /^\d+\.\d+\.\d+$/);
+    const h = await runToExit(['--help']);
+    assert.equal(h.code, 0);
+    for (const flag of ['--bind', '--limit-request-line', '--limit-request-fields', '--limit-request-field-size', '--limit-request-body', '--log-level', '--socket-mode', '--keep-alive']) {
+      assert.ok(h.stdout.includes(flag), `--help lists ${flag}`);
+    }
+  });
+
+  it('a port in use exits 1 with one line', async () => {
+    const first = await startGwserver([`${APP}:hello`]);
+    const r = await runToExit(['-b', `127.0.0.1:${first.port}`, `${APP}:hello`]);
+    assert.equal(r.code, 1);
+    const lines = r.stderr.trim().split('\n');
+    assert.match(lines[lines.length - 1]!, /cannot listen on 127\.0\.0\.1:\d+: the address is already in use/);
+  });
+
+  it('serves on several binds, IPv6 included', async () => {
+    const srv = await startGwserver(['-b', '127.0.0.1:0', '-b', '[::1]:0', `${APP}:hello`]);
+    assert.equal(srv.addresses.length, 2);
+    for (const address of srv.addresses) {
+      const r = await fetch(`${address}/`);
+      assert.equal(r.status, 200);
+      assert.equal(await r.text(), 'Hello world!');
+    }
+    assert.match(srv.addresses[1]!, /^http:\/\/\[::1\]:\d+$/);
+  });
+
+  describe('unix sockets', () => {
+    let dir: string;
+    beforeEach(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'gw-unix-')); });
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('creates the socket with mode 666 by default, serves on it, removes it on exit', async () => {
+      const sock = path.join(dir, 'app.sock');
+      const srv = await startGwserver(['-b', `unix:${sock}`, `${APP}:environ`]);
+      assert.deepEqual(srv.addresses, [`unix:${sock}`]);
+      assert.equal(statSync(sock).mode & 0o777, 0o666);
+      const r = await rawRequest({ path: sock }, 'GET /x HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n');
+      assert.equal(r.status, 200);
+      const env = JSON.parse(r.body.toString());
+      assert.equal(env.SERVER_NAME, 'app.example');
+      assert.equal(env.PATH_INFO, '/x');
+      const exit = await srv.stop();
+      assert.equal(exit.code, 0);
+      assert.throws(() => statSync(sock), /ENOENT/);
+    });
+
+    it('--socket-mode sets the permissions; a stale socket file is replaced', async () => {
+      const sock = path.join(dir, 'app.sock');
+      const first = await startGwserver(['-b', `unix:${sock}`, `${APP}:hello`]);
+      first.proc.kill('SIGKILL');
+      await first.exited;
+      const srv = await startGwserver(['-b', `unix:${sock}`, '--socket-mode', '660', `${APP}:hello`]);
+      assert.equal(statSync(sock).mode & 0o777, 0o660);
+      const r = await rawRequest({ path: sock }, 'GET / HTTP/1.0\r\n\r\n');
+      assert.equal(r.body.toString(), 'Hello world!');
+      await srv.stop();
+    });
+  });
+
+  it('--log-level warning keeps warnings and drops info and debug records', async () => {
+    // At warning the "listening" record is not printed: bind a unix socket whose path we know.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'gw-level-'));
+    try {
+      const sock = path.join(dir, 'app.sock');
+      const srv = await startGwserver(['-b', `unix:${sock}`, '--log-level', 'warning', `${APP}:logs`], { noWait: true });
+      let r: Awaited<ReturnType<typeof rawRequest>> | undefined;
+      const deadline = Date.now() + 10_000;
+      while (r === undefined) {
+        r = await rawRequest({ path: sock }, 'GET / HTTP/1.0\r\n\r\n').catch(() => undefined);
+        if (r === undefined) {
+          assert.ok(Date.now() < deadline, 'server did not come up');
+          await new Promise((res) => setTimeout(res, 50));
+        }
+      }
+      assert.equal(r.status, 200);
+      await srv.waitForRecord((rec) => rec.msg === 'warn probe');
+      await srv.stop();
+      const levels = new Set(srv.records().map((rec) => rec.level));
+      assert.ok(!levels.has('info') && !levels.has('debug'), [...levels].join(','));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--log-level debug shows debug records', async () => {
+    const srv = await startGwserver(['--log-level', 'debug', `${APP}:logs`]);
+    assert.equal((await fetch(`${srv.url}/`)).status, 200);
+    const rec = await srv.waitForRecord((r) => r.msg === 'debug probe');
+    assert.equal(rec.level, 'debug');
+    assert.match(String(rec.request_id), /^[0-9a-f-]{36}$/);
+  });
+});
