@@ -26,3 +26,5 @@ export { FileWrapper, fileWrapper } from './gateway/file-wrapper.js';
 export { HOP_BY_HOP, checkHeaders, parseStatus, isToken } from './gateway/start-response.js';
 export { WorkerServer, type WorkerServerOptions } from './worker/http-worker.js';
 export { loadApp } from './loader/load-app.js';
+export { compose } from './gateway/middleware.js';
+export { serve, type ServeOptions, type RunningServer } from './worker/serve.js';

@@ -1,0 +1,30 @@
+/**
+ * The reference single-process server, as `wsgiref.simple_server` is for
+ * WSGI: one call serves an app, for scripts, tests and embedding. It is the
+ * same streaming server a gwserver worker runs.
+ *
+ * @module
+ */
+import type { Application } from '../gateway/types.js';
+import { parseBind } from './binds.js';
+import { WorkerServer, type WorkerServerOptions } from './http-worker.js';
+
+export interface ServeOptions extends WorkerServerOptions {
+  /** Where to listen, in `--bind` syntax (default `127.0.0.1:8000`; port 0 picks a free one). */
+  bind?: string;
+}
+
+export interface RunningServer {
+  /** The address it listens on (`http://127.0.0.1:8000`, `unix:/path`). */
+  url: string;
+  server: WorkerServer;
+  /** Stops accepting and waits for in-flight requests (up to `graceMs`). */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Serves `app` until `close()` is called. */
+export async function serve(app: Application, options: ServeOptions = {}): Promise<RunningServer> {
+  const server = new WorkerServer(app, options);
+  const url = await server.listen(parseBind(options.bind ?? '127.0.0.1:8000'));
+  return { url, server, close: (graceMs) => server.close(graceMs) };
+}
