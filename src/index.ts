@@ -28,3 +28,14 @@ export { WorkerServer, type WorkerServerOptions } from './worker/http-worker.js'
 export { loadApp } from './loader/load-app.js';
 export { compose } from './gateway/middleware.js';
 export { serve, type ServeOptions, type RunningServer } from './worker/serve.js';
+export { validator, LintError, type LintSide } from './gateway/lint.js';
+export {
+  applicationUri,
+  requestUri,
+  shiftPathInfo,
+  guessScheme,
+  isHopByHop,
+  setupTestingDefaults,
+  ErrorCollector,
+} from './gateway/util.js';
+export { Headers, type HeaderParam } from './gateway/headers.js';
