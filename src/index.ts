@@ -39,3 +39,5 @@ export {
   ErrorCollector,
 } from './gateway/util.js';
 export { Headers, type HeaderParam } from './gateway/headers.js';
+export { fromFetch, toFetch, type FetchHandler, type ToFetchOptions } from './interop/fetch.js';
+export { fromNodeHandler, type NodeHandler, type FromNodeHandlerOptions } from './interop/node.js';
