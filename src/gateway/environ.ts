@@ -57,8 +57,10 @@ export function headerKey(name: string): string | null {
 /**
  * Adds one environ key per header in `rawHeaders` (`[name, value, name,
  * value...]`). Repeats are joined with `, `, Cookie with `; `. A repeated
- * Content-Length (Node has checked the values agree) or Content-Type keeps
- * one value.
+ * Content-Length keeps one value (Node has checked the values agree). A
+ * repeated Host or Content-Type is a 400: RFC 9112 3.2 requires it for Host,
+ * and for both, picking one of the values would let the app and anything
+ * that reads Node's `req.headers` (which keeps the first) disagree.
  */
 export function addHeaders(environ: Record<string, unknown>, rawHeaders: string[]): void {
   for (let i = 0; i < rawHeaders.length; i += 2) {
@@ -67,8 +69,9 @@ export function addHeaders(environ: Record<string, unknown>, rawHeaders: string[
     const value = rawHeaders[i + 1]!;
     const prev = environ[key] as string | undefined;
     if (prev === undefined || key === 'CONTENT_LENGTH') environ[key] = value;
-    else if (key === 'CONTENT_TYPE') environ[key] = value;
-    else environ[key] = prev + (key === 'HTTP_COOKIE' ? '; ' : ', ') + value;
+    else if (key === 'HTTP_HOST' || key === 'CONTENT_TYPE') {
+      throw new GatewayError('GW_BAD_REQUEST', `the request has more than one ${key === 'HTTP_HOST' ? 'Host' : 'Content-Type'} header`);
+    } else environ[key] = prev + (key === 'HTTP_COOKIE' ? '; ' : ', ') + value;
   }
 }
 
@@ -119,6 +122,10 @@ export function decodePath(raw: string): string {
   }
 }
 
+// RFC 3986 3.2: [ userinfo "@" ] host [ ":" port ], host being an IP literal
+// in brackets or a reg-name (unreserved, pct-encoded, sub-delims).
+const AUTHORITY_RE = /^(?:[\w\-.~!$&'()*+,;=:%]*@)?(\[[0-9A-Fa-f:.]+\]|\[v[0-9A-Fa-f]+\.[\w\-.~!$&'()*+,;=:]+\]|[\w\-.~!$&'()*+,;=%]*)(?::[0-9]*)?$/;
+
 /** The parts of a request target: the path (undecoded) and the raw query. */
 export function splitTarget(target: string): { path: string; query: string; authority?: string } {
   let end = target.indexOf('#');
@@ -128,11 +135,17 @@ export function splitTarget(target: string): { path: string; query: string; auth
   const query = q >= 0 && q < end ? target.slice(q + 1, end) : '';
   if (path.charCodeAt(0) === 47 || path === '*') return { path, query };
   // absolute-form (RFC 9112 3.2.2): the authority names the host, the rest is the path.
-  const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/]*)(.*)$/.exec(path);
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/]*)(.*)$/.exec(path);
   if (m !== null) {
-    path = m[2] === '' ? '/' : m[2]!;
-    const at = m[1]!.lastIndexOf('@');
-    return { path, query, authority: at >= 0 ? m[1]!.slice(at + 1) : m[1]! };
+    // The authority becomes SERVER_NAME: it must be one (RFC 3986 3.2), and
+    // an http(s) URI must name a host (RFC 9110 4.2.1).
+    const host = AUTHORITY_RE.exec(m[2]!)?.[1];
+    if (host === undefined || (host === '' && /^https?$/i.test(m[1]!))) {
+      throw new GatewayError('GW_BAD_REQUEST', 'the authority of the absolute request target is not a valid host[:port]');
+    }
+    path = m[3] === '' ? '/' : m[3]!;
+    const at = m[2]!.lastIndexOf('@');
+    return { path, query, authority: at >= 0 ? m[2]!.slice(at + 1) : m[2]! };
   }
   throw new GatewayError('GW_BAD_REQUEST', 'the request target is neither a path nor an absolute URL');
 }
@@ -167,8 +180,16 @@ export interface EnvironSettings {
  */
 export function requestEnviron(req: IncomingMessage, settings: EnvironSettings): Record<string, unknown> {
   const socket = req.socket;
+  // llhttp accepts any digit.digit version; SERVER_PROTOCOL can only say HTTP/1.x.
+  if (req.httpVersionMajor !== 1) {
+    throw new GatewayError('GW_BAD_REQUEST', `HTTP/${req.httpVersionMajor}.${req.httpVersionMinor} is not HTTP/1.x`);
+  }
   const target = req.url ?? '/';
   const { path, query, authority } = splitTarget(target);
+  // RFC 9112 3.2.4: the asterisk-form is only for a server-wide OPTIONS.
+  if (path === '*' && (target !== '*' || req.method !== 'OPTIONS')) {
+    throw new GatewayError('GW_BAD_REQUEST', 'the request target "*" is only allowed with OPTIONS');
+  }
   let pathInfo = path === '*' ? '*' : decodePath(path);
   let scriptName = '';
   const root = settings.rootPath;
