@@ -102,7 +102,10 @@ class Exchange {
   appCalled = false;
   parseFailed = false;
   closed = false;
-  drainWaiter: (() => void) | undefined;
+  // One promise per drain cycle, shared by every write waiting on it (writes
+  // started without awaiting the previous one all resolve, in order).
+  drainWait: Promise<void> | undefined;
+  drainResolve: (() => void) | undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse, shared: Shared) {
     this.req = req;
@@ -246,7 +249,12 @@ class Exchange {
   };
 
   readonly write: Write = async (chunk: Chunk) => {
-    if (this.ended) throw contractError('write() was called after the response body ended');
+    if (this.ended) {
+      // Often called from a callback nobody awaits: log it here, with the request id.
+      const err = contractError('write() was called after the response body ended');
+      this.logAppError(err, 'application error');
+      throw err;
+    }
     if (this.gone) throw new GatewayError('GW_CLIENT_GONE', 'write(): the client went away');
     const len = byteLength(chunk);
     if (len === 0) return;
@@ -276,12 +284,15 @@ class Exchange {
     let total = 0;
     for (let i = 0; i < chunks.length; i++) total += byteLength(chunks[i]);
     const { res } = this;
-    // The common case, one chunk whose size is known: headers and body in one write.
-    if (chunks.length === 1 && (this.length === undefined || this.length === total) && total > 0) {
+    // The common case, one chunk whose size is known: headers and body in one write
+    // (not when write() already sent the headers).
+    if (chunks.length === 1 && !this.headersSent && (this.length === undefined || this.length === total) && total > 0) {
       this.sendHead(total);
       this.sent = total;
       this.ended = true;
-      if (this.bodyAllowed) res.end(chunks[0] as Chunk);
+      const chunk = chunks[0] as Chunk;
+      // A Buffer, not a string: see writeChunk.
+      if (this.bodyAllowed) res.end(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
       else res.end();
       this.afterEnd();
       return;
@@ -297,17 +308,19 @@ class Exchange {
 
   async sendIterator(it: Iterator<unknown> | AsyncIterator<unknown>, size: number | undefined): Promise<void> {
     this.iterator = it;
-    let finished = false;
+    // Whether the iterator must be stopped with return() when we leave early:
+    // not once it said done or its next() threw (for-of does the same).
+    let live = true;
     try {
       if (!this.bodyAllowedFor(this.req.method!)) {
         // HEAD: pull only until startResponse has been called.
         while (!this.started) {
+          live = false;
           let r = it.next();
           if (isThenable(r)) r = await r;
-          if ((r as IteratorResult<unknown>).done) {
-            finished = true;
-            break;
-          }
+          if ((r as IteratorResult<unknown>).done) break;
+          live = true;
+          if (this.gone) return;
         }
         if (!this.started) throw contractError('the body ended without startResponse being called');
         if (!this.gone) {
@@ -317,26 +330,29 @@ class Exchange {
         return;
       }
       for (;;) {
+        live = false;
         let r = it.next();
         if (isThenable(r)) r = await r;
-        if (this.gone) return;
         const { done, value } = r as IteratorResult<unknown>;
-        if (done) {
-          finished = true;
-          break;
-        }
+        if (done) break;
+        live = true;
+        if (this.gone) return;
         const len = byteLength(value);
         if (len === 0) continue;
         if (!this.started) throw contractError('the body yielded data before startResponse was called');
         if (!this.headersSent) this.sendHead(size);
         await this.writeChunk(value as Chunk, len);
-        if (this.gone || this.cut) return;
+        if (this.gone) return;
+        // Content-Length reached and the app yielded more: the response is complete, stop pulling.
+        if (this.cut) break;
       }
+      if (this.gone) return;
       if (!this.started) throw contractError('the body ended without startResponse being called');
       if (!this.headersSent) this.sendHead(size ?? 0);
       this.end();
     } finally {
-      if (!finished) this.stopIterator();
+      if (live) this.stopIterator();
+      else this.iterator = undefined;
     }
   }
 
@@ -359,12 +375,13 @@ class Exchange {
   sendHead(known: number | undefined): void {
     const { res, req } = this;
     this.headersSent = true;
+    const status = this.status;
     let headers = this.headers;
-    if (this.length === undefined && known !== undefined) {
+    // 204 and 304 have no body to measure (RFC 9110 8.6: no Content-Length on a 204).
+    if (this.length === undefined && known !== undefined && status !== 204 && status !== 304) {
       headers = headers.concat([['Content-Length', String(known)]]);
       this.length = known;
     }
-    const status = this.status;
     this.bodyAllowed = req.method !== 'HEAD' && status !== 204 && status !== 304;
     const input = this.input;
     if (input !== undefined && !input.ended && !this.canDrain(input)) res.shouldKeepAlive = false;
@@ -381,30 +398,40 @@ class Exchange {
     if (this.length !== undefined) {
       const left = this.length - this.sent;
       if (len > left) {
-        chunk = (typeof chunk === 'string' ? Buffer.from(chunk) : chunk).subarray(0, left);
-        this.s.logger.warn({ request_id: this.requestId, content_length: this.length }, 'the application yielded more bytes than its Content-Length; the rest was dropped');
+        if (!this.cut) {
+          this.s.logger.warn({ request_id: this.requestId, content_length: this.length }, 'the application yielded more bytes than its Content-Length; the rest was dropped');
+        }
         this.cut = true;
+        if (left === 0) return;
+        chunk = (typeof chunk === 'string' ? Buffer.from(chunk) : chunk).subarray(0, left);
         len = left;
-        if (len === 0) return;
       }
     }
+    const first = this.sent === 0;
     this.sent += len;
     if (!this.bodyAllowed) return;
+    // Node puts the head in front of a first string chunk and encodes both as
+    // the chunk (UTF-8): latin-1 header values and reasons would go out mangled.
+    if (first && typeof chunk === 'string') chunk = Buffer.from(chunk);
     if (!this.res.write(chunk)) await this.drained();
   }
 
   drained(): Promise<void> {
     if (this.gone) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.drainWaiter = resolve;
+    if (this.drainWait === undefined) {
+      this.drainWait = new Promise((resolve) => {
+        this.drainResolve = resolve;
+      });
       this.res.once('drain', this.onDrain);
-    });
+    }
+    return this.drainWait;
   }
 
   readonly onDrain = (): void => {
-    const w = this.drainWaiter;
-    this.drainWaiter = undefined;
-    w?.();
+    const resolve = this.drainResolve;
+    this.drainWait = undefined;
+    this.drainResolve = undefined;
+    resolve?.();
   };
 
   end(): void {
@@ -414,7 +441,7 @@ class Exchange {
       // Ending here would let the client wait for bytes that never come, or
       // take what it got for the whole response.
       this.s.logger.error({ request_id: this.requestId, content_length: this.length, sent: this.sent }, 'the application sent fewer bytes than its Content-Length; closing the connection');
-      this.res.destroy();
+      this.truncate();
       return;
     }
     this.res.end();
@@ -446,6 +473,16 @@ class Exchange {
     }
     // Bytes are out: a truncated response is the only honest answer.
     this.ended = true;
+    this.truncate();
+  }
+
+  /** Cuts the response where it is: what the app wrote goes out, then the connection is destroyed. */
+  truncate(): void {
+    // res.write() corks the socket until the next tick; destroying it now
+    // would drop the last chunks, and the client would see no response at
+    // all instead of one cut where the app failed.
+    const socket = this.res.socket;
+    if (socket !== null && socket.writableCorked > 0) socket.uncork();
     this.res.destroy();
   }
 
@@ -460,6 +497,7 @@ class Exchange {
     // The client went away (or we destroyed the response) before the end.
     this.gone = true;
     this.controller?.abort();
+    this.res.off('drain', this.onDrain);
     this.onDrain();
     this.stopIterator();
     void this.closeBody();
@@ -479,10 +517,14 @@ class Exchange {
     }
   }
 
-  /** Marks the request as malformed (seen by the parser inside its body). */
-  parseError(err: GatewayError): void {
+  /**
+   * Marks the request as malformed (seen by the parser inside its body).
+   * Without `err`, the client closed its side before the end of the body.
+   */
+  parseError(err: GatewayError | undefined): void {
     this.parseFailed = true;
-    this.input?.fail(err);
+    if (err === undefined) this.input?.truncated();
+    else this.input?.fail(err);
   }
 
   signal(): AbortSignal {
@@ -570,7 +612,9 @@ export function createHandler(app: Application, options: HandlerOptions = {}): G
   handler.parseError = (socket, err) => {
     const ex = (socket as TrackedSocket)[kExchange];
     if (ex === undefined || ex.ended) return false;
-    ex.parseError(err);
+    // A parse error on a socket whose read side has ended is llhttp's
+    // HPE_INVALID_EOF_STATE: the client closed before sending the whole body.
+    ex.parseError(socket.readableEnded ? undefined : err);
     // The app has the request: its read of wsgi.input fails and it answers
     // (a 400 if nothing was sent). Not called yet: it never will be.
     if (ex.appCalled) {

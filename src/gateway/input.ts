@@ -66,6 +66,21 @@ export class RequestInput implements InputStream {
     this.#notify();
   }
 
+  /**
+   * The client closed the connection before the end of the body: every
+   * current and future read fails with an error that says so.
+   */
+  truncated(cause?: unknown): void {
+    if (this.#ended || this.#error) return;
+    // What arrived: what was pulled, plus what the stream still holds.
+    const got = this.#received + this.#src.readableLength;
+    const msg = this.#length !== undefined
+      ? `the client sent ${got} of the ${this.#length} bytes its Content-Length declared, then closed the connection`
+      : `the client closed the connection before the end of its chunked body (after ${got} bytes)`;
+    this.#error = new GatewayError('GW_CLIENT_GONE', `wsgi.input: ${msg}`, cause === undefined ? undefined : { cause });
+    this.#notify();
+  }
+
   read(size?: number): Promise<Buffer> {
     return this.#op(async () => {
       if (size === undefined || size === null || size < 0) {
@@ -159,21 +174,24 @@ export class RequestInput implements InputStream {
     });
     src.on('error', (err: Error) => this.#onClose(err));
     src.on('close', () => this.#onClose(undefined));
+    // Destroyed before the first read (the client went away while the app was
+    // busy with something else): its 'error' and 'close' are gone already.
+    if (src.destroyed) this.#onClose(src.errored ?? undefined);
   }
 
   #onClose(err: Error | undefined): void {
-    if (this.#ended || this.#error) return;
     // 'close' right after 'end' is normal; anything else is a truncated body.
     if (this.#src.readableEnded) return;
-    const got = this.#received;
-    const msg = this.#length !== undefined
-      ? `the client sent ${got} of the ${this.#length} bytes its Content-Length declared, then closed the connection`
-      : `the client closed the connection before the end of its chunked body (after ${got} bytes)`;
-    this.#error = new GatewayError('GW_CLIENT_GONE', `wsgi.input: ${msg}`, { cause: err });
-    this.#notify();
+    this.truncated(err);
   }
 
   #pump(): void {
+    // Pull only for a read that waits (or to discard): a chunk pulled on
+    // 'readable' with nobody waiting would empty the stream's buffer, so it
+    // would read more from the socket, fire 'readable' again, and so on: an
+    // app that paused would get the whole upload in memory, and the client
+    // no backpressure.
+    if (this.#wake === undefined && !this.#discarding) return;
     let chunk: Buffer | null;
     let got = false;
     while ((chunk = this.#src.read() as Buffer | null) !== null) {
@@ -187,9 +205,6 @@ export class RequestInput implements InputStream {
       if (this.#discarding) continue;
       this.#chunks.push(chunk);
       this.#buffered += chunk.length;
-      // Only pull more than one chunk while a read is waiting for it: the
-      // stream's own buffer, then TCP, hold the rest back.
-      if (this.#wake === undefined) break;
     }
     if (got) this.#notify();
   }
@@ -203,6 +218,8 @@ export class RequestInput implements InputStream {
   }
 
   async #fill(want: number): Promise<void> {
+    // A body known to be empty (Content-Length: 0) never touches the stream, nor sends 100 Continue.
+    if (!this.#started && this.#ended) return;
     this.#start();
     while (this.#buffered < want) {
       if (this.#error) throw this.#error;
