@@ -82,7 +82,7 @@ export const SETTINGS = [
   setting<number>({
     name: 'limitRequestFieldSize', flag: '--limit-request-field-size', section: 'Security', type: 'int', meta: 'BYTES',
     default: 8190, validate: v.intIn(0, 1024 * 1024),
-    doc: 'The longest header field (`Name: value`) in bytes; longer ones get 431. 0 means 64 KiB. As gunicorn.',
+    doc: 'The longest header field line (`Name: value` and its CRLF) in bytes; longer ones get 431. 0 means the default, 8190, as in gunicorn.',
   }),
   setting<number>({
     name: 'limitRequestBody', flag: '--limit-request-body', section: 'Security', type: 'int', meta: 'BYTES',

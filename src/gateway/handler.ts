@@ -65,6 +65,18 @@ const STATUS_TEXT: Record<number, string> = {
   500: 'Internal Server Error',
 };
 
+/** An environ key computed on first read, replaced by a plain value when assigned. */
+function lazyKey(key: string, get: () => unknown): PropertyDescriptor {
+  return {
+    enumerable: true,
+    configurable: true,
+    get,
+    set(this: Record<string, unknown>, value: unknown) {
+      Object.defineProperty(this, key, { value, writable: true, enumerable: true, configurable: true });
+    },
+  };
+}
+
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
 }
@@ -102,6 +114,8 @@ class Exchange {
   appCalled = false;
   parseFailed = false;
   closed = false;
+  /** A next() of the body iterator is pending. */
+  pulling = false;
   // One promise per drain cycle, shared by every write waiting on it (writes
   // started without awaiting the previous one all resolve, in order).
   drainWait: Promise<void> | undefined;
@@ -130,6 +144,10 @@ class Exchange {
     let length: number | undefined = 0;
     const te = req.headers['transfer-encoding'];
     if (te !== undefined) {
+      // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
+      if (req.httpVersionMinor === 0) {
+        return this.refuse(new GatewayError('GW_BAD_REQUEST', 'Transfer-Encoding is not allowed in an HTTP/1.0 request'));
+      }
       // RFC 9112 6.3: a request whose final coding is not chunked cannot be framed.
       if (!/(?:^|,)[ \t]*chunked[ \t]*$/i.test(te)) {
         return this.refuse(new GatewayError('GW_BAD_REQUEST', 'Transfer-Encoding must end with chunked'));
@@ -158,10 +176,11 @@ class Exchange {
     cgi['gwserver.request_id'] = this.requestId;
     cgi['gwserver.worker_id'] = s.workerId;
     // Built on first use: most apps never touch them.
+    // Middleware may assign them like any other key, so each has a setter.
     Object.defineProperties(cgi, {
-      'wsgi.errors': { enumerable: true, configurable: true, get: () => ex.errorStream() },
-      'gwserver.signal': { enumerable: true, configurable: true, get: () => ex.signal() },
-      'gwserver.log': { enumerable: true, configurable: true, get: () => ex.log() },
+      'wsgi.errors': lazyKey('wsgi.errors', () => ex.errorStream()),
+      'gwserver.signal': lazyKey('gwserver.signal', () => ex.signal()),
+      'gwserver.log': lazyKey('gwserver.log', () => ex.log()),
     });
     this.environ = cgi as Environ;
 
@@ -187,7 +206,8 @@ class Exchange {
     }
     if (s.limitFieldSize > 0) {
       for (let i = 0; i < raw.length; i += 2) {
-        if (raw[i]!.length + raw[i + 1]!.length + 2 > s.limitFieldSize) {
+        // gunicorn counts the whole field line, CRLF included.
+        if (raw[i]!.length + raw[i + 1]!.length + 4 > s.limitFieldSize) {
           return new GatewayError('GW_HEADERS_TOO_LARGE', `a header field is longer than ${s.limitFieldSize} bytes (--limit-request-field-size)`);
         }
       }
@@ -316,8 +336,10 @@ class Exchange {
         // HEAD: pull only until startResponse has been called.
         while (!this.started) {
           live = false;
+          this.pulling = true;
           let r = it.next();
           if (isThenable(r)) r = await r;
+          this.pulling = false;
           if ((r as IteratorResult<unknown>).done) break;
           live = true;
           if (this.gone) return;
@@ -331,8 +353,10 @@ class Exchange {
       }
       for (;;) {
         live = false;
+        this.pulling = true;
         let r = it.next();
         if (isThenable(r)) r = await r;
+        this.pulling = false;
         const { done, value } = r as IteratorResult<unknown>;
         if (done) break;
         live = true;
@@ -351,20 +375,24 @@ class Exchange {
       if (!this.headersSent) this.sendHead(size ?? 0);
       this.end();
     } finally {
-      if (live) this.stopIterator();
+      this.pulling = false;
+      if (live) void this.stopIterator();
       else this.iterator = undefined;
     }
   }
 
-  stopIterator(): void {
+  /** Calls the iterator's return(); resolves once it has settled (a generator's finally ran). */
+  stopIterator(): Promise<void> {
     const it = this.iterator;
     this.iterator = undefined;
-    if (it === undefined || typeof it.return !== 'function') return;
+    if (it === undefined || typeof it.return !== 'function') return Promise.resolve();
+    const failed = (err: unknown) => this.logAppError(err, 'the body iterator threw while being stopped');
     try {
       const r = it.return();
-      if (isThenable(r)) (r as Promise<unknown>).then(undefined, (err) => this.logAppError(err, 'the body iterator threw while being stopped'));
+      return isThenable(r) ? Promise.resolve(r).then(() => undefined, failed) : Promise.resolve();
     } catch (err) {
-      this.logAppError(err, 'the body iterator threw while being stopped');
+      failed(err);
+      return Promise.resolve();
     }
   }
 
@@ -385,7 +413,22 @@ class Exchange {
     this.bodyAllowed = req.method !== 'HEAD' && status !== 204 && status !== 304;
     const input = this.input;
     if (input !== undefined && !input.ended && !this.canDrain(input)) res.shouldKeepAlive = false;
-    res.writeHead(status, this.reason, headers as unknown as string[]);
+    if (res.getHeaderNames().length === 0) {
+      res.writeHead(status, this.reason, headers as unknown as string[]);
+      return;
+    }
+    // Mounted in a framework that already set headers (Express's X-Powered-By):
+    // Node then takes no header pairs in writeHead, so merge by name,
+    // keeping every value of a repeated header (Set-Cookie).
+    const grouped = new Map<string, string[]>();
+    for (const [name, value] of headers) {
+      const key = name.toLowerCase();
+      const list = grouped.get(key);
+      if (list === undefined) grouped.set(key, [value]);
+      else list.push(value);
+    }
+    for (const [name, values] of grouped) res.setHeader(name, values.length === 1 ? values[0]! : values);
+    res.writeHead(status, this.reason);
   }
 
   canDrain(input: RequestInput): boolean {
@@ -499,8 +542,12 @@ class Exchange {
     this.controller?.abort();
     this.res.off('drain', this.onDrain);
     this.onDrain();
-    this.stopIterator();
-    void this.closeBody();
+    const stopping = this.stopIterator();
+    // close() runs after the generator's finally blocks, so it may free what
+    // they still use; but a return() queued behind a pending next() waits for
+    // the app, and close() must not wait for it.
+    if (this.pulling) void this.closeBody();
+    else void stopping.then(() => this.closeBody());
   }
 
   /** Calls the body's close() exactly once; before the app returned a body there is nothing to close yet (run() calls this again). */
@@ -594,7 +641,8 @@ function shared(app: Application, options: HandlerOptions): Shared {
     workerId: options.workerId ?? 0,
     limitLine: options.limitRequestLine ?? 4094,
     limitFields: options.limitRequestFields ?? 100,
-    limitFieldSize: options.limitRequestFieldSize ?? 8190,
+    // As in gunicorn, 0 means the default, not "no limit".
+    limitFieldSize: options.limitRequestFieldSize || 8190,
     limitBody: options.limitRequestBody ?? 0,
   };
 }

@@ -59,7 +59,7 @@ const CODE_FOR_STATUS: Record<number, ErrorCode> = {
 export function maxHeaderSize(o: { limitRequestLine?: number; limitRequestFields?: number; limitRequestFieldSize?: number }): number {
   const line = (o.limitRequestLine || 8190) + 2;
   const fields = o.limitRequestFields || 32768;
-  const field = (o.limitRequestFieldSize || 65536) + 2;
+  const field = o.limitRequestFieldSize || 8190;
   return line + fields * field + 2;
 }
 
@@ -98,6 +98,11 @@ export class WorkerServer {
     server.maxHeadersCount = fields > 0 ? fields + 1 : 0;
     if ((o.keepAlive ?? 65) === 0) server.keepAliveTimeout = 1;
     const handler = this.handler;
+    if ((o.keepAlive ?? 65) === 0) {
+      // Decided before the app runs, so the headers say Connection: close.
+      server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => { res.shouldKeepAlive = false; });
+      server.on('checkContinue', (_req: http.IncomingMessage, res: http.ServerResponse) => { res.shouldKeepAlive = false; });
+    }
     server.on('request', handler);
     // With this listener, 100 Continue waits for the app's first read of wsgi.input.
     server.on('checkContinue', handler.expectContinue);
@@ -106,9 +111,6 @@ export class WorkerServer {
       // CONNECT (a proxy tunnel) has no meaning for a gateway app.
       socket.end(rawResponse(405));
     });
-    if ((o.keepAlive ?? 65) === 0) {
-      server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => { res.shouldKeepAlive = false; });
-    }
     this.#servers.push(server);
     return server;
   }

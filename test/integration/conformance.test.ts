@@ -297,10 +297,6 @@ const DEVIATIONS: Record<string, Deviation> = {
     reason: 'needs header_map=refuse (not offered): Transfer_Encoding is dropped (gunicorn\'s default) and the body is read as chunked, as Transfer-Encoding says',
     expect: { served: 'as sent' },
   },
-  'invalid/limit_header_default_01': {
-    reason: '--limit-request-field-size 0 means "no limit" (bounded at 64 KiB), as gunicorn documents it; gunicorn at 65ac1a3a treats 0 as its default, 8190',
-    expect: { served: 'as sent' },
-  },
   'invalid/rfc9110_trailer_forbidden_host_01': {
     reason: 'trailer fields are discarded, never merged into the environ (RFC 9110 §6.5.1): a Host trailer cannot change HTTP_HOST or SERVER_NAME, so it is harmless (Node\'s parser refuses Content-Length and Transfer-Encoding trailers itself)',
     expect: { served: 'as sent' },
@@ -314,24 +310,7 @@ const DEVIATIONS: Record<string, Deviation> = {
  * be removed; but they are bugs, not deviations, and docs/conformance.md
  * lists them apart.
  */
-const PENDING_FIXES: Record<string, Deviation> = {
-  'invalid/008': {
-    reason: 'bug: a header field of 8189 bytes + CRLF is over the 8190-byte limit in gunicorn (which counts the line end), not in gwserver (handler.ts checkLimits)',
-    expect: { served: 'as sent' },
-  },
-  'invalid/012': {
-    reason: 'bug: a 97-byte header field + CRLF is over --limit-request-field-size 98 in gunicorn, not in gwserver (handler.ts checkLimits)',
-    expect: { served: 'as sent' },
-  },
-  'invalid/017': {
-    reason: 'bug: a header field of 8189 bytes + CRLF is over the 8190-byte limit in gunicorn, not in gwserver (handler.ts checkLimits)',
-    expect: { served: 'as sent' },
-  },
-  'invalid/chunked_05': {
-    reason: 'bug: Transfer-Encoding in an HTTP/1.0 request MUST be treated as faulty framing (RFC 9112 §6.1), i.e. 400 (handler.ts Exchange.start)',
-    expect: { served: 'as sent' },
-  },
-};
+const PENDING_FIXES: Record<string, Deviation> = {};
 
 // ---------------------------------------------------------------------------
 // Expectations

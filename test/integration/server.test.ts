@@ -153,10 +153,10 @@ describe('worker HTTP server', function () {
       await stillServes(srv);
     });
 
-    it('a header field over 8190 bytes gets 431', async () => {
-      const ok = await rawRequest({ port: srv.port }, `GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: ${'b'.repeat(8190 - 7)}\r\n\r\n`);
+    it('a header field line over 8190 bytes (CRLF included) gets 431', async () => {
+      const ok = await rawRequest({ port: srv.port }, `GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: ${'b'.repeat(8190 - 9)}\r\n\r\n`);
       assert.equal(ok.status, 200);
-      const r = await rawRequest({ port: srv.port }, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(8190 - 6)}\r\n\r\n`);
+      const r = await rawRequest({ port: srv.port }, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(8190 - 8)}\r\n\r\n`);
       assert.equal(r.status, 431);
       await stillServes(srv);
     });
@@ -195,6 +195,24 @@ describe('worker HTTP server', function () {
     assert.equal(within.body.toString(), '10');
     const chunked = await send('POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n01234567\r\n8\r\n01234567\r\n0\r\n\r\n');
     assert.equal(chunked.status, 413, 'chunked body over the limit: the read fails, nothing sent yet');
+  });
+
+  it('lets middleware assign any environ key, the lazily built ones included', async () => {
+    const srv = await startGwserver([`${APP}:assign`]);
+    const r = await fetch(`${srv.url}/`);
+    assert.equal(r.status, 200);
+    const out = await r.json() as { lines: string[]; log: string; same: boolean; keys: string[] };
+    assert.deepEqual(out.lines, ['captured']);
+    assert.equal(out.log, 'replaced');
+    assert.equal(out.same, true);
+    assert.deepEqual(out.keys, ['gwserver.log', 'gwserver.request_id', 'gwserver.signal', 'gwserver.worker_id', 'wsgi.errors']);
+  });
+
+  it('--keep-alive 0 answers with Connection: close and closes', async () => {
+    const srv = await startGwserver(['--keep-alive', '0', `${APP}:hello`]);
+    const r = await rawRequest({ port: srv.port }, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(r.headers.connection, 'close');
+    assert.equal(r.headers['keep-alive'], undefined);
   });
 
   describe('timeouts', () => {
