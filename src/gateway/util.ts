@@ -230,8 +230,12 @@ for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-
 const PLAIN_PATH = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
 const HEX = '0123456789ABCDEF';
 
-/** Percent-encodes decoded path text (as UTF-8) so that it can go back into a URL. */
-function quotePath(path: string): string {
+/**
+ * Percent-encodes decoded path text (as UTF-8) so that it can go back into a
+ * URL, keeping what RFC 3986 allows in a path unencoded: `%`, `?`, `#`,
+ * spaces and non-ASCII text are encoded, `:` and `@` are not.
+ */
+export function quotePath(path: string): string {
   // Most paths are plain ASCII and need no work.
   if (PLAIN_PATH.test(path)) return path;
   const bytes = Buffer.from(path, 'utf8');

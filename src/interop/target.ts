@@ -12,31 +12,8 @@
  * @module
  */
 import { decodePath } from '../gateway/environ.js';
+import { quotePath } from '../gateway/util.js';
 import type { Environ } from '../gateway/types.js';
-
-// Bytes that stay as they are in a path: RFC 3986 unreserved, sub-delims, ":", "@" and "/".
-const PLAIN_PATH = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
-const PATH_SAFE = new Uint8Array(128);
-for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/") {
-  PATH_SAFE[c.charCodeAt(0)] = 1;
-}
-const HEX = '0123456789ABCDEF';
-
-/**
- * Percent-encodes decoded path text (as UTF-8), keeping what RFC 3986 allows
- * in a path unencoded: `%`, `?`, `#`, spaces and non-ASCII text are encoded,
- * `:` and `@` are not (routers that match on the raw path would miss them).
- */
-export function quotePath(path: string): string {
-  if (PLAIN_PATH.test(path)) return path;
-  const bytes = Buffer.from(path, 'utf8');
-  let out = '';
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i]!;
-    out += b < 128 && PATH_SAFE[b] === 1 ? String.fromCharCode(b) : `%${HEX[b >> 4]}${HEX[b & 15]}`;
-  }
-  return out;
-}
 
 function tryDecode(raw: string): string | undefined {
   try {
