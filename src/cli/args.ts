@@ -1,70 +1,64 @@
 /**
- * From argv (and the environment) to the validated settings: yargs options
- * generated from the settings registry, each value through its validator.
+ * The command line's front door: from argv (and the environment) to the
+ * action, the application and the validated settings, by way of the config
+ * loader (src/config/load.ts), which owns the flags, the config file and
+ * their precedence. Also the two actions that end before serving:
+ * `--print-config` and `--check-config`.
  *
  * @module
  */
-import { readFileSync } from 'node:fs';
-import yargs from 'yargs';
-import { defaults, SETTINGS, type Config, type Setting } from '../config/settings.js';
+import { GatewayError } from '../errors.js';
+import { resolveConfig, type ResolvedConfig } from '../config/load.js';
+import { formatConfig } from '../config/print.js';
+import type { Config } from '../config/settings.js';
+import { loadApp } from '../loader/load-app.js';
 
-export const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export { UsageError, ExitNow } from '../config/load.js';
+export { VERSION } from '../config/flags.js';
 
-/** A mistake on the command line or in the config: one line for the user, exit 2. */
-export class UsageError extends Error {}
-
-function firstSentence(doc: string): string {
-  const i = doc.search(/\.(\s|$)/);
-  return i >= 0 ? doc.slice(0, i + 1) : doc;
+/**
+ * Parses argv, $GWSERVER_CMD_ARGS and the config file into the action, the
+ * target and the validated, frozen config (see {@link resolveConfig}).
+ *
+ * @throws UsageError with a one-line message (exit 2); ExitNow after --help or --version (exit 0).
+ */
+export async function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Promise<ResolvedConfig> {
+  return resolveConfig(argv, env, cwd);
 }
 
-/** Parses argv into the target and the validated config. Throws UsageError with a one-line message. */
-export async function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ target: string; config: Config }> {
-  let failure: string | undefined;
-  const parser = yargs(argv)
-    .scriptName('gwserver')
-    .usage('$0 [options] MODULE:CALLABLE\n\nServe the gateway application CALLABLE (default: application) of MODULE (a file, directory or package).')
-    .parserConfiguration({ 'camel-case-expansion': false, 'parse-numbers': false, 'parse-positional-numbers': false, 'boolean-negation': false })
-    .strictOptions()
-    .version(VERSION)
-    .help()
-    .alias('help', 'h')
-    .wrap(Math.min(100, process.stdout.columns || 100))
-    .exitProcess(false)
-    .fail((msg, err) => {
-      failure = msg || err?.message || 'invalid arguments';
-    });
-  for (const s of SETTINGS as readonly Setting<unknown>[]) {
-    const name = s.flag.slice(2);
-    parser.option(name, {
-      type: s.type === 'bool' ? 'boolean' : 'string',
-      alias: s.short,
-      describe: firstSentence(s.doc),
-      requiresArg: s.type !== 'bool',
-      group: `${s.section}:`,
-    });
-  }
-  const args = await parser.parseAsync();
-  if (failure !== undefined) throw new UsageError(`${failure} (see gwserver --help)`);
-  if (args.help || args.version) throw new ExitNow();
-  const positional = args._.map(String);
-  if (positional.length === 0) throw new UsageError('no application given: run gwserver [options] MODULE:CALLABLE, e.g. gwserver examples/hello:application');
-  if (positional.length > 1) throw new UsageError(`one application expected, got ${positional.length}: ${positional.join(' ')}`);
+function writeOut(text: string): Promise<void> {
+  return new Promise((resolve) => process.stdout.write(text, () => resolve()));
+}
 
-  const config = defaults(env) as unknown as Record<string, unknown>;
-  for (const s of SETTINGS as readonly Setting<unknown>[]) {
-    const raw = args[s.flag.slice(2)];
-    if (raw === undefined) continue;
-    const value = s.type === 'strings' ? (Array.isArray(raw) ? raw : [raw]) : Array.isArray(raw) ? raw[raw.length - 1] : raw;
+function fail(message: string, code: number): number {
+  process.stderr.write(`gwserver: error: ${message}\n`);
+  return code;
+}
+
+/** `--print-config`: writes the resolved configuration to stdout; resolves with exit code 0. */
+export async function printConfig(config: Config): Promise<number> {
+  await writeOut(formatConfig(config));
+  return 0;
+}
+
+/**
+ * `--check-config`: the configuration is valid (it resolved); now change to
+ * --chdir and load the app as a worker would. Resolves with the exit code the
+ * run path would have: 0 when both are fine, 1 when --chdir fails, 4 when the
+ * app does not load (after one line on stderr saying why).
+ */
+export async function checkConfig(target: string, config: Config): Promise<number> {
+  if (config.chdir !== '') {
     try {
-      config[s.name] = s.validate(value);
+      process.chdir(config.chdir);
     } catch (err) {
-      throw new UsageError(`invalid value for ${s.flag}: ${(err as Error).message}`);
+      return fail(`cannot change to directory ${config.chdir} (--chdir): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 1);
     }
   }
-  return { target: positional[0]!, config: config as unknown as Config };
+  try {
+    await loadApp(target, { cwd: process.cwd() });
+  } catch (err) {
+    return fail(err instanceof GatewayError ? err.message : `cannot load ${target}: ${(err as Error).message}`, 4);
+  }
+  return 0;
 }
-
-/** --help or --version was printed: exit 0. */
-export class ExitNow extends Error {}
-

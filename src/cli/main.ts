@@ -7,11 +7,13 @@
  */
 import { GatewayError } from '../errors.js';
 import type { Config } from '../config/settings.js';
-import { ExitNow, parseArgs, UsageError, VERSION } from './args.js';
+import { checkConfig, ExitNow, parseArgs, printConfig, UsageError, VERSION } from './args.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { loadApp } from '../loader/load-app.js';
-import { parseBind } from '../worker/binds.js';
-import { WorkerServer } from '../worker/http-worker.js';
+import { Arbiter, type MasterConfig } from '../master/arbiter.js';
+import { reloadConfig, type ResolvedConfig } from '../config/load.js';
+import { BindError, bindAll, inheritedSockets, type ListenSocket } from '../master/sockets.js';
+import { clearListenEnv, createNotifier, describeFd, listenFds, listenPidMismatch } from '../master/systemd.js';
 
 /** Exit codes, as gunicorn's where they mean the same. */
 export const EXIT = {
@@ -29,17 +31,23 @@ function fatal(message: string, code: number): number {
   return code;
 }
 
-/** Runs the command line; resolves with an exit code when gwserver should exit at once. */
+/** Runs the command line; resolves with the exit code. */
 export async function main(argv: string[]): Promise<number | undefined> {
   let target: string;
   let config: Config;
+  let resolved: Extract<ResolvedConfig, { action: 'run' }>;
   try {
-    ({ target, config } = await parseArgs(argv));
+    const parsed = await parseArgs(argv);
+    if (parsed.action === 'print') return await printConfig(parsed.config);
+    if (parsed.action === 'check') return await checkConfig(parsed.target, parsed.config);
+    resolved = parsed;
+    ({ target, config } = parsed);
   } catch (err) {
     if (err instanceof ExitNow) return EXIT.OK;
     if (err instanceof UsageError) return fatal(err.message, EXIT.USAGE);
     throw err;
   }
+  const startCwd = process.cwd();
   if (config.chdir !== '') {
     try {
       process.chdir(config.chdir);
@@ -55,62 +63,51 @@ export async function main(argv: string[]): Promise<number | undefined> {
   }
   installProcessHandlers(logger);
 
-  let app;
-  try {
-    app = await loadApp(target, { cwd: process.cwd() });
-  } catch (err) {
-    if (err instanceof GatewayError) return fatal(err.message, EXIT.APP_LOAD);
-    return fatal(`cannot load ${target}: ${(err as Error).message}`, EXIT.APP_LOAD);
-  }
-
-  const server = new WorkerServer(app, {
-    logger,
-    rootPath: config.rootPath,
-    multiprocess: false,
-    workerId: 0,
-    forwardedAllowIps: config.forwardedAllowIps,
-    limitRequestLine: config.limitRequestLine,
-    limitRequestFields: config.limitRequestFields,
-    limitRequestFieldSize: config.limitRequestFieldSize,
-    limitRequestBody: config.limitRequestBody,
-    keepAlive: config.keepAlive,
-    headersTimeout: config.headersTimeout,
-    requestTimeout: config.requestTimeout,
-    backlog: config.backlog,
-    socketMode: config.socketMode,
-  });
-  for (const spec of config.bind) {
+  const cfg: MasterConfig = config;
+  if (cfg.preload) {
+    // --preload: load the app in the master first, so a broken app stops gwserver before any fork.
     try {
-      await server.listen(parseBind(spec));
+      await loadApp(target, { cwd: process.cwd() });
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      const why = e.code === 'EADDRINUSE' ? 'the address is already in use'
-        : e.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)'
-        : e.code === 'EADDRNOTAVAIL' ? 'the address is not available on this machine'
-        : e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN' ? 'the host name does not resolve'
-        : e.message;
-      await server.close(0);
-      return fatal(`cannot listen on ${spec}: ${why}`, EXIT.ERROR);
+      if (err instanceof GatewayError) return fatal(err.message, EXIT.APP_LOAD);
+      return fatal(`cannot load ${target}: ${(err as Error).message}`, EXIT.APP_LOAD);
     }
   }
-  logger.info({ target, version: VERSION }, `serving ${target}`);
 
-  let stopping = false;
-  const stop = (graceMs: number, signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    void server.close(graceMs).then(() => {
-      logger.info('stopped');
-      process.exit(EXIT.OK);
-    });
+  const openSockets = async (): Promise<ListenSocket[]> => {
+    const activated = listenFds();
+    const foreign = listenPidMismatch(process.env, process.pid);
+    if (foreign !== undefined) logger.warn({ listen_pid: foreign }, `LISTEN_PID is ${foreign}, not this process: ignoring LISTEN_FDS`);
+    // Children must not take the activation variables for theirs.
+    clearListenEnv();
+    if (activated.length === 0) return bindAll(cfg.bind, { socketMode: cfg.socketMode });
+    // Socket activation: systemd bound the sockets; they replace --bind.
+    logger.info({ fds: activated.map((f) => f.fd) }, `using ${activated.length} socket(s) from systemd (LISTEN_FDS)`);
+    return inheritedSockets(activated.map((f) => ({ fd: f.fd, address: describeFd(f.fd) })));
   };
-  process.on('SIGTERM', () => stop(30_000, 'SIGTERM'));
-  process.on('SIGINT', () => stop(0, 'SIGINT'));
-  process.on('SIGQUIT', () => stop(0, 'SIGQUIT'));
-  // Without a handler, SIGUSR1 would open the inspector on 127.0.0.1:9229.
-  process.on('SIGUSR1', () => logger.info('SIGUSR1: log files are reopened by the master (not yet in single-process mode)'));
-  return undefined;
+
+  const notify = createNotifier(process.env, {
+    onError: (err: unknown) => logger.warn({ err }, 'sd_notify failed'),
+  });
+  const arbiter = new Arbiter({
+    target,
+    config: cfg,
+    configFile: resolved.configFile,
+    logger,
+    cwd: startCwd,
+    notify,
+    invocation: resolved.invocation,
+    reloadConfig: async () => {
+      resolved = await reloadConfig(resolved);
+      return { target: resolved.target, config: resolved.config, configFile: resolved.configFile };
+    },
+  });
+  try {
+    return await arbiter.run(openSockets);
+  } catch (err) {
+    if (err instanceof BindError) return fatal(err.message, EXIT.ERROR);
+    throw err;
+  }
 }
 
 /** Nothing a request does may kill the worker; an error outside any request is logged and fatal. */

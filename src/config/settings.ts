@@ -1,147 +1,402 @@
 /**
  * Every setting, declared once: its key, flags, type, default, validator and
- * documentation. The command line and the docs are generated from this
- * list, so a setting cannot exist in one and be missing from the other.
+ * documentation. The command line, the config-file keys, `--print-config`
+ * and docs/settings.md are all generated from this list, so a setting cannot
+ * exist in one and be missing from another.
  * (After gunicorn's `config.py`, where each `Setting` carries all of this.)
  *
  * @module
  */
 import * as v from './validators.js';
 
-export type SettingType = 'int' | 'number' | 'string' | 'strings' | 'bool';
+/**
+ * How a value is shown and parsed: `octal` prints as `0o644`; `function` is a
+ * hook, which only a config file can set.
+ */
+export type SettingType = 'int' | 'number' | 'string' | 'strings' | 'bool' | 'octal' | 'function';
+
+/** The sections of docs/settings.md, in order (gunicorn's, plus Timeouts). */
+export const SECTIONS = [
+  'Config file',
+  'Server socket',
+  'Worker processes',
+  'Timeouts',
+  'Security',
+  'Server mechanics',
+  'Process naming',
+  'Logging',
+  'Debugging',
+  'Server hooks',
+] as const;
+
+export type Section = (typeof SECTIONS)[number];
 
 export interface Setting<T = unknown> {
   /** camelCase key, as in a config file. */
   name: string;
-  /** Long flag, e.g. `--limit-request-line`. */
-  flag: string;
+  /**
+   * Long flag, e.g. `--limit-request-line`. Absent for settings only a config
+   * file can set (hooks, `app`): a function cannot be typed on a command line.
+   */
+  flag?: string;
   /** One-letter alias (`-b`). */
   short?: string;
-  section: 'Server socket' | 'Security' | 'Logging' | 'Server mechanics' | 'Timeouts';
+  section: Section;
   type: SettingType;
-  /** The default, or a function computing it from the environment. */
-  default: T | ((env: NodeJS.ProcessEnv) => T);
+  /** The default, or a function computing it from the environment (validated like any other value). */
+  default: T | ((env: NodeJS.ProcessEnv) => unknown);
   /** Shown in docs when the default is computed. */
   defaultDoc?: string;
+  /** The environment variable a computed default reads (listed in the docs, named in errors). */
+  env?: string;
+  /**
+   * gunicorn's name for the setting, when gunicorn has it. A config file may
+   * use it (and the snake_case of `name`) instead of `name`, to ease migration.
+   */
+  gunicorn?: string;
   /** Turns a string (command line) or a config value into the typed value, or throws with a reason. */
   validate: (value: unknown) => T;
   /** Placeholder for the value in help text. */
   meta?: string;
+  /** For hooks: how gwserver calls it, e.g. `postFork(server, worker)`. */
+  signature?: string;
   /** What it does, for `--help` (first sentence) and docs/settings.md (all). */
   doc: string;
 }
 
-function setting<T>(s: Setting<T>): Setting<T> {
+/** Declares a setting, keeping its name's literal type (for {@link SettingName}). */
+function setting<T, const N extends string = string>(s: Setting<T> & { name: N }): Setting<T> & { name: N } {
   return s;
 }
 
+/** What a hook receives as `server`: the master (typed by src/master). */
+export type HookServer = unknown;
+/** What a hook receives as `worker`: the master's record of a worker, or the worker itself (typed by src/master, src/worker). */
+export type HookWorker = unknown;
+/** A request's environ as a hook sees it. */
+export type HookEnviron = Record<string, unknown>;
+
+/** A server hook from the config file. It may be async; gwserver awaits it where its doc says so. */
+export type Hook<A extends unknown[]> = ((...args: A) => unknown) | undefined;
+
+function hookSetting<const N extends string>(name: N, gunicorn: string | undefined, signature: string, doc: string): Setting<Hook<unknown[]>> & { name: N } {
+  return setting<Hook<unknown[]>, N>({
+    name, section: 'Server hooks', type: 'function', default: undefined, defaultDoc: 'None',
+    ...(gunicorn === undefined ? {} : { gunicorn }), signature, validate: v.hook, doc,
+  });
+}
+
+const MAX_SECONDS = 86400;
+
 export const SETTINGS = [
-  setting<string[]>({
+  // ---- Config file
+  setting({
+    name: 'config', flag: '--config', short: 'c', section: 'Config file', type: 'string', meta: 'FILE',
+    default: '', defaultDoc: './gwserver.config.js when it exists', gunicorn: 'config', validate: v.str,
+    doc: 'The config file to read: a `.js`, `.mjs` or `.cjs` module (its default export, or its named exports, are the settings) or a `.json` object. Without this flag, `./gwserver.config.js` is read when it exists in the directory gwserver starts in (before `--chdir`); a file named here must exist. Only the command line and $GWSERVER_CMD_ARGS can name it; the value shown by `--print-config` is the absolute path of the file read, or empty when none was.',
+  }),
+  setting({
+    name: 'app', section: 'Config file', type: 'string', meta: 'MODULE:CALLABLE',
+    default: '', gunicorn: 'wsgi_app', validate: v.str,
+    doc: 'The application, `MODULE:CALLABLE`, for a config file that names it, so that `gwserver -c prod.config.js` needs nothing else. A `MODULE:CALLABLE` on the command line wins over it. Config file only.',
+  }),
+
+  // ---- Server socket
+  setting({
     name: 'bind', flag: '--bind', short: 'b', section: 'Server socket', type: 'strings', meta: 'ADDRESS',
     default: (env) => (env.PORT ? [`0.0.0.0:${env.PORT}`] : ['127.0.0.1:8000']),
-    defaultDoc: "['127.0.0.1:8000'], or ['0.0.0.0:$PORT'] when PORT is set",
+    defaultDoc: "['127.0.0.1:8000'], or ['0.0.0.0:$PORT'] when PORT is set", env: 'PORT', gunicorn: 'bind',
     validate: v.binds,
     doc: 'The socket to bind: `HOST:PORT`, `[IPV6]:PORT`, `:PORT` (all interfaces), `unix:PATH`, or `fd://N` (an inherited file descriptor). Repeat to serve on several sockets.',
   }),
-  setting<number>({
+  setting({
     name: 'backlog', flag: '--backlog', section: 'Server socket', type: 'int', meta: 'INT',
-    default: 2048, validate: v.intIn(1, 65535),
+    default: 2048, gunicorn: 'backlog', validate: v.intIn(1, 65535),
     doc: 'The maximum number of pending connections (the listen backlog). The kernel caps it at net.core.somaxconn.',
   }),
-  setting<number>({
-    name: 'socketMode', flag: '--socket-mode', section: 'Server socket', type: 'int', meta: 'OCTAL',
-    default: 0o666, defaultDoc: '0o666', validate: v.fileMode,
+  setting({
+    name: 'socketMode', flag: '--socket-mode', section: 'Server socket', type: 'octal', meta: 'OCTAL',
+    default: 0o666, validate: v.fileMode,
     doc: 'Permissions of `unix:` sockets gwserver creates, in octal (e.g. `660`). The default 666 lets a proxy running as another user (nginx as www-data or nobody) connect, as systemd\'s SocketMode= does; restrict it with 660 and a shared group, or with the permissions of the directory holding the socket.',
   }),
-  setting<string>({
-    name: 'chdir', flag: '--chdir', section: 'Server mechanics', type: 'string', meta: 'DIR',
-    default: '', defaultDoc: 'the current directory', validate: v.str,
-    doc: 'Change to this directory before loading the app; MODULE is resolved relative to it.',
+
+  // ---- Worker processes
+  setting({
+    name: 'workers', flag: '--workers', short: 'w', section: 'Worker processes', type: 'int', meta: 'INT',
+    default: (env) => (env.WEB_CONCURRENCY ? env.WEB_CONCURRENCY : 1),
+    defaultDoc: '$WEB_CONCURRENCY, or 1', env: 'WEB_CONCURRENCY', gunicorn: 'workers', validate: v.intAtLeast(1),
+    doc: 'The number of worker processes handling requests. Each worker is one Node.js process with one event loop, so start with one per CPU core (not gunicorn\'s 2-4 per core, which is for sync workers that block on I/O) and measure. The default is $WEB_CONCURRENCY, which some platforms (Heroku and others) set, or 1. TTIN and TTOU add and remove one worker at a time.',
   }),
-  setting<string>({
-    name: 'rootPath', flag: '--root-path', section: 'Server mechanics', type: 'string', meta: 'PATH',
-    default: (env) => env.SCRIPT_NAME ?? '', defaultDoc: '$SCRIPT_NAME or empty', validate: v.rootPath,
-    doc: 'The URL prefix the app is mounted at, e.g. `/api` behind a proxy that forwards `/api/...` unchanged. Requests under it get SCRIPT_NAME set to it and PATH_INFO the rest.',
+  setting({
+    name: 'scheduling', flag: '--scheduling', section: 'Worker processes', type: 'string', meta: 'POLICY',
+    default: 'os', validate: v.oneOf('os', 'round-robin'),
+    doc: 'How connections are spread over workers. os: every worker accepts on the shared socket and the kernel hands each connection to a waiting worker; round-robin: the master accepts and hands connections to workers in turn.',
   }),
-  setting<string[]>({
-    name: 'forwardedAllowIps', flag: '--forwarded-allow-ips', section: 'Security', type: 'strings', meta: 'ADDRESSES',
-    default: (env) => (env.FORWARDED_ALLOW_IPS ?? '127.0.0.1,::1').split(','),
-    defaultDoc: "'127.0.0.1,::1', or $FORWARDED_ALLOW_IPS", validate: v.addressList,
-    doc: 'Peers trusted to set X-Forwarded-For and X-Forwarded-Proto (comma-separated; `*` trusts every peer). Connections over a unix socket are always trusted. From a trusted peer, REMOTE_ADDR is the right-most X-Forwarded-For address that is not itself trusted, and wsgi.url_scheme follows X-Forwarded-Proto.',
+  setting({
+    name: 'maxRequests', flag: '--max-requests', section: 'Worker processes', type: 'int', meta: 'INT',
+    default: 0, gunicorn: 'max_requests', validate: v.intAtLeast(0),
+    doc: 'The maximum number of requests a worker handles before it is replaced: a simple way to limit the damage of memory leaks. 0 (the default) disables it. The replacement starts before the old worker stops accepting, and the old one finishes its requests in flight, so no request fails.',
   }),
-  setting<number>({
-    name: 'limitRequestLine', flag: '--limit-request-line', section: 'Security', type: 'int', meta: 'BYTES',
-    default: 4094, validate: v.intIn(0, 8190),
-    doc: 'The longest request line (method, target and version) in bytes; longer ones get 414. 0 means no limit (up to the header size limit). As gunicorn.',
+  setting({
+    name: 'maxRequestsJitter', flag: '--max-requests-jitter', section: 'Worker processes', type: 'int', meta: 'INT',
+    default: 0, gunicorn: 'max_requests_jitter', validate: v.intAtLeast(0),
+    doc: 'The maximum jitter added to `--max-requests`: each worker\'s limit is max-requests plus a random whole number from 0 to this, so that workers started together are not all replaced at the same time.',
   }),
-  setting<number>({
-    name: 'limitRequestFields', flag: '--limit-request-fields', section: 'Security', type: 'int', meta: 'INT',
-    default: 100, validate: v.intIn(0, 32768),
-    doc: 'The most header fields a request may have; more get 431. 0 means 32768. As gunicorn.',
+  setting({
+    name: 'maxWorkerMemory', flag: '--max-worker-memory', section: 'Worker processes', type: 'int', meta: 'MIB',
+    default: 0, validate: v.intAtLeast(0),
+    doc: 'A worker whose resident memory (RSS) grows past this many MiB is gracefully replaced, as with `--max-requests`: a new worker starts first, the old one finishes its requests in flight. 0 (the default) disables it. Not in gunicorn.',
   }),
-  setting<number>({
-    name: 'limitRequestFieldSize', flag: '--limit-request-field-size', section: 'Security', type: 'int', meta: 'BYTES',
-    default: 8190, validate: v.intIn(0, 1024 * 1024),
-    doc: 'The longest header field line (`Name: value` and its CRLF) in bytes; longer ones get 431. 0 means the default, 8190, as in gunicorn.',
+
+  // ---- Timeouts
+  setting({
+    name: 'timeout', flag: '--timeout', short: 't', section: 'Timeouts', type: 'number', meta: 'SECONDS',
+    default: 30, gunicorn: 'timeout', validate: v.numberIn(0, MAX_SECONDS),
+    doc: 'Workers silent for more than this many seconds are killed and replaced. Each worker sends a heartbeat to the master from its event loop, so a worker goes silent when its event loop is stuck: a long synchronous computation, an endless loop, a blocking call. Before it is killed, the log shows where it was stuck: the JavaScript stack of the blocked code, captured inside the worker. This is not a per-request timeout: a slow request that waits for I/O does not block the event loop and is not affected. 0 disables it.',
   }),
-  setting<number>({
-    name: 'limitRequestBody', flag: '--limit-request-body', section: 'Security', type: 'int', meta: 'BYTES',
-    default: 0, validate: v.intIn(0, Number.MAX_SAFE_INTEGER),
-    doc: 'The largest request body in bytes; 0 means no limit. A larger declared Content-Length gets 413 without calling the app; a chunked body that grows past it makes wsgi.input reads fail (and a 413 if nothing was sent).',
+  setting({
+    name: 'gracefulTimeout', flag: '--graceful-timeout', section: 'Timeouts', type: 'number', meta: 'SECONDS',
+    default: 30, gunicorn: 'graceful_timeout', validate: v.numberIn(0, MAX_SECONDS),
+    doc: 'Timeout for a graceful worker stop. After a graceful stop begins (TERM, HUP, WINCH, TTOU, max-requests or max-worker-memory), a worker stops accepting and has this many seconds to finish the requests in flight; a worker still alive after it is killed.',
   }),
-  setting<number>({
+  setting({
     name: 'keepAlive', flag: '--keep-alive', section: 'Timeouts', type: 'number', meta: 'SECONDS',
-    default: 65, validate: v.numberIn(0, 3600),
+    default: 65, gunicorn: 'keepalive', validate: v.numberIn(0, 3600),
     doc: 'How long an idle keep-alive connection is kept open, in seconds (0 closes after each response). The default, 65, is longer than the 60 s idle timeout of common load balancers and of nginx\'s upstream keepalive_timeout: the proxy must always be the side that closes an idle connection, or it may send a request on a connection gwserver is closing at that instant and answer 502.',
   }),
-  setting<number>({
+  setting({
     name: 'headersTimeout', flag: '--headers-timeout', section: 'Timeouts', type: 'number', meta: 'SECONDS',
     default: 60, validate: v.numberIn(0, 3600),
     doc: 'How long a client may take to send a request\'s headers, in seconds, before it gets 408 (nginx\'s client_header_timeout is also 60 s). It stops slow-header (slowloris) clients. 0 disables it.',
   }),
-  setting<number>({
+  setting({
     name: 'requestTimeout', flag: '--request-timeout', section: 'Timeouts', type: 'number', meta: 'SECONDS',
-    default: 0, validate: v.numberIn(0, 86400),
+    default: 0, validate: v.numberIn(0, MAX_SECONDS),
     doc: 'How long a client may take to send a whole request, body included, in seconds, before it gets 408. The default 0 means no limit: a large upload over a slow link is not cut (Node\'s own default, 300 s, would cut it). Set it when clients reach gwserver without a proxy that enforces its own body timeout.',
   }),
-  setting<string>({
+
+  // ---- Security
+  setting({
+    name: 'forwardedAllowIps', flag: '--forwarded-allow-ips', section: 'Security', type: 'strings', meta: 'ADDRESSES',
+    default: (env) => (env.FORWARDED_ALLOW_IPS ?? '127.0.0.1,::1').split(','),
+    defaultDoc: "'127.0.0.1,::1', or $FORWARDED_ALLOW_IPS", env: 'FORWARDED_ALLOW_IPS', gunicorn: 'forwarded_allow_ips',
+    validate: v.addressList,
+    doc: 'Peers trusted to set X-Forwarded-For and X-Forwarded-Proto (comma-separated; `*` trusts every peer). Connections over a unix socket are always trusted. From a trusted peer, REMOTE_ADDR is the right-most X-Forwarded-For address that is not itself trusted, and wsgi.url_scheme follows X-Forwarded-Proto.',
+  }),
+  setting({
+    name: 'limitRequestLine', flag: '--limit-request-line', section: 'Security', type: 'int', meta: 'BYTES',
+    default: 4094, gunicorn: 'limit_request_line', validate: v.intIn(0, 8190),
+    doc: 'The longest request line (method, target and version) in bytes; longer ones get 414. 0 means no limit (up to the header size limit). As gunicorn.',
+  }),
+  setting({
+    name: 'limitRequestFields', flag: '--limit-request-fields', section: 'Security', type: 'int', meta: 'INT',
+    default: 100, gunicorn: 'limit_request_fields', validate: v.intIn(0, 32768),
+    doc: 'The most header fields a request may have; more get 431. 0 means 32768. As gunicorn.',
+  }),
+  setting({
+    name: 'limitRequestFieldSize', flag: '--limit-request-field-size', section: 'Security', type: 'int', meta: 'BYTES',
+    default: 8190, gunicorn: 'limit_request_field_size', validate: v.intIn(0, 1024 * 1024),
+    doc: 'The longest header field line (`Name: value` and its CRLF) in bytes; longer ones get 431. 0 means the default, 8190, as in gunicorn.',
+  }),
+  setting({
+    name: 'limitRequestBody', flag: '--limit-request-body', section: 'Security', type: 'int', meta: 'BYTES',
+    default: 0, validate: v.intIn(0, Number.MAX_SAFE_INTEGER),
+    doc: 'The largest request body in bytes; 0 means no limit. A larger declared Content-Length gets 413 without calling the app; a chunked body that grows past it makes wsgi.input reads fail (and a 413 if nothing was sent).',
+  }),
+
+  // ---- Server mechanics
+  setting({
+    name: 'chdir', flag: '--chdir', section: 'Server mechanics', type: 'string', meta: 'DIR',
+    default: '', defaultDoc: 'the current directory', gunicorn: 'chdir', validate: v.str,
+    doc: 'Change to this directory before loading the app; MODULE is resolved relative to it.',
+  }),
+  setting({
+    name: 'rootPath', flag: '--root-path', section: 'Server mechanics', type: 'string', meta: 'PATH',
+    default: (env) => env.SCRIPT_NAME ?? '', defaultDoc: '$SCRIPT_NAME or empty', env: 'SCRIPT_NAME', validate: v.rootPath,
+    doc: 'The URL prefix the app is mounted at, e.g. `/api` behind a proxy that forwards `/api/...` unchanged. Requests under it get SCRIPT_NAME set to it and PATH_INFO the rest.',
+  }),
+  setting({
+    name: 'preload', flag: '--preload', section: 'Server mechanics', type: 'bool',
+    default: false, gunicorn: 'preload_app', validate: v.bool,
+    doc: 'Load the application in the master before starting the workers. Node workers are fresh processes started by node:cluster, not fork(2) copies of the master, so unlike in gunicorn this shares no memory; what it gives is one early load: an app that cannot load stops the master before any worker starts.',
+  }),
+  setting({
+    name: 'pidfile', flag: '--pid', short: 'p', section: 'Server mechanics', type: 'string', meta: 'FILE',
+    default: '', defaultDoc: '(none)', gunicorn: 'pidfile', validate: v.str,
+    doc: 'A file to write the master\'s process id to, once the sockets are bound; it is removed when the master exits. Empty (the default): no pid file.',
+  }),
+  setting({
+    name: 'user', flag: '--user', short: 'u', section: 'Server mechanics', type: 'string', meta: 'USER',
+    default: '', defaultDoc: '(unchanged)', gunicorn: 'user', validate: v.userOrGroup,
+    doc: 'Switch worker processes to run as this user: a user name, or a numeric user id. The master binds the sockets first, then the workers drop their privileges, so a root-started gwserver can serve port 80 with unprivileged workers. Empty (the default): the workers keep the master\'s user.',
+  }),
+  setting({
+    name: 'group', flag: '--group', short: 'g', section: 'Server mechanics', type: 'string', meta: 'GROUP',
+    default: '', defaultDoc: '(unchanged)', gunicorn: 'group', validate: v.userOrGroup,
+    doc: 'Switch worker processes to run as this group: a group name, or a numeric group id. Empty (the default): the workers keep the master\'s group.',
+  }),
+  setting({
+    name: 'umask', flag: '--umask', short: 'm', section: 'Server mechanics', type: 'octal', meta: 'OCTAL',
+    default: 0, gunicorn: 'umask', validate: v.fileMode,
+    doc: 'A bit mask for the file mode of files gwserver and the app create (process.umask), in octal, e.g. `022` or `0o027`. As in gunicorn, the default is 0.',
+  }),
+
+  // ---- Process naming
+  setting({
+    name: 'procName', flag: '--name', short: 'n', section: 'Process naming', type: 'string', meta: 'NAME',
+    default: '', defaultDoc: '(the application)', gunicorn: 'proc_name', validate: v.str,
+    doc: 'A name for ps and top: processes are titled `gwserver: master [NAME]` and `gwserver: worker [NAME]`. Empty (the default) uses the application, MODULE:CALLABLE.',
+  }),
+
+  // ---- Logging
+  setting({
     name: 'logLevel', flag: '--log-level', section: 'Logging', type: 'string', meta: 'LEVEL',
-    default: 'info', validate: v.logLevel,
+    default: 'info', gunicorn: 'loglevel', validate: v.logLevel,
     doc: 'The error log\'s level: debug, info, warning, error or critical (gunicorn\'s names; trace, warn, fatal and silent work too).',
   }),
-  setting<string>({
+  setting({
     name: 'errorLogfile', flag: '--error-logfile', section: 'Logging', type: 'string', meta: 'FILE',
-    default: '-', validate: v.str,
+    default: '-', gunicorn: 'errorlog', validate: v.str,
     doc: 'Where the error log goes: a file path, or `-` for stderr. Records are JSON lines.',
   }),
+
+  // ---- Debugging
+  setting({
+    name: 'reload', flag: '--reload', section: 'Debugging', type: 'bool',
+    default: false, gunicorn: 'reload', validate: v.bool,
+    doc: 'Restart the workers when source files change. For development only.',
+  }),
+
+  // ---- Server hooks (config file only)
+  hookSetting('onStarting', 'on_starting', 'onStarting(server)',
+    'Called in the master just before it starts: before the sockets are bound and any worker is started.'),
+  hookSetting('onReload', 'on_reload', 'onReload(server)',
+    'Called in the master on HUP, after the configuration was read again and before new workers are started.'),
+  hookSetting('whenReady', 'when_ready', 'whenReady(server)',
+    'Called in the master once the workers listen: gwserver is ready to serve.'),
+  hookSetting('preFork', 'pre_fork', 'preFork(server, worker)',
+    'Called in the master just before a worker process is started.'),
+  hookSetting('postFork', 'post_fork', 'postFork(server, worker)',
+    'Called in the master just after a worker process was started. (Node starts a new process rather than forking this one: code that must run inside the worker goes in postWorkerInit.)'),
+  hookSetting('postWorkerInit', 'post_worker_init', 'postWorkerInit(worker)',
+    'Called in a worker once it has loaded the application, before it accepts requests.'),
+  hookSetting('workerInt', 'worker_int', 'workerInt(worker)',
+    'Called in a worker when it receives INT or QUIT (a quick stop).'),
+  hookSetting('workerTimeout', undefined, 'workerTimeout(worker, stack)',
+    'Called in the master when a worker missed `--timeout`, before it is killed, with `stack`: the JavaScript stack where the worker\'s event loop was stuck (a string; empty when it could not be captured). It takes the place of gunicorn\'s worker_abort, which runs inside the stuck worker: a stuck Node worker cannot run a hook.'),
+  hookSetting('preRequest', 'pre_request', 'preRequest(worker, environ)',
+    'Called in a worker just before the application is called for a request.'),
+  hookSetting('postRequest', 'post_request', 'postRequest(worker, environ, status)',
+    'Called in a worker after a request was handled, with the response status (e.g. `\'200 OK\'`).'),
+  hookSetting('childExit', 'child_exit', 'childExit(server, worker)',
+    'Called in the master just after a worker process exited, whatever the reason.'),
+  hookSetting('workerExit', 'worker_exit', 'workerExit(server, worker)',
+    'Called in the master just after a worker it stopped (reload, recycling, scale-down, shutdown) has exited; childExit is called for every exit.'),
+  hookSetting('nworkersChanged', 'nworkers_changed', 'nworkersChanged(server, newValue, oldValue)',
+    'Called in the master when the number of workers changes (TTIN, TTOU, a HUP that changed `workers`); `oldValue` is undefined the first time.'),
+  hookSetting('preExec', 'pre_exec', 'preExec(server)',
+    'Called in the master just before a new master is executed on USR2.'),
+  hookSetting('onExit', 'on_exit', 'onExit(server)',
+    'Called in the master just before gwserver exits.'),
 ] as const satisfies readonly Setting<any>[];
 
 export type SettingName = (typeof SETTINGS)[number]['name'];
 
-/** The merged, validated settings: one key per setting. */
+/**
+ * The merged, validated settings: one key per setting, frozen once resolved
+ * (src/config/load.ts).
+ */
 export interface Config {
+  // Config file
+  /** The config file read (absolute path), or '' when none was. */
+  config: string;
+  /** MODULE:CALLABLE: the positional argument, else the config file's `app`, else ''. */
+  app: string;
+  // Server socket
   bind: string[];
   backlog: number;
   socketMode: number;
-  chdir: string;
-  rootPath: string;
+  // Worker processes
+  workers: number;
+  scheduling: 'os' | 'round-robin';
+  maxRequests: number;
+  maxRequestsJitter: number;
+  /** MiB of RSS; 0 = off. */
+  maxWorkerMemory: number;
+  // Timeouts (seconds)
+  timeout: number;
+  gracefulTimeout: number;
+  keepAlive: number;
+  headersTimeout: number;
+  requestTimeout: number;
+  // Security
   forwardedAllowIps: string[];
   limitRequestLine: number;
   limitRequestFields: number;
   limitRequestFieldSize: number;
   limitRequestBody: number;
-  keepAlive: number;
-  headersTimeout: number;
-  requestTimeout: number;
+  // Server mechanics
+  chdir: string;
+  rootPath: string;
+  preload: boolean;
+  /** '' = no pid file. */
+  pidfile: string;
+  /** '' = unchanged; a number is an id, a string a name. */
+  user: string | number;
+  /** '' = unchanged; a number is an id, a string a name. */
+  group: string | number;
+  umask: number;
+  // Process naming
+  /** '' = the app target. */
+  procName: string;
+  // Logging
   logLevel: string;
   errorLogfile: string;
+  // Debugging
+  reload: boolean;
+  // Server hooks (undefined: not set)
+  onStarting: Hook<[server: HookServer]>;
+  onReload: Hook<[server: HookServer]>;
+  whenReady: Hook<[server: HookServer]>;
+  preFork: Hook<[server: HookServer, worker: HookWorker]>;
+  postFork: Hook<[server: HookServer, worker: HookWorker]>;
+  postWorkerInit: Hook<[worker: HookWorker]>;
+  workerInt: Hook<[worker: HookWorker]>;
+  workerTimeout: Hook<[worker: HookWorker, stack: string]>;
+  preRequest: Hook<[worker: HookWorker, environ: HookEnviron]>;
+  postRequest: Hook<[worker: HookWorker, environ: HookEnviron, status: string]>;
+  childExit: Hook<[server: HookServer, worker: HookWorker]>;
+  workerExit: Hook<[server: HookServer, worker: HookWorker]>;
+  nworkersChanged: Hook<[server: HookServer, newValue: number, oldValue: number | undefined]>;
+  preExec: Hook<[server: HookServer]>;
+  onExit: Hook<[server: HookServer]>;
 }
 
-/** Every setting at its default (computed ones from `env`). */
+/** The names of the hooks, for callers that run them by name. */
+export type HookName = { [K in keyof Config]: Config[K] extends Hook<any> ? (undefined extends Config[K] ? K : never) : never }[keyof Config];
+
+// The registry and the Config interface name the same keys (checked by the compiler).
+type Missing<A, B> = Exclude<A, B>;
+const _configHasEverySetting: [Missing<SettingName, keyof Config>] extends [never] ? true : never = true;
+const _everyConfigKeyIsASetting: [Missing<keyof Config, SettingName>] extends [never] ? true : never = true;
+void _configHasEverySetting;
+void _everyConfigKeyIsASetting;
+
+/** Looks a setting up by its camelCase name. */
+export const SETTING_BY_NAME: ReadonlyMap<string, Setting<unknown>> = new Map(
+  (SETTINGS as readonly Setting<unknown>[]).map((s) => [s.name, s]),
+);
+
+/** The raw default of a setting (computed ones from `env`), before validation. */
+export function rawDefault(s: Setting<unknown>, env: NodeJS.ProcessEnv): unknown {
+  return typeof s.default === 'function' && s.type !== 'function'
+    ? (s.default as (e: NodeJS.ProcessEnv) => unknown)(env)
+    : s.default;
+}
+
+/** Every setting at its default (computed ones from `env`), validated. Throws if an environment variable holds a bad value. */
 export function defaults(env: NodeJS.ProcessEnv = process.env): Config {
   const out: Record<string, unknown> = {};
-  for (const s of SETTINGS as readonly Setting<unknown>[]) {
-    out[s.name] = typeof s.default === 'function' ? (s.default as (e: NodeJS.ProcessEnv) => unknown)(env) : s.default;
-  }
+  for (const s of SETTINGS as readonly Setting<unknown>[]) out[s.name] = s.validate(rawDefault(s, env));
   return out as unknown as Config;
 }

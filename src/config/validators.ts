@@ -74,3 +74,59 @@ export function logLevel(value: unknown): string {
   }
   return s;
 }
+
+export function intAtLeast(min: number): (value: unknown) => number {
+  const check = intIn(min, Number.MAX_SAFE_INTEGER);
+  return (value) => {
+    const n = toNumber(value);
+    if (Number.isInteger(n) && n < min) throw new Error(`${n} is too small (the least is ${min})`);
+    return check(value);
+  };
+}
+
+/** `true`/`false`, or the strings "true"/"false" (any case) as a command line or an environment gives them. */
+export function bool(value: unknown): boolean {
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'string') {
+    const s = value.trim().toLowerCase();
+    if (s === 'true') return true;
+    if (s === 'false') return false;
+  }
+  throw new Error(`expected true or false, got ${JSON.stringify(value)}`);
+}
+
+/** One of a fixed list of strings. */
+export function oneOf<const T extends string>(...choices: T[]): (value: unknown) => T {
+  return (value) => {
+    const s = str(value);
+    if (!(choices as string[]).includes(s)) {
+      throw new Error(`${JSON.stringify(value)} is not one of: ${choices.join(', ')}`);
+    }
+    return s as T;
+  };
+}
+
+/**
+ * A user or group: a name, or a numeric id (returned as a number, because
+ * `process.setuid('1000')` would look up a user named "1000"). '' leaves it unchanged.
+ */
+export function userOrGroup(value: unknown): string | number {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value;
+  const s = str(value).trim();
+  if (/^\d+$/.test(s)) return Number(s);
+  if (s !== '' && !/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/.test(s)) {
+    throw new Error(`expected a name or a numeric id, got ${JSON.stringify(value)}`);
+  }
+  return s;
+}
+
+/** A hook: a function, or undefined/null for none. Config files alone can set it. */
+export function hook(value: unknown): ((...args: any[]) => unknown) | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'function') {
+    const type = typeof value;
+    const got = type === 'string' ? JSON.stringify(value) : Array.isArray(value) ? 'an array' : /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+    throw new Error(`a hook must be a function, got ${got}`);
+  }
+  return value as (...args: any[]) => unknown;
+}

@@ -37,6 +37,10 @@ export interface HandlerOptions {
   limitRequestFieldSize?: number;
   /** Largest request body in bytes, else 413 (default 0: no limit). */
   limitRequestBody?: number;
+  /** Runs before the app is called (the preRequest hook); may be async. */
+  preRequest?: (environ: Environ) => unknown;
+  /** Runs once the response is over (the postRequest hook), with the status line. */
+  postRequest?: (environ: Environ, status: string) => unknown;
 }
 
 /** How much of a body the app did not read is read and dropped to keep the connection. */
@@ -54,6 +58,10 @@ interface Shared {
   limitFields: number;
   limitFieldSize: number;
   limitBody: number;
+  /** The worker is shutting down: every response closes its connection. */
+  stopping: boolean;
+  preRequest: HandlerOptions['preRequest'];
+  postRequest: HandlerOptions['postRequest'];
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -238,6 +246,15 @@ class Exchange {
   async run(): Promise<void> {
     if (this.gone || this.parseFailed) return;
     this.appCalled = true;
+    const s = this.s;
+    if (s.postRequest !== undefined) {
+      const post = s.postRequest;
+      this.res.once('close', () => this.hook('postRequest', () => post(this.environ!, `${this.status || 500} ${this.reason}`.trim())));
+    }
+    if (s.preRequest !== undefined) {
+      const pre = s.preRequest;
+      await this.hook('preRequest', () => pre(this.environ!));
+    }
     try {
       let body = this.s.app(this.environ!, this.startResponse);
       if (isThenable(body)) body = await body;
@@ -412,7 +429,7 @@ class Exchange {
     }
     this.bodyAllowed = req.method !== 'HEAD' && status !== 204 && status !== 304;
     const input = this.input;
-    if (input !== undefined && !input.ended && !this.canDrain(input)) res.shouldKeepAlive = false;
+    if (this.s.stopping || (input !== undefined && !input.ended && !this.canDrain(input))) res.shouldKeepAlive = false;
     if (res.getHeaderNames().length === 0) {
       res.writeHead(status, this.reason, headers as unknown as string[]);
       return;
@@ -529,6 +546,16 @@ class Exchange {
     this.res.destroy();
   }
 
+  /** Runs a hook; one that throws is logged and the request goes on. */
+  async hook(name: string, fn: () => unknown): Promise<void> {
+    try {
+      const r = fn();
+      if (isThenable(r)) await r;
+    } catch (err) {
+      this.s.logger.error({ request_id: this.requestId, hook: name, err }, `the ${name} hook threw`);
+    }
+  }
+
   logAppError(err: unknown, msg: string): void {
     this.s.logger.error({ request_id: this.requestId, method: this.req.method, path: this.req.url, err }, msg);
   }
@@ -626,6 +653,8 @@ export interface GatewayHandler {
    * false when the caller must write the error response.
    */
   parseError(socket: Socket, err: GatewayError): boolean;
+  /** From now on every response says `Connection: close` (a stopping worker). */
+  stop(): void;
 }
 
 /** Normalises handler options into the shared per-server state. */
@@ -644,6 +673,9 @@ function shared(app: Application, options: HandlerOptions): Shared {
     // As in gunicorn, 0 means the default, not "no limit".
     limitFieldSize: options.limitRequestFieldSize || 8190,
     limitBody: options.limitRequestBody ?? 0,
+    stopping: false,
+    preRequest: options.preRequest,
+    postRequest: options.postRequest,
   };
 }
 
@@ -670,6 +702,9 @@ export function createHandler(app: Application, options: HandlerOptions = {}): G
       return true;
     }
     return false;
+  };
+  handler.stop = () => {
+    s.stopping = true;
   };
   return handler;
 }

@@ -31,6 +31,20 @@ export function pinoLevel(level: string): LevelWithSilent {
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'warn', 'error', 'critical', 'fatal', 'silent'] as const;
 
+/** Files opened by createLogger in this process, reopened on SIGUSR1 (logrotate). */
+const openFiles: Array<{ reopen(): void }> = [];
+const destinations = new WeakMap<Logger, { fd: number }>();
+
+/** The file descriptor a logger writes to now (it changes when the file is reopened). */
+export function loggerFd(logger: Logger): number {
+  return destinations.get(logger)?.fd ?? 2;
+}
+
+/** Reopens every log file of this process (after logrotate moved them away). */
+export function reopenLogs(): void {
+  for (const f of openFiles) f.reopen();
+}
+
 /** Creates the error logger. Writes are synchronous so nothing is lost when a process dies. */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const file = options.file;
@@ -38,7 +52,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     file === undefined || file === '' ? pino.destination({ fd: 2, sync: true })
     : file === '-' ? pino.destination({ fd: 1, sync: true })
     : pino.destination({ dest: file, sync: true, mkdir: true });
-  return pino(
+  if (file !== undefined && file !== '' && file !== '-') openFiles.push(dest);
+  const logger = pino(
     {
       level: pinoLevel(options.level ?? 'info'),
       base: { pid: process.pid, ...options.base },
@@ -47,4 +62,6 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     },
     dest,
   );
+  destinations.set(logger, dest as unknown as { fd: number });
+  return logger;
 }

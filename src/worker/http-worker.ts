@@ -146,9 +146,41 @@ export class WorkerServer {
     socket.once('close', () => clearTimeout(timer));
   }
 
+  /** The node:http servers, one per socket. */
+  get servers(): readonly http.Server[] {
+    return this.#servers;
+  }
+
+  #nextServer(): http.Server {
+    return this.#servers.length === 1 && !this.server.listening ? this.server : this.#createServer();
+  }
+
+  /**
+   * Accepts on a listening descriptor this process inherited (the master's
+   * socket, passed through cluster's stdio). `listen({fd})` cannot do it in a
+   * cluster worker: there it asks the primary to listen on the primary's fd
+   * instead, and the primary closes that fd with its last worker. `_listen2`
+   * is what cluster's own workers call to listen on a handle directly.
+   */
+  async listenFd(fd: number): Promise<void> {
+    const server = this.#nextServer() as http.Server & { _listen2(address: null, port: null, addressType: null, backlog: number, fd: number): void };
+    if (typeof server._listen2 !== 'function') {
+      throw new Error(`this Node.js (${process.version}) lacks net.Server#_listen2, which gwserver's workers need to accept on the master's sockets`);
+    }
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      server.once('error', onError);
+      server.once('listening', () => {
+        server.off('error', onError);
+        resolve();
+      });
+      server._listen2(null, null, null, this.#options.backlog ?? 2048, fd);
+    });
+  }
+
   /** Listens on one address; resolves with it as logged (`http://host:port`, `unix:/path`). */
   async listen(bind: Bind): Promise<string> {
-    const server = this.#servers.length === 1 && !this.server.listening ? this.server : this.#createServer();
+    const server = this.#nextServer();
     const backlog = this.#options.backlog ?? 2048;
     if (bind.kind === 'unix') await removeStaleSocket(bind.path);
     await new Promise<void>((resolve, reject) => {
@@ -177,15 +209,22 @@ export class WorkerServer {
    * gone or `graceMs` has passed (then remaining connections are cut).
    */
   async close(graceMs = 30_000): Promise<void> {
+    this.handler.stop();
     const closing = this.#servers.map((s) => new Promise<void>((resolve) => {
       if (!s.listening) return resolve();
       s.close(() => resolve());
       s.closeIdleConnections();
     }));
+    // A keep-alive connection whose response went out before the stop
+    // becomes idle when it ends: close those as they come.
+    const sweep = setInterval(() => {
+      for (const s of this.#servers) s.closeIdleConnections();
+    }, 50);
     const timer = setTimeout(() => {
       for (const s of this.#servers) s.closeAllConnections();
     }, graceMs);
     await Promise.all(closing);
+    clearInterval(sweep);
     clearTimeout(timer);
     await Promise.all(this.#unixPaths.map((p) => unlink(p).catch(() => undefined)));
   }

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = path.join(ROOT, 'dist/cli/bin.js');
@@ -27,6 +28,8 @@ export interface Gwserver {
   /** stderr lines so far (JSON log records, mostly). */
   stderr: string[];
   stdout: string[];
+  /** The pids of the master's workers now (from /proc). */
+  workerPids(): number[];
   /** Parsed JSON log records from stderr. */
   records(): Array<Record<string, any>>;
   /** Waits until a log record matches. */
@@ -105,7 +108,7 @@ export async function startGwserver(args: string[], opts: StartOptions = {}): Pr
   const stop = async () => {
     if (proc.exitCode === null && proc.signalCode === null) {
       proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      const t = setTimeout(() => void killAll([proc]), 5000);
       const r = await exited;
       clearTimeout(t);
       return r;
@@ -115,6 +118,7 @@ export async function startGwserver(args: string[], opts: StartOptions = {}): Pr
   const server: Gwserver = {
     proc, pid: proc.pid!, url: '', port: 0, host: '', addresses: [], stderr, stdout,
     records, waitForRecord, stop, exited,
+    workerPids: () => childPids(proc.pid!),
   };
   if (opts.noWait) return server;
   const nBinds = fullArgs.filter((a) => a === '-b' || a === '--bind' || a.startsWith('--bind=')).length;
@@ -139,8 +143,28 @@ export async function startGwserver(args: string[], opts: StartOptions = {}): Pr
   return server;
 }
 
-/** Kills the given gwservers (default: all still running). */
+/** The pids of a process's children (a master's workers), from /proc. */
+export function childPids(pid: number): number[] {
+  try {
+    const tasks = readdirSync(`/proc/${pid}/task`);
+    return tasks.flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+  } catch {
+    return [];
+  }
+}
+
+/** Kills the given gwservers (default: all still running), workers included. */
 export async function killAll(procs: ChildProcess[] = [...running]): Promise<void> {
+  for (const p of procs) {
+    if (p.pid === undefined || p.exitCode !== null || p.signalCode !== null) continue;
+    for (const child of childPids(p.pid)) {
+      try {
+        process.kill(child, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  }
   await Promise.all(procs.map((p) => new Promise<void>((resolve) => {
     if (p.exitCode !== null || p.signalCode !== null) return resolve();
     p.once('exit', () => resolve());

@@ -29,9 +29,10 @@ function runToExit(args: string[], timeoutMs = 5000): Promise<{ code: number | n
   });
 }
 
+/** Exactly one plain error line (JSON log records may surround it), and no stack trace. */
 function assertOneLine(stderr: string, pattern: RegExp): void {
-  const lines = stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `expected one line, got:\n${stderr}`);
+  const lines = stderr.trim().split('\n').filter((l) => !l.startsWith('{'));
+  assert.equal(lines.length, 1, `expected one error line, got:\n${stderr}`);
   assert.match(lines[0]!, /^gwserver: error: /);
   assert.match(lines[0]!, pattern);
   assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');

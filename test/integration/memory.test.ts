@@ -429,7 +429,10 @@ describe('memory: 1 GiB each way through one worker', function () {
   });
 
   function sampler(): RssSampler {
-    const s = new RssSampler(server!.pid);
+    // The worker's RSS, not the master's: with one worker, the master's only child.
+    const workers = server!.workerPids();
+    assert.equal(workers.length, 1, `one worker expected, found ${workers.join(', ')}`);
+    const s = new RssSampler(workers[0]!);
     samplers.add(s);
     return s;
   }

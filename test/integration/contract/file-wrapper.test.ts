@@ -21,7 +21,7 @@ const BIG = realpathSync(process.execPath);
 
 /** How many descriptors of the server process point at `file`. */
 function openCount(server: Gwserver, file: string): number {
-  const dir = `/proc/${server.pid}/fd`;
+  const dir = `/proc/${server.workerPids()[0]}/fd`;
   let n = 0;
   for (const fd of readdirSync(dir)) {
     try {

@@ -1,0 +1,153 @@
+// @ts-check
+/**
+ * An example gwserver config file: every setting, with its default, and every
+ * hook (commented out), after gunicorn's examples/example_config.py.
+ *
+ * Use it with `gwserver -c config/gwserver.config.js`, or copy it to
+ * ./gwserver.config.js in the directory you start gwserver in, where it is
+ * read without -c. Keep only the lines you change.
+ *
+ * Each setting is a named export (`export default { ... }` works too). Values
+ * from $GWSERVER_CMD_ARGS and the command line win over this file; run
+ * `gwserver --print-config` to see what is in effect, and
+ * `gwserver --check-config` to check this file and load the app.
+ * Reference: docs/settings.md. gunicorn's names (max_requests, preload_app,
+ * proc_name...) are accepted too.
+ *
+ * (`config`, the file itself, is named on the command line: -c FILE.)
+ */
+
+// ---------------------------------------------------------------------------
+// Config file
+
+// The application, MODULE:CALLABLE, when the command line names none.
+// export const app = 'examples/hello:application';
+
+// ---------------------------------------------------------------------------
+// Server socket
+
+// Where to listen: HOST:PORT, [IPV6]:PORT, :PORT, unix:PATH or fd://N.
+// A list serves on several sockets at once.
+export const bind = process.env.PORT ? [`0.0.0.0:${process.env.PORT}`] : ['127.0.0.1:8000'];
+
+// The listen backlog: connections waiting to be accepted (capped by net.core.somaxconn).
+export const backlog = 2048;
+
+// Permissions of the unix: sockets gwserver creates.
+export const socketMode = 0o666;
+
+// ---------------------------------------------------------------------------
+// Worker processes
+
+// How many worker processes: one Node.js event loop each. Start with one per
+// CPU core, e.g. os.availableParallelism(), and measure.
+export const workers = Number(process.env.WEB_CONCURRENCY) || 1;
+
+// How connections are spread over workers: 'os' (the kernel) or 'round-robin' (the master).
+export const scheduling = 'os';
+
+// Replace a worker after this many requests (0: never), plus a random 0..jitter
+// so that workers are not all replaced at once.
+export const maxRequests = 0;
+export const maxRequestsJitter = 0;
+
+// Gracefully replace a worker whose RSS grows past this many MiB (0: never).
+export const maxWorkerMemory = 0;
+
+// ---------------------------------------------------------------------------
+// Timeouts (seconds)
+
+// A worker whose event loop is stuck this long is killed and replaced; the log
+// shows the JavaScript stack where it was stuck. Not a per-request timeout. 0: off.
+export const timeout = 30;
+
+// How long workers get to finish requests in flight on a graceful stop (TERM, HUP...).
+export const gracefulTimeout = 30;
+
+// How long an idle keep-alive connection stays open: longer than the idle
+// timeout of the proxy or load balancer in front (often 60 s).
+export const keepAlive = 65;
+
+// How long a client may take to send its headers (408 after), and its whole request (0: no limit).
+export const headersTimeout = 60;
+export const requestTimeout = 0;
+
+// ---------------------------------------------------------------------------
+// Security
+
+// Peers whose X-Forwarded-For and X-Forwarded-Proto are trusted ('*': all).
+export const forwardedAllowIps = (process.env.FORWARDED_ALLOW_IPS ?? '127.0.0.1,::1').split(',');
+
+// Request size limits, as gunicorn's (0: see docs/settings.md).
+export const limitRequestLine = 4094;
+export const limitRequestFields = 100;
+export const limitRequestFieldSize = 8190;
+export const limitRequestBody = 0;
+
+// ---------------------------------------------------------------------------
+// Server mechanics
+
+// Change to this directory before loading the app ('' : stay).
+export const chdir = '';
+
+// The URL prefix the app is mounted at behind a proxy, e.g. '/api'.
+export const rootPath = process.env.SCRIPT_NAME ?? '';
+
+// Load the app in the master first, so that a broken app stops gwserver before any worker starts.
+export const preload = false;
+
+// Write the master's pid to this file ('': none).
+export const pidfile = '';
+
+// Run the workers as this user and group (a name or a numeric id; '': unchanged).
+export const user = '';
+export const group = '';
+
+// The file mode mask of gwserver's processes, in octal.
+export const umask = 0o000;
+
+// ---------------------------------------------------------------------------
+// Process naming
+
+// Process titles are `gwserver: master [NAME]`, `gwserver: worker [NAME]` ('': the app).
+export const procName = '';
+
+// ---------------------------------------------------------------------------
+// Logging
+
+// debug, info, warning, error or critical.
+export const logLevel = 'info';
+
+// A file for the error log, or '-' for stderr.
+export const errorLogfile = '-';
+
+// ---------------------------------------------------------------------------
+// Debugging
+
+// Restart the workers when source files change (development only).
+export const reload = false;
+
+// ---------------------------------------------------------------------------
+// Server hooks
+//
+// Functions gwserver calls at points of its life; they may be async. A hook
+// that throws is logged and gwserver carries on. `server` is the master,
+// `worker` a worker, `environ` a request's environ.
+
+// export function onStarting(server) {}
+// export function onReload(server) {}
+// export function whenReady(server) {}
+// export function preFork(server, worker) {}
+// export function postFork(server, worker) {}
+// export function postWorkerInit(worker) {}
+// export function workerInt(worker) {}
+// export function workerTimeout(worker, stack) {
+//   // The stuck worker's JavaScript stack, e.g. to send to an error tracker.
+// }
+// export function preRequest(worker, environ) {}
+// export function postRequest(worker, environ, status) {}
+// export function childExit(server, worker) {}
+// export function workerExit(server, worker) {}
+// export function nworkersChanged(server, newValue, oldValue) {}
+// export function preExec(server) {}
+// export function onExit(server) {}

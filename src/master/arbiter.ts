@@ -1,0 +1,565 @@
+/**
+ * The master: owns the sockets, pre-forks workers through node:cluster,
+ * keeps their number right, replaces the dead, kills the stuck, recycles the
+ * tired, and reacts to signals as gunicorn's arbiter does.
+ *
+ * Signal handlers only enqueue; one dispatcher runs `handle<SIG>` in order,
+ * then reap -> murder -> manage (gunicorn's arbiter loop). The master never
+ * loads the gateway (unless --preload) and never serves HTTP.
+ *
+ * @module
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../config/settings.js';
+import { reopenLogs, type Logger } from '../logging/logger.js';
+import { isWorkerMessage, type WorkerMessage, type WorkerSpec } from './ipc.js';
+import { closeAll, type ListenSocket } from './sockets.js';
+
+/** Exit codes of the master, as gunicorn's where they mean the same. */
+export const MASTER_EXIT = { OK: 0, ERROR: 1, WORKER_BOOT_ERROR: 3, APP_LOAD_ERROR: 4 } as const;
+
+/** Why a worker was (or is being) stopped. */
+export type ExitReason = 'timeout' | 'memory' | 'max-requests' | 'reload' | 'shutdown' | 'scale-down' | 'winch' | 'boot-failure';
+
+/** The settings the master runs with (every setting: the registry declares the container's too). */
+export type MasterConfig = Readonly<Config>;
+
+type WorkerState = 'booting' | 'ready' | 'stopping';
+
+interface WorkerInfo {
+  id: number;
+  worker: Worker;
+  pid: number;
+  state: WorkerState;
+  generation: number;
+  bootedAt: number;
+  lastBeat: number;
+  requests: number;
+  /** Set when the worker is to be replaced (a replacement boots first). */
+  retiring?: ExitReason;
+  /** Why the master stopped it, for the exit log. */
+  reason?: ExitReason;
+  bootError?: { kind: string; message: string };
+  killTimer?: NodeJS.Timeout;
+  reportFile: string;
+}
+
+export interface ArbiterOptions {
+  target: string;
+  config: MasterConfig;
+  configFile?: string;
+  logger: Logger;
+  /** The directory gwserver started in. */
+  cwd: string;
+  /** Re-reads the configuration (HUP). Throws with a one-line message when it is invalid. */
+  reloadConfig?: () => Promise<{ target: string; config: MasterConfig; configFile?: string }>;
+  /** How gwserver was started, so that workers can load the config file's hooks. */
+  invocation?: { argv: readonly string[]; env: NodeJS.ProcessEnv; cwd: string };
+  /** READY/RELOADING/STOPPING to systemd. */
+  notify?: { ready(status?: string): Promise<void>; reloading(): Promise<void>; stopping(): Promise<void>; status(text: string): Promise<void> };
+}
+
+const WORKER_ENTRY = fileURLToPath(new URL('../worker/main.js', import.meta.url));
+const SIGNALS = ['SIGHUP', 'SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGTTIN', 'SIGTTOU', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const;
+type Sig = (typeof SIGNALS)[number];
+
+function rssMiB(pid: number): number | undefined {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** gunicorn's jitter: each worker gets maxRequests + a random 0..jitter. */
+function jittered(max: number, jitter: number): number {
+  if (max <= 0) return 0;
+  return max + (jitter > 0 ? Math.floor(Math.random() * (jitter + 1)) : 0);
+}
+
+export class Arbiter {
+  #o: ArbiterOptions;
+  #config: MasterConfig;
+  #target: string;
+  #log: Logger;
+  #workers = new Map<number, WorkerInfo>();
+  #lastId = 0;
+  #generation = 1;
+  #numWorkers: number;
+  #queue: Sig[] = [];
+  #dispatching = false;
+  #stopping = false;
+  #booted = false;
+  #bootFailures = 0;
+  #nextSpawnAt = 0;
+  #tick: NodeJS.Timeout | undefined;
+  #exitCode: number = MASTER_EXIT.OK;
+  #done!: (code: number) => void;
+  #readyWaiters: Array<() => void> = [];
+  #reloadStarted = 0;
+  #sockets: ListenSocket[] = [];
+
+  constructor(options: ArbiterOptions) {
+    this.#o = options;
+    this.#config = options.config;
+    this.#target = options.target;
+    this.#log = options.logger;
+    this.#numWorkers = options.config.workers;
+  }
+
+  /** The name in process titles: --name, else the app. */
+  get #name(): string {
+    return this.#config.procName || this.#target;
+  }
+
+  /**
+   * Opens the sockets (with `openSockets`), boots the workers and supervises
+   * them; resolves with the exit code when the master stops. A
+   * {@link BindError} from `openSockets` rejects, before anything else ran.
+   */
+  async run(openSockets: () => Promise<ListenSocket[]>): Promise<number> {
+    const finished = new Promise<number>((resolve) => (this.#done = resolve));
+    process.title = `gwserver: master [${this.#name}]`;
+    await this.#hook('onStarting', this);
+    this.#sockets = await openSockets();
+    for (const sig of SIGNALS) {
+      process.on(sig, () => {
+        this.#queue.push(sig);
+        this.#wake();
+      });
+    }
+    this.#writePidfile();
+    this.#log.info({ workers: this.#numWorkers, target: this.#target }, `starting gwserver master (${this.#numWorkers} worker${this.#numWorkers === 1 ? '' : 's'})`);
+    void this.#hook('nworkersChanged', this, this.#numWorkers, undefined);
+    void this.#boot();
+    return finished;
+  }
+
+  async #boot(): Promise<void> {
+    this.#manage();
+    await this.#waitReady();
+    if (this.#stopping) return;
+    this.#booted = true;
+    for (const s of this.#sockets) this.#log.info({ address: s.address }, 'listening');
+    this.#tick = setInterval(() => this.#wake(), 250);
+    await this.#o.notify?.ready(this.#status());
+    await this.#hook('whenReady', this);
+  }
+
+  #status(): string {
+    const ready = [...this.#workers.values()].filter((w) => w.state === 'ready').length;
+    return `${ready} worker${ready === 1 ? '' : 's'} serving ${this.#sockets.map((s) => s.address).join(', ')}`;
+  }
+
+  /** Resolves when the current generation has its full number of ready workers. */
+  #waitReady(): Promise<void> {
+    if (this.#currentReady() >= this.#numWorkers) return Promise.resolve();
+    return new Promise((resolve) => this.#readyWaiters.push(resolve));
+  }
+
+  #currentReady(): number {
+    let n = 0;
+    for (const w of this.#workers.values()) if (w.generation === this.#generation && w.state === 'ready' && !w.retiring) n++;
+    return n;
+  }
+
+  #wake(): void {
+    if (this.#dispatching) return;
+    this.#dispatching = true;
+    setImmediate(() => {
+      this.#dispatching = false;
+      this.#dispatch();
+    });
+  }
+
+  #dispatch(): void {
+    let sig: Sig | undefined;
+    while ((sig = this.#queue.shift()) !== undefined) this.#handle(sig);
+    if (this.#stopping) return;
+    this.#murder();
+    this.#manage();
+  }
+
+  #handle(sig: Sig): void {
+    this.#log.info({ signal: sig }, `handling ${sig}`);
+    switch (sig) {
+      case 'SIGTERM':
+        void this.stop(true);
+        break;
+      case 'SIGINT':
+      case 'SIGQUIT':
+        void this.stop(false);
+        break;
+      case 'SIGHUP':
+        void this.reload();
+        break;
+      case 'SIGTTIN':
+        this.#setWorkers(this.#numWorkers + 1);
+        break;
+      case 'SIGTTOU':
+        if (this.#numWorkers > 1) this.#setWorkers(this.#numWorkers - 1);
+        else this.#log.info('SIGTTOU: already at one worker');
+        break;
+      case 'SIGUSR1':
+        reopenLogs();
+        for (const w of this.#workers.values()) w.worker.process.kill('SIGUSR1');
+        this.#log.info('log files reopened');
+        break;
+      case 'SIGUSR2':
+        this.#log.warn('SIGUSR2 (re-executing the master) is not available yet');
+        break;
+      case 'SIGWINCH':
+        // A terminal resize sends WINCH too: only a detached master obeys it (as gunicorn, which only does when daemonized).
+        if (process.stdin.isTTY || process.stdout.isTTY) {
+          this.#log.info('SIGWINCH ignored: gwserver runs in a terminal');
+        } else {
+          this.#log.info('SIGWINCH: stopping all workers gracefully (the master keeps the sockets)');
+          this.#setWorkers(0);
+        }
+        break;
+    }
+  }
+
+  #setWorkers(n: number): void {
+    const old = this.#numWorkers;
+    this.#numWorkers = n;
+    this.#log.info({ workers: n, previous: old }, `number of workers: ${old} -> ${n}`);
+    void this.#hook('nworkersChanged', this, n, old);
+  }
+
+  // ---- workers ----------------------------------------------------------
+
+  /** Keeps the number of workers right: spawn what is missing (with backoff), stop what is extra. */
+  #manage(): void {
+    if (this.#stopping) return;
+    const active = [...this.#workers.values()].filter((w) => w.generation === this.#generation && !w.retiring && w.state !== 'stopping');
+    if (active.length < this.#numWorkers) {
+      const now = Date.now();
+      if (now < this.#nextSpawnAt) {
+        setTimeout(() => this.#wake(), this.#nextSpawnAt - now).unref();
+        return;
+      }
+      for (let i = active.length; i < this.#numWorkers; i++) this.#spawn();
+    } else if (active.length > this.#numWorkers) {
+      // gunicorn stops the oldest first.
+      const extra = active.sort((a, b) => a.bootedAt - b.bootedAt).slice(0, active.length - this.#numWorkers);
+      for (const w of extra) this.#stopWorker(w, 'scale-down', true);
+    }
+  }
+
+  #spawn(): WorkerInfo {
+    const id = ++this.#lastId;
+    const cfg = this.#config;
+    const timeoutMs = cfg.timeout * 1000;
+    // Several beats per timeout, so one late beat is not a death sentence.
+    const heartbeatMs = timeoutMs > 0 ? Math.max(100, Math.min(1000, Math.floor(timeoutMs / 4))) : 1000;
+    const fds = this.#sockets.map((_, i) => 4 + i);
+    const reportFile = path.join(os.tmpdir(), `gwserver-${process.pid}-worker-${id}.stack.json`);
+    const spec: WorkerSpec = {
+      id,
+      target: this.#target,
+      config: cfg as unknown as Record<string, unknown>,
+      configFile: this.#o.configFile,
+      fds,
+      workers: this.#numWorkers,
+      maxRequests: jittered(cfg.maxRequests, cfg.maxRequestsJitter),
+      heartbeatMs,
+      // Well before the master's kill: the last beat may be a heartbeat old, and pausing a big app takes a while.
+      stuckAfterMs: timeoutMs > 0 ? Math.max(100, Math.min(timeoutMs / 2, timeoutMs - heartbeatMs - 2500)) : 0,
+      reportFile,
+      cwd: this.#o.cwd,
+      invocation: this.#o.invocation,
+    };
+    cluster.setupPrimary({
+      exec: WORKER_ENTRY,
+      // Room for the process title: Linux only lets a process rename itself
+      // within the length of its original command line.
+      args: [`--title-space=${' '.repeat(Math.max(16, this.#name.length + 8))}`],
+      // The sockets go to every worker as fds 4, 5, ...: they are the master's, the workers only accept on them.
+      stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...this.#sockets.map((s) => s.fd)],
+    });
+    void this.#hook('preFork', this, { id });
+    const worker = cluster.fork({ GWSERVER_WORKER: JSON.stringify(spec) });
+    const now = Date.now();
+    const info: WorkerInfo = { id, worker, pid: worker.process.pid ?? 0, state: 'booting', generation: this.#generation, bootedAt: now, lastBeat: now, requests: 0, reportFile };
+    this.#workers.set(id, info);
+    this.#log.info({ worker_id: id, worker_pid: info.pid }, `booting worker ${id} with pid ${info.pid}`);
+    worker.on('message', (m: unknown) => {
+      if (isWorkerMessage(m)) this.#onMessage(info, m);
+    });
+    worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => this.#onExit(info, code, signal));
+    void this.#hook('postFork', this, { id, pid: info.pid });
+    return info;
+  }
+
+  #onMessage(w: WorkerInfo, m: WorkerMessage): void {
+    switch (m.act) {
+      case 'gwserver:ready':
+        w.state = w.state === 'stopping' ? 'stopping' : 'ready';
+        w.lastBeat = Date.now();
+        this.#bootFailures = 0;
+        this.#log.info({ worker_id: w.id, worker_pid: w.pid, ms: Date.now() - w.bootedAt }, `worker ${w.id} ready`);
+        this.#retireReplaced();
+        if (this.#currentReady() >= this.#numWorkers) {
+          for (const r of this.#readyWaiters.splice(0)) r();
+          this.#finishReload();
+        }
+        break;
+      case 'gwserver:heartbeat':
+        w.lastBeat = Date.now();
+        w.requests = m.requests;
+        break;
+      case 'gwserver:retire':
+        w.requests = m.requests;
+        this.#replace(w, m.reason);
+        break;
+      case 'gwserver:boot-error':
+        w.bootError = { kind: m.kind, message: m.message };
+        break;
+    }
+  }
+
+  /** Marks a worker for replacement: a new one boots first, then this one stops (no request fails). */
+  #replace(w: WorkerInfo, reason: ExitReason): void {
+    if (w.retiring || w.state === 'stopping' || this.#stopping) return;
+    w.retiring = reason;
+    this.#log.info({ worker_id: w.id, worker_pid: w.pid, reason }, `replacing worker ${w.id} (${reason})`);
+    this.#wake();
+  }
+
+  /** Stops retiring workers as their replacements become ready. */
+  #retireReplaced(): void {
+    const retiring = [...this.#workers.values()].filter((w) => w.retiring && w.state !== 'stopping').sort((a, b) => a.bootedAt - b.bootedAt);
+    let surplus = this.#currentReady() + retiring.length - this.#numWorkers;
+    for (const w of retiring) {
+      if (surplus <= 0) break;
+      this.#stopWorker(w, w.retiring!, true);
+      surplus--;
+    }
+  }
+
+  #stopWorker(w: WorkerInfo, reason: ExitReason, graceful: boolean): void {
+    w.reason ??= reason;
+    if (w.state === 'stopping' && graceful) return;
+    w.state = 'stopping';
+    w.worker.process.kill(graceful ? 'SIGTERM' : 'SIGQUIT');
+    clearTimeout(w.killTimer);
+    const grace = graceful ? this.#config.gracefulTimeout * 1000 : 5000;
+    w.killTimer = setTimeout(() => {
+      this.#log.warn({ worker_id: w.id, worker_pid: w.pid }, `worker ${w.id} did not stop within ${grace / 1000} s; killing it`);
+      w.worker.process.kill('SIGKILL');
+    }, grace);
+    w.killTimer.unref();
+  }
+
+  #onExit(w: WorkerInfo, code: number | null, signal: NodeJS.Signals | null): void {
+    clearTimeout(w.killTimer);
+    this.#workers.delete(w.id);
+    void unlink(w.reportFile).catch(() => undefined);
+    const wasBooting = w.state === 'booting';
+    const reason = w.reason ?? (signal ? `signal ${signal}` : `exit code ${code}`);
+    const fields = { worker_id: w.id, worker_pid: w.pid, code, signal, reason, requests: w.requests };
+    if (w.reason !== undefined && w.reason !== 'timeout') this.#log.info(fields, `worker ${w.id} exited (${reason})`);
+    else this.#log.warn(fields, `worker ${w.id} exited (${reason})`);
+    const described = { id: w.id, pid: w.pid, code, signal, reason };
+    void this.#hook('childExit', this, described);
+    // workerExit: a worker the master stopped, as opposed to one that died.
+    if (w.reason !== undefined && w.reason !== 'timeout') void this.#hook('workerExit', this, described);
+
+    if (this.#stopping) {
+      if (this.#workers.size === 0) void this.#exit();
+      return;
+    }
+    if (wasBooting && w.reason === undefined) this.#bootFailed(w, code);
+    this.#wake();
+  }
+
+  #bootFailed(w: WorkerInfo, code: number | null): void {
+    const err = w.bootError;
+    if (code === MASTER_EXIT.APP_LOAD_ERROR || err?.kind === 'app-load') {
+      if (!this.#booted) {
+        // Respawning would fail the same way: halt (gunicorn's APP_LOAD_ERROR).
+        this.#halt(MASTER_EXIT.APP_LOAD_ERROR, err?.message ?? 'the app failed to load');
+        return;
+      }
+      this.#log.error({ worker_id: w.id, reason: err?.message }, `a new worker could not load the app: ${err?.message ?? 'unknown error'}; the running workers keep serving`);
+      this.#cancelReload();
+    } else if (err?.kind === 'listen' || err?.kind === 'boot') {
+      if (!this.#booted) {
+        this.#halt(MASTER_EXIT.WORKER_BOOT_ERROR, err.message);
+        return;
+      }
+    }
+    // No fork bomb: each boot failure in a row doubles the wait, up to 30 s.
+    this.#bootFailures++;
+    const delay = Math.min(30_000, 100 * 2 ** (this.#bootFailures - 1));
+    this.#nextSpawnAt = Date.now() + delay;
+    this.#log.warn({ worker_id: w.id, failures: this.#bootFailures, retry_in_ms: delay }, `worker ${w.id} died while booting; next attempt in ${delay} ms`);
+  }
+
+  #halt(code: number, message: string): void {
+    this.#log.error({ exit_code: code }, `halting: ${message}`);
+    process.stderr.write(`gwserver: error: ${message}\n`);
+    this.#exitCode = code;
+    void this.stop(false);
+  }
+
+  /** Kills workers whose event loop stopped (no heartbeat for --timeout); replaces fat ones. */
+  #murder(): void {
+    const now = Date.now();
+    const timeoutMs = this.#config.timeout * 1000;
+    const maxMem = this.#config.maxWorkerMemory;
+    for (const w of this.#workers.values()) {
+      if (w.state === 'stopping' && w.reason !== 'timeout') continue;
+      if (timeoutMs > 0 && w.state === 'ready' && now - w.lastBeat > timeoutMs) {
+        this.#timedOut(w, now - w.lastBeat);
+        continue;
+      }
+      if (maxMem > 0 && w.state === 'ready' && !w.retiring) {
+        const rss = rssMiB(w.pid);
+        if (rss !== undefined && rss > maxMem) {
+          this.#log.warn({ worker_id: w.id, worker_pid: w.pid, rss_mib: Math.round(rss), limit_mib: maxMem }, `worker ${w.id} uses ${Math.round(rss)} MiB (over --max-worker-memory ${maxMem})`);
+          this.#replace(w, 'memory');
+        }
+      }
+    }
+  }
+
+  #timedOut(w: WorkerInfo, silentMs: number): void {
+    let report: { stack?: string; frames?: unknown; capture_error?: string } | undefined;
+    try {
+      report = JSON.parse(readFileSync(w.reportFile, 'utf8')) as { stack?: string };
+    } catch {
+      report = undefined;
+    }
+    // Empty when the loop was blocked outside JavaScript (a native call), which cannot be paused.
+    const stack = report?.stack || undefined;
+    this.#log.error(
+      { worker_id: w.id, worker_pid: w.pid, silent_ms: silentMs, stack: stack ?? '(no stack captured)', capture_error: report?.capture_error },
+      `worker ${w.id} timed out: its event loop has been blocked for ${Math.round(silentMs / 100) / 10} s${stack ? `\n${stack}` : ''}`,
+    );
+    w.reason = 'timeout';
+    w.state = 'stopping';
+    w.worker.process.kill('SIGKILL');
+    void this.#hook('workerTimeout', { id: w.id, pid: w.pid }, stack ?? '');
+  }
+
+  // ---- reload -----------------------------------------------------------
+
+  /** HUP: re-read the config, boot new workers with fresh app code, then stop the old ones. */
+  async reload(): Promise<void> {
+    if (this.#stopping) return;
+    this.#reloadStarted = Date.now();
+    await this.#o.notify?.reloading();
+    if (this.#o.reloadConfig) {
+      try {
+        const next = await this.#o.reloadConfig();
+        this.#config = next.config;
+        this.#target = next.target;
+        this.#o.configFile = next.configFile;
+        if (next.config.workers !== this.#numWorkers) this.#setWorkers(next.config.workers);
+      } catch (err) {
+        this.#log.error({ reason: (err as Error).message }, `reload: the configuration is invalid, keeping the current one: ${(err as Error).message}`);
+      }
+    }
+    await this.#hook('onReload', this);
+    this.#generation++;
+    for (const w of this.#workers.values()) {
+      if (w.generation < this.#generation && w.state !== 'stopping') w.retiring = 'reload';
+    }
+    this.#log.info({ generation: this.#generation, workers: this.#numWorkers }, 'reloading: booting new workers');
+    this.#wake();
+  }
+
+  #finishReload(): void {
+    if (this.#reloadStarted === 0) return;
+    const ms = Date.now() - this.#reloadStarted;
+    this.#reloadStarted = 0;
+    this.#log.info({ ms }, `reloaded in ${ms} ms`);
+    void this.#o.notify?.ready(this.#status());
+  }
+
+  #cancelReload(): void {
+    if (this.#reloadStarted === 0) return;
+    this.#reloadStarted = 0;
+    // The old generation stays: it becomes current again.
+    this.#generation--;
+    for (const w of this.#workers.values()) {
+      if (w.retiring === 'reload') w.retiring = undefined;
+      if (w.generation > this.#generation && w.state !== 'stopping') this.#stopWorker(w, 'boot-failure', false);
+    }
+    void this.#o.notify?.ready(this.#status());
+  }
+
+  // ---- shutdown ---------------------------------------------------------
+
+  /** TERM (graceful) or INT/QUIT (quick): stop the workers, release the sockets, exit. */
+  async stop(graceful: boolean): Promise<void> {
+    if (this.#stopping) {
+      // A second INT during a graceful stop hurries it up.
+      if (!graceful) for (const w of this.#workers.values()) this.#stopWorker(w, 'shutdown', false);
+      return;
+    }
+    this.#stopping = true;
+    clearInterval(this.#tick);
+    for (const r of this.#readyWaiters.splice(0)) r();
+    this.#log.info({ graceful }, graceful ? 'shutting down gracefully' : 'shutting down');
+    await this.#o.notify?.stopping();
+    for (const w of this.#workers.values()) this.#stopWorker(w, 'shutdown', graceful);
+    if (this.#workers.size === 0) await this.#exit();
+  }
+
+  async #exit(): Promise<void> {
+    await closeAll(this.#sockets);
+    this.#removePidfile();
+    await this.#hook('onExit', this);
+    this.#log.info({ exit_code: this.#exitCode }, 'master stopped');
+    this.#done(this.#exitCode);
+  }
+
+  // ---- pid file and hooks ----------------------------------------------
+
+  #writePidfile(): void {
+    const file = this.#config.pidfile;
+    if (!file) return;
+    writeFileSync(file, `${process.pid}\n`);
+  }
+
+  #removePidfile(): void {
+    const file = this.#config.pidfile;
+    if (!file) return;
+    try {
+      // Only our own: a new master (USR2) may have written its pid there.
+      if (readFileSync(file, 'utf8').trim() === String(process.pid)) unlinkSync(file);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  /** Runs a config-file hook; a hook that throws is logged and survived. */
+  async #hook(name: string, ...args: unknown[]): Promise<void> {
+    const fn = (this.#config as unknown as Record<string, unknown>)[name];
+    if (typeof fn !== 'function') return;
+    try {
+      await fn(...args);
+    } catch (err) {
+      this.#log.error({ hook: name, err }, `the ${name} hook threw`);
+    }
+  }
+
+  /** For hooks: the number of workers the master aims for. */
+  get numWorkers(): number {
+    return this.#numWorkers;
+  }
+
+  /** For hooks and tests: the workers' pids. */
+  get workerPids(): number[] {
+    return [...this.#workers.values()].map((w) => w.pid);
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * The messages between the master and its workers. Every message is an
+ * object whose `act` starts with `gwserver:` (prom-client and cluster share
+ * the channel). The master talks to workers with signals (TERM, QUIT, USR1),
+ * which work even when a worker's event loop is too busy to read messages.
+ *
+ * @module
+ */
+
+/** What a worker tells the master. */
+export type WorkerMessage =
+  | { act: 'gwserver:ready' }
+  | { act: 'gwserver:heartbeat'; requests: number }
+  | { act: 'gwserver:retire'; reason: 'max-requests'; requests: number }
+  | { act: 'gwserver:boot-error'; kind: 'app-load' | 'listen' | 'boot'; message: string };
+
+/** What the master hands a worker at fork, in the GWSERVER_WORKER environment variable. */
+export interface WorkerSpec {
+  /** MODULE:CALLABLE. */
+  target: string;
+  /** The resolved settings (JSON-safe part: hooks stay in the config file, which the worker loads). */
+  config: Record<string, unknown>;
+  /** The config file, when one was used (the worker imports it for its hooks). */
+  configFile?: string;
+  /** gwserver's worker number (1, 2, ...), stable for the worker's life. */
+  id: number;
+  /** The listening sockets, as descriptors of the worker (inherited through stdio). */
+  fds: number[];
+  /** How many workers the master runs (for wsgi.multiprocess). */
+  workers: number;
+  /** Requests after which the worker asks to be replaced (jitter applied), 0: never. */
+  maxRequests: number;
+  /** Heartbeat interval in ms (0: none). */
+  heartbeatMs: number;
+  /** Stuck-loop report threshold for the watchdog (ms, 0: no watchdog). */
+  stuckAfterMs: number;
+  /** Where the watchdog writes its report for the master to read. */
+  reportFile: string;
+  /** The cwd gwserver started in (config files are found relative to it). */
+  cwd: string;
+  /** How gwserver was started: a worker resolves it again for the config file's hooks (functions do not cross IPC). */
+  invocation?: { argv: readonly string[]; env: NodeJS.ProcessEnv; cwd: string };
+}
+
+/** Type guard for messages from gwserver's workers. */
+export function isWorkerMessage(m: unknown): m is WorkerMessage {
+  return typeof m === 'object' && m !== null && typeof (m as { act?: unknown }).act === 'string' && (m as { act: string }).act.startsWith('gwserver:');
+}

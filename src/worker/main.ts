@@ -1,0 +1,169 @@
+/**
+ * A worker process: load the app, accept on the master's sockets, serve,
+ * heartbeat, and stop when told. The master forks this file through
+ * node:cluster with the sockets as inherited descriptors and a WorkerSpec in
+ * GWSERVER_WORKER.
+ *
+ * Signals, as gunicorn's workers: TERM stops gracefully (finish in-flight
+ * requests within --graceful-timeout), INT and QUIT stop at once, USR1
+ * reopens the log files.
+ *
+ * @module
+ */
+import type { Config } from '../config/settings.js';
+import { GatewayError } from '../errors.js';
+import type { Application } from '../gateway/types.js';
+import { loadApp } from '../loader/load-app.js';
+import { createLogger, loggerFd, reopenLogs, type Logger } from '../logging/logger.js';
+import { startWatchdog } from './watchdog.js';
+import type { WorkerMessage, WorkerSpec } from '../master/ipc.js';
+import { WorkerServer } from './http-worker.js';
+import { reloadConfig } from '../config/load.js';
+import type { HookName } from '../config/settings.js';
+
+/** Exit codes a worker uses to tell the master why it could not boot (gunicorn's). */
+export const WORKER_EXIT = { BOOT_ERROR: 3, APP_LOAD_ERROR: 4 } as const;
+
+function send(message: WorkerMessage): void {
+  if (process.connected) process.send?.(message);
+}
+
+/** Runs the worker; never resolves while the worker serves. */
+export async function workerMain(): Promise<void> {
+  const spec = JSON.parse(process.env.GWSERVER_WORKER ?? 'null') as WorkerSpec | null;
+  if (spec === null) {
+    process.stderr.write('gwserver: error: the worker entry was started without GWSERVER_WORKER (start gwserver, not this file)\n');
+    process.exit(2);
+  }
+  const config = spec.config as unknown as Config & { gracefulTimeout?: number; procName?: string };
+  const name = config.procName || spec.target;
+  process.title = `gwserver: worker [${name}]`;
+
+  let logger: Logger;
+  try {
+    logger = createLogger({
+      level: config.logLevel,
+      file: config.errorLogfile === '-' ? undefined : config.errorLogfile,
+      base: { worker_id: spec.id },
+    });
+  } catch (err) {
+    send({ act: 'gwserver:boot-error', kind: 'boot', message: `cannot open the error log: ${(err as Error).message}` });
+    process.exit(WORKER_EXIT.BOOT_ERROR);
+  }
+
+  let watchdog: ReturnType<typeof startWatchdog> | undefined;
+  // Without a handler, SIGUSR1 would open the inspector on 127.0.0.1:9229.
+  process.on('SIGUSR1', () => {
+    reopenLogs();
+    watchdog?.setFd(loggerFd(logger));
+    logger.info('log files reopened');
+  });
+  process.on('unhandledRejection', (reason) => {
+    logger.error({ err: reason }, 'unhandled promise rejection (an app promise nobody awaited)');
+  });
+  process.on('uncaughtException', (err) => {
+    // Outside any request: the process may be in any state. The master replaces it.
+    logger.fatal({ err }, 'uncaught exception outside any request; the worker exits');
+    process.exit(1);
+  });
+
+  let app: Application;
+  try {
+    app = await loadApp(spec.target, { cwd: process.cwd() });
+  } catch (err) {
+    const message = err instanceof GatewayError ? err.message : `cannot load ${spec.target}: ${(err as Error).message}`;
+    send({ act: 'gwserver:boot-error', kind: 'app-load', message });
+    process.exit(WORKER_EXIT.APP_LOAD_ERROR);
+  }
+
+  // Functions do not cross the IPC channel: read the config file again for its hooks.
+  let hooks: Partial<Record<HookName, (...args: unknown[]) => unknown>> = {};
+  if (spec.configFile && spec.invocation) {
+    try {
+      hooks = (await reloadConfig(spec.invocation)).config as unknown as typeof hooks;
+    } catch (err) {
+      logger.error({ err }, 'cannot read the config file for its hooks');
+    }
+  }
+  const self = { id: spec.id, pid: process.pid, log: logger };
+  const runHook = async (name: HookName, ...args: unknown[]) => {
+    const fn = hooks[name];
+    if (typeof fn !== 'function') return;
+    try {
+      await fn(...args);
+    } catch (err) {
+      logger.error({ hook: name, err }, `the ${name} hook threw`);
+    }
+  };
+  await runHook('postWorkerInit', self);
+
+  const server = new WorkerServer(app, {
+    logger,
+    preRequest: typeof hooks.preRequest === 'function' ? (environ) => hooks.preRequest!(self, environ) : undefined,
+    postRequest: typeof hooks.postRequest === 'function' ? (environ, status) => hooks.postRequest!(self, environ, status) : undefined,
+    rootPath: config.rootPath,
+    multiprocess: spec.workers > 1,
+    workerId: spec.id,
+    forwardedAllowIps: config.forwardedAllowIps,
+    limitRequestLine: config.limitRequestLine,
+    limitRequestFields: config.limitRequestFields,
+    limitRequestFieldSize: config.limitRequestFieldSize,
+    limitRequestBody: config.limitRequestBody,
+    keepAlive: config.keepAlive,
+    headersTimeout: config.headersTimeout,
+    requestTimeout: config.requestTimeout,
+    backlog: config.backlog,
+  });
+
+  let requests = 0;
+  let retiring = false;
+  let stopping = false;
+  const stop = (graceMs: number, why: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ reason: why }, 'worker stopping');
+    void server.close(graceMs).then(async () => {
+      await watchdog?.stop();
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', () => {
+    // The master logs the exit with the count: let it have the final one.
+    send({ act: 'gwserver:heartbeat', requests });
+    stop((config.gracefulTimeout ?? 30) * 1000, 'SIGTERM');
+  });
+  const quick = () => void runHook('workerInt', self).finally(() => process.exit(0));
+  process.on('SIGINT', quick);
+  process.on('SIGQUIT', quick);
+  // The master is gone (killed with SIGKILL, say): nobody will supervise us.
+  process.on('disconnect', () => stop((config.gracefulTimeout ?? 30) * 1000, 'the master went away'));
+
+  try {
+    for (const fd of spec.fds) await server.listenFd(fd);
+  } catch (err) {
+    send({ act: 'gwserver:boot-error', kind: 'listen', message: `cannot accept on the master's sockets: ${(err as Error).message}` });
+    process.exit(WORKER_EXIT.BOOT_ERROR);
+  }
+
+  for (const s of server.servers) {
+    s.on('request', () => {
+      requests++;
+      if (spec.maxRequests > 0 && requests >= spec.maxRequests && !retiring) {
+        retiring = true;
+        logger.info({ requests }, 'max requests reached: asking the master for a replacement');
+        send({ act: 'gwserver:retire', reason: 'max-requests', requests });
+      }
+    });
+  }
+  if (spec.stuckAfterMs > 0) {
+    // A thread of its own sees a blocked event loop and reports where it is stuck, before the master kills us.
+    watchdog = startWatchdog({ stuckAfterMs: spec.stuckAfterMs, fd: loggerFd(logger), reportFile: spec.reportFile, base: { worker_id: spec.id } });
+  }
+  if (spec.heartbeatMs > 0) {
+    const beat = setInterval(() => send({ act: 'gwserver:heartbeat', requests }), spec.heartbeatMs);
+    beat.unref();
+  }
+  send({ act: 'gwserver:ready' });
+}
+
+await workerMain();

@@ -1,0 +1,71 @@
+/**
+ * A small bounded load generator for reload and recycling tests: a few
+ * concurrent loops of real HTTP requests on loopback, counting failures.
+ */
+import http from 'node:http';
+
+export interface LoadResult {
+  ok: number;
+  /** Requests that failed (any error or a non-200 status). */
+  failed: number;
+  /** Failures on a reused keep-alive connection before any response byte: the server closed an idle connection as the request was sent (a client must retry these). */
+  races: number;
+  errors: string[];
+  /** Distinct response bodies seen (e.g. worker pids). */
+  bodies: Set<string>;
+}
+
+export interface LoadOptions {
+  concurrency?: number;
+  keepAlive?: boolean;
+  /** Stop when this returns true (checked before each request). */
+  until: () => boolean;
+  /** Hard cap on requests, to keep traffic bounded. */
+  maxRequests?: number;
+  path?: string;
+}
+
+function once(agent: http.Agent | false, port: number, path: string, keepAlive: boolean): Promise<{ status: number; body: string; reused: boolean; error?: NodeJS.ErrnoException; gotBytes: boolean }> {
+  return new Promise((resolve) => {
+    let gotBytes = false;
+    const req = http.request({ host: '127.0.0.1', port, path, agent, headers: keepAlive ? {} : { Connection: 'close' } }, (res) => {
+      gotBytes = true;
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, reused: req.reusedSocket, gotBytes }));
+      res.on('error', (error) => resolve({ status: 0, body, reused: req.reusedSocket, error, gotBytes }));
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+    req.on('error', (error: NodeJS.ErrnoException) => resolve({ status: 0, body: '', reused: req.reusedSocket, error, gotBytes }));
+    req.end();
+  });
+}
+
+/** Runs request loops against 127.0.0.1:port until `until()` or `maxRequests`. */
+export async function runLoad(port: number, options: LoadOptions): Promise<LoadResult> {
+  const { concurrency = 4, keepAlive = false, maxRequests = 20_000, path = '/' } = options;
+  const agent = keepAlive ? new http.Agent({ keepAlive: true, maxSockets: concurrency }) : false;
+  const result: LoadResult = { ok: 0, failed: 0, races: 0, errors: [], bodies: new Set() };
+  let sent = 0;
+  const loop = async () => {
+    while (!options.until() && sent < maxRequests) {
+      sent++;
+      const r = await once(agent, port, path, keepAlive);
+      if (r.error === undefined && r.status === 200) {
+        result.ok++;
+        result.bodies.add(r.body);
+      } else if (r.error !== undefined && r.reused && !r.gotBytes && ['ECONNRESET', 'EPIPE'].includes(r.error.code ?? '') ) {
+        result.races++;
+      } else if (r.error !== undefined && r.reused && !r.gotBytes && r.error.message === 'socket hang up') {
+        result.races++;
+      } else {
+        result.failed++;
+        if (result.errors.length < 10) result.errors.push(r.error ? `${r.error.code ?? ''} ${r.error.message}` : `status ${r.status}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  if (agent) agent.destroy();
+  return result;
+}

@@ -1,0 +1,190 @@
+/**
+ * The configuration through the real CLI: --print-config and --check-config
+ * (which exit by themselves), precedence across a config file,
+ * GWSERVER_CMD_ARGS and the command line, and mistakes as one line and exit 2.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BIN, ROOT } from '../helpers/gwserver.js';
+import { SETTINGS } from '../../src/config/settings.js';
+
+const APP = 'test/fixtures/apps/basic.mjs:hello';
+
+interface Run { code: number | null; stdout: string; stderr: string }
+
+/** Runs gwserver to its exit (killed after `timeoutMs`, which fails the test). */
+function run(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}, timeoutMs = 10_000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env, ...opts.env };
+    for (const k of ['GWSERVER_CMD_ARGS', 'WEB_CONCURRENCY', 'PORT']) if (opts.env?.[k] === undefined) delete env[k];
+    const p = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      p.kill('SIGKILL');
+      reject(new Error(`gwserver ${args.join(' ')} did not exit within ${timeoutMs} ms; stderr:\n${stderr}`));
+    }, timeoutMs);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The `name = value` lines of --print-config as a map. */
+function printed(stdout: string): Map<string, string> {
+  return new Map(stdout.trimEnd().split('\n').map((l) => {
+    const i = l.indexOf(' = ');
+    return [l.slice(0, i).trimEnd(), l.slice(i + 3)] as [string, string];
+  }));
+}
+
+function assertOneLine(r: Run, code: number, expected: string | RegExp): void {
+  assert.equal(r.code, code, r.stderr);
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, `expected one line, got:\n${r.stderr}`);
+  if (typeof expected === 'string') assert.equal(lines[0], `gwserver: error: ${expected}`);
+  else assert.match(lines[0]!, expected);
+  assert.equal(r.stdout, '');
+}
+
+describe('configuration (real CLI)', function () {
+  this.timeout(30_000);
+  let dir: string;
+  beforeEach(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'gw-cfg-')); });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  describe('--print-config', () => {
+    it('prints every setting, sorted, and exits 0 without an application', async () => {
+      const r = await run(['--print-config']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, '');
+      const names = r.stdout.trimEnd().split('\n').map((l) => l.split(' = ')[0]!.trimEnd());
+      assert.deepEqual(names, [...names].sort());
+      assert.deepEqual([...names].sort(), SETTINGS.map((s) => s.name).sort());
+      const values = printed(r.stdout);
+      assert.equal(values.get('workers'), '1');
+      assert.equal(values.get('bind'), '["127.0.0.1:8000"]');
+      assert.equal(values.get('postFork'), 'None');
+      assert.equal(values.get('config'), "''");
+    });
+
+    it('works with the example config, config/gwserver.config.js', async () => {
+      const r = await run(['--print-config', '-c', 'config/gwserver.config.js']);
+      assert.equal(r.code, 0, r.stderr);
+      const values = printed(r.stdout);
+      assert.equal(values.get('config'), path.join(ROOT, 'config/gwserver.config.js'));
+      assert.equal(values.get('timeout'), '30');
+      assert.equal(values.get('onStarting'), 'None');
+    });
+
+    it('shows hooks as <function> and the app from the config file', async () => {
+      writeFileSync(path.join(dir, 'gw.mjs'), `export const app = 'x:y';\nexport function postFork(server, worker) {}\n`);
+      const r = await run(['--print-config', '-c', path.join(dir, 'gw.mjs')]);
+      assert.equal(r.code, 0, r.stderr);
+      const values = printed(r.stdout);
+      assert.equal(values.get('postFork'), '<function>');
+      assert.equal(values.get('preFork'), 'None');
+      assert.equal(values.get('app'), 'x:y');
+    });
+  });
+
+  describe('precedence, end to end', () => {
+    it('defaults < ./gwserver.config.js < GWSERVER_CMD_ARGS < command line', async () => {
+      writeFileSync(path.join(dir, 'gwserver.config.js'), `module.exports = { workers: 2, timeout: 60, procName: 'shop', max_requests: 100 };\n`);
+      const r = await run(['--print-config', '-t', '90'], { cwd: dir, env: { GWSERVER_CMD_ARGS: "--workers 4 --timeout 45 --name 'shop api'" } });
+      assert.equal(r.code, 0, r.stderr);
+      const values = printed(r.stdout);
+      assert.equal(values.get('config'), path.join(dir, 'gwserver.config.js'));
+      assert.equal(values.get('maxRequests'), '100');
+      assert.equal(values.get('procName'), 'shop api');
+      assert.equal(values.get('workers'), '4');
+      assert.equal(values.get('timeout'), '90');
+      assert.equal(values.get('gracefulTimeout'), '30');
+    });
+
+    it('WEB_CONCURRENCY is the default number of workers', async () => {
+      const r = await run(['--print-config'], { env: { WEB_CONCURRENCY: '3' } });
+      assert.equal(printed(r.stdout).get('workers'), '3');
+      const r2 = await run(['--print-config', '-w', '5'], { env: { WEB_CONCURRENCY: '3' } });
+      assert.equal(printed(r2.stdout).get('workers'), '5');
+    });
+
+    it('each config file format: .mjs, .cjs, .json', async () => {
+      for (const [name, text] of [
+        ['c.mjs', 'export default { workers: 6 };\n'],
+        ['c.cjs', 'module.exports = { workers: 6 };\n'],
+        ['c.json', '{"workers": 6}'],
+      ]) {
+        writeFileSync(path.join(dir, name!), text!);
+        const r = await run(['--print-config', '-c', name!], { cwd: dir });
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(printed(r.stdout).get('workers'), '6', name);
+      }
+    });
+  });
+
+  describe('mistakes: one line, exit 2', () => {
+    it('an unknown key in the config file, with a suggestion', async () => {
+      writeFileSync(path.join(dir, 'gwserver.config.js'), 'exports.worker = 4;\n');
+      assertOneLine(await run([APP], { cwd: dir }), 2, 'gwserver.config.js: unknown setting "worker" (did you mean "workers"?)');
+    });
+    it('a bad value in the config file', async () => {
+      writeFileSync(path.join(dir, 'gwserver.config.js'), 'exports.workers = "four";\n');
+      assertOneLine(await run([APP], { cwd: dir }), 2, 'gwserver.config.js: invalid value for workers: expected a number, got "four"');
+    });
+    it('a hook that is not a function', async () => {
+      writeFileSync(path.join(dir, 'gwserver.config.js'), 'exports.postFork = "echo forked";\n');
+      assertOneLine(await run([APP], { cwd: dir }), 2, 'gwserver.config.js: invalid value for postFork: a hook must be a function, got "echo forked"');
+    });
+    it('an unknown flag and a bad value in GWSERVER_CMD_ARGS', async () => {
+      assertOneLine(await run([APP], { env: { GWSERVER_CMD_ARGS: '--worker 2' } }), 2, 'GWSERVER_CMD_ARGS: Unknown argument: worker (did you mean --workers?)');
+      assertOneLine(await run([APP], { env: { GWSERVER_CMD_ARGS: '--timeout soon' } }), 2, 'GWSERVER_CMD_ARGS: invalid value for --timeout: expected a number, got "soon"');
+    });
+    it('a bad value on the command line', async () => {
+      assertOneLine(await run(['-w', '0', APP]), 2, 'invalid value for --workers: 0 is too small (the least is 1)');
+      assertOneLine(await run(['--scheduling', 'fair', APP]), 2, 'invalid value for --scheduling: "fair" is not one of: os, round-robin');
+    });
+    it('a hook on the command line', async () => {
+      assertOneLine(await run(['--pre-request', 'x', APP]), 2, 'Unknown argument: pre-request (preRequest can only be set in a config file)');
+    });
+    it('a bad WEB_CONCURRENCY', async () => {
+      assertOneLine(await run([APP], { env: { WEB_CONCURRENCY: 'auto' } }), 2, '$WEB_CONCURRENCY: invalid value for workers: expected a number, got "auto"');
+    });
+    it('a config file named with -c that does not exist', async () => {
+      assertOneLine(await run(['-c', 'nope.config.js', APP]), 2, 'config file nope.config.js not found (from -c/--config)');
+    });
+    it('a config file that throws', async () => {
+      writeFileSync(path.join(dir, 'gwserver.config.mjs'), 'throw new Error("broken on purpose");\n');
+      assertOneLine(await run(['-c', 'gwserver.config.mjs', APP], { cwd: dir }), 2, /^gwserver: error: gwserver\.config\.mjs: cannot load the config file: Error: broken on purpose \(at .*gwserver\.config\.mjs:1\)$/);
+    });
+  });
+
+  describe('--check-config', () => {
+    it('exits 0, silently, when the config is valid and the app loads', async () => {
+      const r = await run(['--check-config', '-c', 'config/gwserver.config.js', APP]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout + r.stderr, '');
+    });
+    it('takes the app from the config file, and honours --chdir', async () => {
+      writeFileSync(path.join(dir, 'gw.json'), JSON.stringify({ app: 'apps/basic.mjs:hello', chdir: path.join(ROOT, 'test/fixtures') }));
+      const r = await run(['--check-config', '-c', path.join(dir, 'gw.json')]);
+      assert.equal(r.code, 0, r.stderr);
+    });
+    it('a bad config exits 2 with one line', async () => {
+      assertOneLine(await run(['--check-config', '--max-requests', 'lots', APP]), 2, 'invalid value for --max-requests: expected a number, got "lots"');
+    });
+    it('an app that does not load exits 4 with one line', async () => {
+      assertOneLine(await run(['--check-config', 'test/fixtures/apps/basic.mjs:missing']), 4, /^gwserver: error: module .* has no attribute "missing"/);
+      assertOneLine(await run(['--check-config', 'test/fixtures/apps/loader/throws.js:application']), 4, /threw while loading/);
+    });
+    it('no application is a usage error', async () => {
+      assertOneLine(await run(['--check-config']), 2, /^gwserver: error: no application given/);
+    });
+  });
+});
