@@ -238,7 +238,7 @@ export const SETTINGS = [
   setting({
     name: 'umask', flag: '--umask', short: 'm', section: 'Server mechanics', type: 'octal', meta: 'OCTAL',
     default: 0, gunicorn: 'umask', validate: v.fileMode,
-    doc: 'A bit mask for the file mode of files gwserver and the app create (process.umask), in octal, e.g. `022` or `0o027`. As in gunicorn, the default is 0.',
+    doc: 'A bit mask for the mode of files the workers (the app) create, as process.umask, in octal, e.g. `022` or `027`. 0 (the default) leaves the umask gwserver was started with. (gunicorn applies its umask to the unix sockets it creates; gwserver has --socket-mode for those.)',
   }),
 
   // ---- Process naming
@@ -264,7 +264,7 @@ export const SETTINGS = [
   setting({
     name: 'reload', flag: '--reload', section: 'Debugging', type: 'bool',
     default: false, gunicorn: 'reload', validate: v.bool,
-    doc: 'Restart the workers when source files change. For development only.',
+    doc: 'Reload the workers (as on HUP) when a source file changes: `.js`, `.mjs`, `.cjs`, `.ts`, `.json` files under the app\'s directory, outside node_modules and hidden directories. For development only.',
   }),
 
   // ---- Server hooks (config file only)

@@ -19,6 +19,9 @@ import type { Config } from '../config/settings.js';
 import { reopenLogs, type Logger } from '../logging/logger.js';
 import { isWorkerMessage, type WorkerMessage, type WorkerSpec } from './ipc.js';
 import { closeAll, type ListenSocket } from './sockets.js';
+import { watchSources } from './reloader.js';
+import { resolveModule } from '../loader/resolve-module.js';
+import { parseTarget } from '../loader/parse-target.js';
 
 /** Exit codes of the master, as gunicorn's where they mean the same. */
 export const MASTER_EXIT = { OK: 0, ERROR: 1, WORKER_BOOT_ERROR: 3, APP_LOAD_ERROR: 4 } as const;
@@ -104,6 +107,7 @@ export class Arbiter {
   #readyWaiters: Array<() => void> = [];
   #reloadStarted = 0;
   #sockets: ListenSocket[] = [];
+  #unwatch: (() => void) | undefined;
 
   constructor(options: ArbiterOptions) {
     this.#o = options;
@@ -137,6 +141,7 @@ export class Arbiter {
     this.#writePidfile();
     this.#log.info({ workers: this.#numWorkers, target: this.#target }, `starting gwserver master (${this.#numWorkers} worker${this.#numWorkers === 1 ? '' : 's'})`);
     void this.#hook('nworkersChanged', this, this.#numWorkers, undefined);
+    if (this.#config.reload) await this.#watch();
     void this.#boot();
     return finished;
   }
@@ -150,6 +155,21 @@ export class Arbiter {
     this.#tick = setInterval(() => this.#wake(), 250);
     await this.#o.notify?.ready(this.#status());
     await this.#hook('whenReady', this);
+  }
+
+  /** --reload: reload the workers when a source file of the app changes. */
+  async #watch(): Promise<void> {
+    let dir: string;
+    try {
+      dir = path.dirname(await resolveModule(parseTarget(this.#target).module, process.cwd()));
+    } catch {
+      dir = process.cwd();
+    }
+    this.#unwatch = watchSources(dir, (file) => {
+      this.#log.info({ file }, `${path.relative(dir, file)} changed: reloading the workers`);
+      void this.reload();
+    });
+    this.#log.info({ dir }, `--reload: watching ${dir} for source changes`);
   }
 
   #status(): string {
@@ -516,6 +536,7 @@ export class Arbiter {
   }
 
   async #exit(): Promise<void> {
+    this.#unwatch?.();
     await closeAll(this.#sockets);
     this.#removePidfile();
     await this.#hook('onExit', this);

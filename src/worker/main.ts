@@ -28,6 +28,38 @@ function send(message: WorkerMessage): void {
   if (process.connected) process.send?.(message);
 }
 
+/** The POSIX credential calls (absent on Windows, where gwserver's workers do not run). */
+interface Posix {
+  setgid(id: string | number): void;
+  setuid(id: string | number): void;
+  getuid(): number;
+  getgid(): number;
+  initgroups(user: string | number, extraGroup: string | number): void;
+}
+
+/** Applies --umask, --group and --user (in that order: a process that gave up root cannot change its group). */
+function dropPrivileges(config: Config): void {
+  const posix = process as unknown as Posix;
+  if (config.umask) process.umask(config.umask);
+  const { user, group } = config;
+  if (group !== '' && group !== undefined) {
+    try {
+      posix.setgid(group);
+    } catch (err) {
+      throw new Error(`cannot switch the workers to group ${group} (--group): ${(err as NodeJS.ErrnoException).code === 'EPERM' ? 'only root can change groups' : (err as Error).message}`);
+    }
+  }
+  if (user !== '' && user !== undefined) {
+    try {
+      // The user's supplementary groups, as login would give them (gunicorn's initgroups).
+      if (posix.getuid() === 0) posix.initgroups(user, group !== '' && group !== undefined ? group : posix.getgid());
+      posix.setuid(user);
+    } catch (err) {
+      throw new Error(`cannot switch the workers to user ${user} (--user): ${(err as NodeJS.ErrnoException).code === 'EPERM' ? 'only root can change users' : (err as Error).message}`);
+    }
+  }
+}
+
 /** Runs the worker; never resolves while the worker serves. */
 export async function workerMain(): Promise<void> {
   const spec = JSON.parse(process.env.GWSERVER_WORKER ?? 'null') as WorkerSpec | null;
@@ -66,6 +98,15 @@ export async function workerMain(): Promise<void> {
     logger.fatal({ err }, 'uncaught exception outside any request; the worker exits');
     process.exit(1);
   });
+
+  // The master bound the sockets (and may keep root for that); the worker,
+  // which runs the app, drops to --user/--group before loading it.
+  try {
+    dropPrivileges(config);
+  } catch (err) {
+    send({ act: 'gwserver:boot-error', kind: 'boot', message: (err as Error).message });
+    process.exit(WORKER_EXIT.BOOT_ERROR);
+  }
 
   let app: Application;
   try {
