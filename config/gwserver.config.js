@@ -99,6 +99,11 @@ export const preload = false;
 // Write the master's pid to this file ('': none).
 export const pidfile = '';
 
+// After USR2, keep the old master and its workers running until you stop them
+// (WINCH, then TERM), as gunicorn does. false: the old master retires by itself
+// once the new master is ready.
+export const keepOldMaster = false;
+
 // Run the workers as this user and group (a name or a numeric id; '': unchanged).
 export const user = '';
 export const group = '';

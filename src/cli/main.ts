@@ -14,6 +14,7 @@ import { Arbiter, type MasterConfig } from '../master/arbiter.js';
 import { reloadConfig, type ResolvedConfig } from '../config/load.js';
 import { BindError, bindAll, inheritedSockets, type ListenSocket } from '../master/sockets.js';
 import { clearListenEnv, createNotifier, describeFd, listenFds, listenPidMismatch } from '../master/systemd.js';
+import { reportReadyToOldMaster, takeInheritedSockets } from '../master/reexec.js';
 
 /** Exit codes, as gunicorn's where they mean the same. */
 export const EXIT = {
@@ -75,6 +76,12 @@ export async function main(argv: string[]): Promise<number | undefined> {
   }
 
   const openSockets = async (): Promise<ListenSocket[]> => {
+    // A master re-executed on USR2 serves the old master's sockets (GWSERVER_FDS): the port is never unbound.
+    const handed = takeInheritedSockets(logger, cfg.bind);
+    if (handed !== undefined) {
+      clearListenEnv();
+      return handed;
+    }
     const activated = listenFds();
     const foreign = listenPidMismatch(process.env, process.pid);
     if (foreign !== undefined) logger.warn({ listen_pid: foreign }, `LISTEN_PID is ${foreign}, not this process: ignoring LISTEN_FDS`);
@@ -86,20 +93,22 @@ export async function main(argv: string[]): Promise<number | undefined> {
     return inheritedSockets(activated.map((f) => ({ fd: f.fd, address: describeFd(f.fd) })));
   };
 
-  const notify = createNotifier(process.env, {
+  // A re-executed master tells its old master when it is ready, right after systemd.
+  const notify = reportReadyToOldMaster(createNotifier(process.env, {
     onError: (err: unknown) => logger.warn({ err }, 'sd_notify failed'),
-  });
+  }));
   const arbiter = new Arbiter({
     target,
     config: cfg,
     configFile: resolved.configFile,
+    configSource: resolved.configSource,
     logger,
     cwd: startCwd,
     notify,
     invocation: resolved.invocation,
     reloadConfig: async () => {
       resolved = await reloadConfig(resolved);
-      return { target: resolved.target, config: resolved.config, configFile: resolved.configFile };
+      return { target: resolved.target, config: resolved.config, configFile: resolved.configFile, configSource: resolved.configSource };
     },
   });
   try {

@@ -21,7 +21,7 @@ const require = createRequire(import.meta.url);
 let generation = 0;
 
 /** `TypeError [ERR_X]: message (at file:line)` on one line. */
-function describe(err: unknown, file: string): string {
+export function describe(err: unknown, file: string): string {
   if (!(err instanceof Error)) return String(err);
   const code = (err as { code?: unknown }).code;
   const head = typeof code === 'string' ? `${err.name} [${code}]` : err.name;
@@ -43,7 +43,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 const SHAPE = 'a config module must export its settings: `export default { workers: 4 }`, `export const workers = 4`, or `module.exports = { workers: 4 }`';
 
 /** The settings object of an imported module namespace. */
-function settingsOf(ns: Record<string, unknown>, label: string): Record<string, unknown> {
+export function settingsOf(ns: Record<string, unknown>, label: string): Record<string, unknown> {
   const named = Object.keys(ns).filter((k) => k !== 'default' && k !== '__esModule');
   if (!('default' in ns)) return Object.fromEntries(named.map((k) => [k, ns[k]]));
   let def = ns.default;

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { readConfigFile } from './config-file.js';
 import { parseFlags, type Action, type ParsedFlags } from './flags.js';
@@ -41,6 +41,8 @@ interface Resolved<A extends Action, T> {
   config: Readonly<Config>;
   /** The config file read (absolute), if any. */
   configFile?: string;
+  /** Its text as read: workers evaluate this snapshot for the hooks, not the file as it may be later. */
+  configSource?: string;
   invocation: Invocation;
 }
 
@@ -92,6 +94,11 @@ function invalid(s: Setting<unknown>, source: Source, reason: string): UsageErro
 }
 
 /** A file's settings by setting name, with the key each was written as. */
+/** A config file's settings by their canonical names (snake_case and gunicorn aliases resolved), unvalidated. */
+export function canonicalSettings(values: Record<string, unknown>, label: string): Record<string, unknown> {
+  return Object.fromEntries([...fileSettings(values, label)].map(([name, { value }]) => [name, value]));
+}
+
 function fileSettings(values: Record<string, unknown>, label: string): Map<string, { key: string; value: unknown }> {
   const out = new Map<string, { key: string; value: unknown }>();
   for (const [key, value] of Object.entries(values)) {
@@ -156,6 +163,8 @@ export async function resolveConfig(argv: readonly string[], env: NodeJS.Process
     configFile = path.join(cwd, DEFAULT_CONFIG_FILE);
   }
   const label = configFile === undefined ? '' : labelOf(configFile, cwd);
+  // The text is kept for the workers (src/config/snapshot.ts), read just before the import.
+  const configSource = configFile === undefined || !existsSync(configFile) ? undefined : readFileSync(configFile, 'utf8');
   const file = configFile === undefined ? new Map() : fileSettings(await readConfigFile(configFile, label), label);
 
   // Merge, highest layer first, then validate each winning value once.
@@ -192,7 +201,7 @@ export async function resolveConfig(argv: readonly string[], env: NodeJS.Process
   for (const value of Object.values(merged)) if (Array.isArray(value)) Object.freeze(value);
   const config = Object.freeze(merged) as unknown as Readonly<Config>;
   const invocation: Invocation = Object.freeze({ argv: Object.freeze([...argv]), env, cwd });
-  return { action: cli.action, target, config, ...(configFile === undefined ? {} : { configFile }), invocation } as ResolvedConfig;
+  return { action: cli.action, target, config, ...(configFile === undefined ? {} : { configFile, configSource }), invocation } as ResolvedConfig;
 }
 
 /**

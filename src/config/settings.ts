@@ -130,7 +130,7 @@ export const SETTINGS = [
   setting({
     name: 'scheduling', flag: '--scheduling', section: 'Worker processes', type: 'string', meta: 'POLICY',
     default: 'os', validate: v.oneOf('os', 'round-robin'),
-    doc: 'How connections are spread over workers. os: every worker accepts on the shared socket and the kernel hands each connection to a waiting worker; round-robin: the master accepts and hands connections to workers in turn.',
+    doc: 'How new connections are spread over the workers. `os` (the default): every worker accepts on the master\'s sockets and the kernel gives each connection to a worker waiting for one, so a busy or stuck worker takes none. `round-robin`: the master accepts every connection and hands it to the ready workers in turn over IPC, as node:cluster does by default. Measured on 2 cores (bench/SCHEDULING.md): with keep-alive connections both serve the same; with a new connection per request round-robin served 61% fewer requests (5,100 against 13,000 a second: every connection costs the master an accept and an IPC round trip), and a worker whose event loop got stuck was handed one more connection, which waited until `--timeout` killed that worker (another worker then served it), where `os` answered every request at once from the other worker. Hence the default. Read at start (HUP does not change it).',
   }),
   setting({
     name: 'maxRequests', flag: '--max-requests', section: 'Worker processes', type: 'int', meta: 'INT',
@@ -223,7 +223,12 @@ export const SETTINGS = [
   setting({
     name: 'pidfile', flag: '--pid', short: 'p', section: 'Server mechanics', type: 'string', meta: 'FILE',
     default: '', defaultDoc: '(none)', gunicorn: 'pidfile', validate: v.str,
-    doc: 'A file to write the master\'s process id to, once the sockets are bound; it is removed when the master exits. Empty (the default): no pid file.',
+    doc: 'A file to write the master\'s process id to, once the sockets are bound; it is removed when the master exits. On USR2 the old master renames it to `FILE.oldbin` and the new master writes `FILE`. Empty (the default): no pid file.',
+  }),
+  setting({
+    name: 'keepOldMaster', flag: '--keep-old-master', section: 'Server mechanics', type: 'bool',
+    default: false, validate: v.bool,
+    doc: 'After USR2, keep the old master and its workers running next to the new master, as gunicorn does, until you stop them yourself (WINCH, then TERM, to the pid in `PIDFILE.oldbin`). By default the old master stops its workers gracefully and exits as soon as the new master\'s workers are ready, which is what a deploy script or systemd needs. See docs/signals.md.',
   }),
   setting({
     name: 'user', flag: '--user', short: 'u', section: 'Server mechanics', type: 'string', meta: 'USER',
@@ -341,6 +346,8 @@ export interface Config {
   preload: boolean;
   /** '' = no pid file. */
   pidfile: string;
+  /** USR2: the old master stays until told (gunicorn), instead of retiring once the new one is ready. */
+  keepOldMaster: boolean;
   /** '' = unchanged; a number is an id, a string a name. */
   user: string | number;
   /** '' = unchanged; a number is an id, a string a name. */

@@ -17,8 +17,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/settings.js';
 import { reopenLogs, type Logger } from '../logging/logger.js';
-import { isWorkerMessage, type WorkerMessage, type WorkerSpec } from './ipc.js';
+import { heartbeatInterval, isWorkerMessage, type WorkerMessage, type WorkerSpec } from './ipc.js';
 import { closeAll, type ListenSocket } from './sockets.js';
+import { MasterUpgrade } from './reexec.js';
+import { RoundRobin } from './round-robin.js';
 import { watchSources } from './reloader.js';
 import { resolveModule } from '../loader/resolve-module.js';
 import { parseTarget } from '../loader/parse-target.js';
@@ -27,7 +29,7 @@ import { parseTarget } from '../loader/parse-target.js';
 export const MASTER_EXIT = { OK: 0, ERROR: 1, WORKER_BOOT_ERROR: 3, APP_LOAD_ERROR: 4 } as const;
 
 /** Why a worker was (or is being) stopped. */
-export type ExitReason = 'timeout' | 'memory' | 'max-requests' | 'reload' | 'shutdown' | 'scale-down' | 'winch' | 'boot-failure';
+export type ExitReason = 'timeout' | 'memory' | 'max-requests' | 'reload' | 'shutdown' | 'scale-down' | 'boot-failure';
 
 /** The settings the master runs with (every setting: the registry declares the container's too). */
 export type MasterConfig = Readonly<Config>;
@@ -56,11 +58,13 @@ export interface ArbiterOptions {
   target: string;
   config: MasterConfig;
   configFile?: string;
+  /** The config file's text as read (see src/config/snapshot.ts). */
+  configSource?: string;
   logger: Logger;
   /** The directory gwserver started in. */
   cwd: string;
   /** Re-reads the configuration (HUP). Throws with a one-line message when it is invalid. */
-  reloadConfig?: () => Promise<{ target: string; config: MasterConfig; configFile?: string }>;
+  reloadConfig?: () => Promise<{ target: string; config: MasterConfig; configFile?: string; configSource?: string }>;
   /** How gwserver was started, so that workers can load the config file's hooks. */
   invocation?: { argv: readonly string[]; env: NodeJS.ProcessEnv; cwd: string };
   /** READY/RELOADING/STOPPING to systemd. */
@@ -107,7 +111,16 @@ export class Arbiter {
   #readyWaiters: Array<() => void> = [];
   #reloadStarted = 0;
   #sockets: ListenSocket[] = [];
+  /** The sockets are open: supervision may start. */
+  #opened = false;
+  /** The pid file this master wrote. */
+  #pidfile = '';
+  /** Workers whose preFork hook is running (not forked yet). */
+  #forking = 0;
+  /** Set with --scheduling round-robin: the master accepts and hands connections to the workers. */
+  #rr: RoundRobin | undefined;
   #unwatch: (() => void) | undefined;
+  #upgrade = new MasterUpgrade();
 
   constructor(options: ArbiterOptions) {
     this.#o = options;
@@ -130,15 +143,22 @@ export class Arbiter {
   async run(openSockets: () => Promise<ListenSocket[]>): Promise<number> {
     const finished = new Promise<number>((resolve) => (this.#done = resolve));
     process.title = `gwserver: master [${this.#name}]`;
-    await this.#hook('onStarting', this);
-    this.#sockets = await openSockets();
+    // First of all: a signal during onStarting or the bind must not kill the
+    // master (HUP, USR2) or open the inspector (USR1). It waits in the queue.
     for (const sig of SIGNALS) {
       process.on(sig, () => {
         this.#queue.push(sig);
         this.#wake();
       });
     }
+    await this.#hook('onStarting', this);
+    this.#sockets = await openSockets();
+    this.#opened = true;
+    if (this.#config.scheduling === 'round-robin') {
+      this.#rr = new RoundRobin(this.#sockets, { logger: this.#log, backlog: this.#config.backlog, workers: () => this.#workers.values(), timeout: () => this.#config.timeout });
+    }
     this.#writePidfile();
+    this.#wake();
     this.#log.info({ workers: this.#numWorkers, target: this.#target }, `starting gwserver master (${this.#numWorkers} worker${this.#numWorkers === 1 ? '' : 's'})`);
     void this.#hook('nworkersChanged', this, this.#numWorkers, undefined);
     if (this.#config.reload) await this.#watch();
@@ -199,6 +219,8 @@ export class Arbiter {
   }
 
   #dispatch(): void {
+    // Before the sockets are open there is nothing to supervise: signals wait.
+    if (!this.#opened) return;
     let sig: Sig | undefined;
     while ((sig = this.#queue.shift()) !== undefined) this.#handle(sig);
     if (this.#stopping) return;
@@ -224,7 +246,7 @@ export class Arbiter {
         break;
       case 'SIGTTOU':
         if (this.#numWorkers > 1) this.#setWorkers(this.#numWorkers - 1);
-        else this.#log.info('SIGTTOU: already at one worker');
+        else this.#log.info(`SIGTTOU: already at ${this.#numWorkers} worker${this.#numWorkers === 1 ? '' : 's'}`);
         break;
       case 'SIGUSR1':
         reopenLogs();
@@ -232,7 +254,7 @@ export class Arbiter {
         this.#log.info('log files reopened');
         break;
       case 'SIGUSR2':
-        this.#log.warn('SIGUSR2 (re-executing the master) is not available yet');
+        void this.#reexec();
         break;
       case 'SIGWINCH':
         // A terminal resize sends WINCH too: only a detached master obeys it (as gunicorn, which only does when daemonized).
@@ -259,13 +281,13 @@ export class Arbiter {
   #manage(): void {
     if (this.#stopping) return;
     const active = [...this.#workers.values()].filter((w) => w.generation === this.#generation && !w.retiring && w.state !== 'stopping');
-    if (active.length < this.#numWorkers) {
+    if (active.length + this.#forking < this.#numWorkers) {
       const now = Date.now();
       if (now < this.#nextSpawnAt) {
         setTimeout(() => this.#wake(), this.#nextSpawnAt - now).unref();
         return;
       }
-      for (let i = active.length; i < this.#numWorkers; i++) this.#spawn();
+      for (let i = active.length + this.#forking; i < this.#numWorkers; i++) void this.#spawn();
     } else if (active.length > this.#numWorkers) {
       // gunicorn stops the oldest first.
       const extra = active.sort((a, b) => a.bootedAt - b.bootedAt).slice(0, active.length - this.#numWorkers);
@@ -273,20 +295,30 @@ export class Arbiter {
     }
   }
 
-  #spawn(): WorkerInfo {
+  async #spawn(): Promise<void> {
     const id = ++this.#lastId;
+    // preFork may be async and runs before the fork: count the worker as on its way meanwhile.
+    this.#forking++;
+    try {
+      await this.#hook('preFork', this, { id });
+    } finally {
+      this.#forking--;
+    }
+    if (this.#stopping) return;
     const cfg = this.#config;
     const timeoutMs = cfg.timeout * 1000;
-    // Several beats per timeout, so one late beat is not a death sentence.
-    const heartbeatMs = timeoutMs > 0 ? Math.max(100, Math.min(1000, Math.floor(timeoutMs / 4))) : 1000;
-    const fds = this.#sockets.map((_, i) => 4 + i);
+    const heartbeatMs = heartbeatInterval(cfg.timeout);
+    // Round-robin: the master accepts and hands each connection over; the workers get no sockets.
+    const fds = this.#rr ? [] : this.#sockets.map((_, i) => 4 + i);
     const reportFile = path.join(os.tmpdir(), `gwserver-${process.pid}-worker-${id}.stack.json`);
     const spec: WorkerSpec = {
       id,
       target: this.#target,
       config: cfg as unknown as Record<string, unknown>,
       configFile: this.#o.configFile,
+      configSource: this.#o.configSource,
       fds,
+      roundRobin: this.#rr ? this.#sockets.length : undefined,
       workers: this.#numWorkers,
       maxRequests: jittered(cfg.maxRequests, cfg.maxRequestsJitter),
       heartbeatMs,
@@ -302,9 +334,8 @@ export class Arbiter {
       // within the length of its original command line.
       args: [`--title-space=${' '.repeat(Math.max(16, this.#name.length + 8))}`],
       // The sockets go to every worker as fds 4, 5, ...: they are the master's, the workers only accept on them.
-      stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...this.#sockets.map((s) => s.fd)],
+      stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...(this.#rr ? [] : this.#sockets.map((s) => s.fd))],
     });
-    void this.#hook('preFork', this, { id });
     const worker = cluster.fork({ GWSERVER_WORKER: JSON.stringify(spec) });
     const now = Date.now();
     const info: WorkerInfo = { id, worker, pid: worker.process.pid ?? 0, state: 'booting', generation: this.#generation, bootedAt: now, lastBeat: now, requests: 0, reportFile };
@@ -315,7 +346,6 @@ export class Arbiter {
     });
     worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => this.#onExit(info, code, signal));
     void this.#hook('postFork', this, { id, pid: info.pid });
-    return info;
   }
 
   #onMessage(w: WorkerInfo, m: WorkerMessage): void {
@@ -438,7 +468,7 @@ export class Arbiter {
     for (const w of this.#workers.values()) {
       if (w.state === 'stopping' && w.reason !== 'timeout') continue;
       if (timeoutMs > 0 && w.state === 'ready' && now - w.lastBeat > timeoutMs) {
-        this.#timedOut(w, now - w.lastBeat);
+        void this.#timedOut(w, now - w.lastBeat);
         continue;
       }
       if (maxMem > 0 && w.state === 'ready' && !w.retiring) {
@@ -451,7 +481,7 @@ export class Arbiter {
     }
   }
 
-  #timedOut(w: WorkerInfo, silentMs: number): void {
+  async #timedOut(w: WorkerInfo, silentMs: number): Promise<void> {
     let report: { stack?: string; frames?: unknown; capture_error?: string } | undefined;
     try {
       report = JSON.parse(readFileSync(w.reportFile, 'utf8')) as { stack?: string };
@@ -466,8 +496,46 @@ export class Arbiter {
     );
     w.reason = 'timeout';
     w.state = 'stopping';
+    // The hook runs before the kill (it may want to look at the process), but a hung hook must not keep a stuck worker alive.
+    await Promise.race([
+      this.#hook('workerTimeout', { id: w.id, pid: w.pid }, stack ?? ''),
+      new Promise((resolve) => setTimeout(resolve, 2000).unref()),
+    ]);
     w.worker.process.kill('SIGKILL');
-    void this.#hook('workerTimeout', { id: w.id, pid: w.pid }, stack ?? '');
+  }
+
+  // ---- upgrade (USR2) ----------------------------------------------------
+
+  /**
+   * USR2: start a new master on the same sockets (src/master/reexec.ts).
+   * Once it is ready it is the one systemd knows (MAINPID=), so this master
+   * stops notifying; then it retires, unless --keep-old-master keeps it
+   * (and its workers) serving until WINCH and TERM, as gunicorn does.
+   */
+  async #reexec(): Promise<void> {
+    if (this.#stopping) {
+      this.#log.info('USR2 ignored: the master is stopping');
+      return;
+    }
+    await this.#upgrade.start({
+      log: this.#log,
+      sockets: this.#sockets,
+      // The file #writePidfile wrote (a HUP may have changed the setting since).
+      pidfile: this.#o.config.pidfile,
+      cwd: this.#o.cwd,
+      title: `gwserver: master [${this.#name}]`,
+      preExec: () => this.#hook('preExec', this),
+      handedOver: (pid) => {
+        // STOPPING=1 (or READY=1) from here would now be about the new master's unit.
+        this.#o.notify = undefined;
+        if (this.#config.keepOldMaster) {
+          this.#log.info({ new_master_pid: pid }, `--keep-old-master: this master (pid ${process.pid}) and its workers keep running; stop them with WINCH, then TERM`);
+        } else {
+          this.#log.info({ new_master_pid: pid }, `the new master (pid ${pid}) took over: this master stops gracefully`);
+          void this.stop(true);
+        }
+      },
+    });
   }
 
   // ---- reload -----------------------------------------------------------
@@ -480,9 +548,13 @@ export class Arbiter {
     if (this.#o.reloadConfig) {
       try {
         const next = await this.#o.reloadConfig();
+        if (next.config.scheduling !== this.#config.scheduling) {
+          this.#log.warn({ scheduling: next.config.scheduling }, `--scheduling ${next.config.scheduling} takes effect on a restart or an upgrade (USR2), not on HUP`);
+        }
         this.#config = next.config;
         this.#target = next.target;
         this.#o.configFile = next.configFile;
+        this.#o.configSource = next.configSource;
         if (next.config.workers !== this.#numWorkers) this.#setWorkers(next.config.workers);
       } catch (err) {
         this.#log.error({ reason: (err as Error).message }, `reload: the configuration is invalid, keeping the current one: ${(err as Error).message}`);
@@ -531,12 +603,15 @@ export class Arbiter {
     for (const r of this.#readyWaiters.splice(0)) r();
     this.#log.info({ graceful }, graceful ? 'shutting down gracefully' : 'shutting down');
     await this.#o.notify?.stopping();
+    // Round-robin: leave new connections in the kernel's queue (for a new master after USR2, or systemd).
+    this.#rr?.stopAccepting();
     for (const w of this.#workers.values()) this.#stopWorker(w, 'shutdown', graceful);
     if (this.#workers.size === 0) await this.#exit();
   }
 
   async #exit(): Promise<void> {
     this.#unwatch?.();
+    this.#rr?.close();
     await closeAll(this.#sockets);
     this.#removePidfile();
     await this.#hook('onExit', this);
@@ -550,10 +625,12 @@ export class Arbiter {
     const file = this.#config.pidfile;
     if (!file) return;
     writeFileSync(file, `${process.pid}\n`);
+    this.#pidfile = file;
   }
 
   #removePidfile(): void {
-    const file = this.#config.pidfile;
+    // The file written at start: a HUP may have changed the setting since.
+    const file = this.#pidfile;
     if (!file) return;
     try {
       // Only our own: a new master (USR2) may have written its pid there.

@@ -20,12 +20,16 @@ export interface WorkerSpec {
   target: string;
   /** The resolved settings (JSON-safe part: hooks stay in the config file, which the worker loads). */
   config: Record<string, unknown>;
-  /** The config file, when one was used (the worker imports it for its hooks). */
+  /** The config file, when one was used (the worker evaluates it for its hooks). */
   configFile?: string;
+  /** The config file's text as the master read it (hooks come from this, not the file as it is now). */
+  configSource?: string;
   /** gwserver's worker number (1, 2, ...), stable for the worker's life. */
   id: number;
   /** The listening sockets, as descriptors of the worker (inherited through stdio). */
   fds: number[];
+  /** Round-robin scheduling: the number of sockets whose connections the master hands over (then `fds` is empty). */
+  roundRobin?: number;
   /** How many workers the master runs (for wsgi.multiprocess). */
   workers: number;
   /** Requests after which the worker asks to be replaced (jitter applied), 0: never. */
@@ -40,6 +44,16 @@ export interface WorkerSpec {
   cwd: string;
   /** How gwserver was started: a worker resolves it again for the config file's hooks (functions do not cross IPC). */
   invocation?: { argv: readonly string[]; env: NodeJS.ProcessEnv; cwd: string };
+}
+
+/**
+ * How often a worker heartbeats for a given --timeout (seconds): four beats
+ * per timeout, so that one late beat is not a death sentence; between 100 ms
+ * and 1 s, and 1 s without a timeout.
+ */
+export function heartbeatInterval(timeoutS: number): number {
+  const timeoutMs = timeoutS * 1000;
+  return timeoutMs > 0 ? Math.max(100, Math.min(1000, Math.floor(timeoutMs / 4))) : 1000;
 }
 
 /** Type guard for messages from gwserver's workers. */

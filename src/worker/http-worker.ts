@@ -178,6 +178,27 @@ export class WorkerServer {
     });
   }
 
+  /**
+   * Round-robin scheduling: "listens" on a stand-in handle through which the
+   * master's connections arrive (src/worker/round-robin.ts), as cluster's
+   * workers do. node:net then counts those connections, so `close()` waits
+   * for them as for accepted ones. Resolves with the node:http server.
+   */
+  async listenHandle(handle: object): Promise<http.Server> {
+    const server = this.#nextServer() as http.Server & { _handle: object | null; _listen2(address: null, port: number, addressType: number, backlog: number): void };
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      server.once('error', onError);
+      server.once('listening', () => {
+        server.off('error', onError);
+        resolve();
+      });
+      server._handle = handle;
+      server._listen2(null, -1, -1, this.#options.backlog ?? 2048);
+    });
+    return server;
+  }
+
   /** Listens on one address; resolves with it as logged (`http://host:port`, `unix:/path`). */
   async listen(bind: Bind): Promise<string> {
     const server = this.#nextServer();

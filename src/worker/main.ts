@@ -18,7 +18,9 @@ import { createLogger, loggerFd, reopenLogs, type Logger } from '../logging/logg
 import { startWatchdog } from './watchdog.js';
 import type { WorkerMessage, WorkerSpec } from '../master/ipc.js';
 import { WorkerServer } from './http-worker.js';
-import { reloadConfig } from '../config/load.js';
+import { acceptFromMaster } from './round-robin.js';
+import { evaluateSnapshot } from '../config/snapshot.js';
+import { canonicalSettings } from '../config/load.js';
 import type { HookName } from '../config/settings.js';
 
 /** Exit codes a worker uses to tell the master why it could not boot (gunicorn's). */
@@ -83,6 +85,10 @@ export async function workerMain(): Promise<void> {
     process.exit(WORKER_EXIT.BOOT_ERROR);
   }
 
+  // These are the master's signals; sent to every process at once (systemctl
+  // kill without --kill-who=main), they must not kill or stop a worker.
+  for (const sig of ['SIGHUP', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU', 'SIGWINCH'] as const) process.on(sig, () => undefined);
+
   let watchdog: ReturnType<typeof startWatchdog> | undefined;
   // Without a handler, SIGUSR1 would open the inspector on 127.0.0.1:9229.
   process.on('SIGUSR1', () => {
@@ -119,9 +125,11 @@ export async function workerMain(): Promise<void> {
 
   // Functions do not cross the IPC channel: read the config file again for its hooks.
   let hooks: Partial<Record<HookName, (...args: unknown[]) => unknown>> = {};
-  if (spec.configFile && spec.invocation) {
+  if (spec.configFile && spec.configSource !== undefined) {
     try {
-      hooks = (await reloadConfig(spec.invocation)).config as unknown as typeof hooks;
+      // The master's snapshot of the file: the configuration it runs, even if the file changed since.
+      const raw = await evaluateSnapshot(spec.configFile, spec.configSource, spec.configFile);
+      hooks = canonicalSettings(raw, spec.configFile) as typeof hooks;
     } catch (err) {
       logger.error({ err }, 'cannot read the config file for its hooks');
     }
@@ -181,6 +189,8 @@ export async function workerMain(): Promise<void> {
 
   try {
     for (const fd of spec.fds) await server.listenFd(fd);
+    // Round-robin scheduling: the master accepts and sends us the connections.
+    if (spec.roundRobin) await acceptFromMaster(server, spec.roundRobin, logger);
   } catch (err) {
     send({ act: 'gwserver:boot-error', kind: 'listen', message: `cannot accept on the master's sockets: ${(err as Error).message}` });
     process.exit(WORKER_EXIT.BOOT_ERROR);

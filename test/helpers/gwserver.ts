@@ -1,7 +1,10 @@
 /**
  * Starts a real `gwserver` process (the built CLI, dist/cli/bin.js) on port 0
  * and waits, with a deadline, for its "listening" log record. Every process
- * started here is killed by pid when the test ends, even when it fails.
+ * started here is killed by pid when the test ends, even when it fails: the
+ * master, its workers, and the processes that logged through its stderr (a
+ * master re-executed on USR2 is a child of the old one, and outlives it as an
+ * orphan with workers of its own).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +15,8 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const BIN = path.join(ROOT, 'dist/cli/bin.js');
 
 const running = new Set<ChildProcess>();
+/** Every pid that wrote a log record to a server's stderr (masters of every generation, workers). */
+const logged = new WeakMap<ChildProcess, Set<number>>();
 /** Servers started inside a test (not in a before() hook) die with that test. */
 const perTest = new Set<ChildProcess>();
 let inTest = false;
@@ -30,6 +35,8 @@ export interface Gwserver {
   stdout: string[];
   /** The pids of the master's workers now (from /proc). */
   workerPids(): number[];
+  /** Every pid that has logged to this server's stderr so far (a re-executed master and its workers too). */
+  loggedPids(): number[];
   /** Parsed JSON log records from stderr. */
   records(): Array<Record<string, any>>;
   /** Waits until a log record matches. */
@@ -45,6 +52,8 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Do not wait for "listening" (for boot-failure tests). */
   noWait?: boolean;
+  /** Run gwserver through this command, e.g. `['systemd-socket-activate', '-l', '127.0.0.1:8000', '--']` (it must exec node). */
+  wrap?: string[];
 }
 
 function parse(line: string): Record<string, any> | undefined {
@@ -60,13 +69,16 @@ function parse(line: string): Record<string, any> | undefined {
 export async function startGwserver(args: string[], opts: StartOptions = {}): Promise<Gwserver> {
   const hasBind = args.some((a) => a === '-b' || a === '--bind' || a.startsWith('--bind='));
   const fullArgs = hasBind ? args : ['-b', '127.0.0.1:0', ...args];
-  const proc = spawn(process.execPath, [BIN, ...fullArgs], {
+  const [wrapper, ...wrapArgs] = opts.wrap ?? [];
+  const proc = spawn(wrapper ?? process.execPath, [...(wrapper === undefined ? [] : [...wrapArgs, process.execPath]), BIN, ...fullArgs], {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(proc);
   if (inTest) perTest.add(proc);
+  const pids = new Set<number>();
+  logged.set(proc, pids);
   const stderr: string[] = [];
   const stdout: string[] = [];
   const waiters: Array<() => void> = [];
@@ -78,7 +90,10 @@ export async function startGwserver(args: string[], opts: StartOptions = {}): Pr
       buf += d;
       let i;
       while ((i = buf.indexOf('\n')) >= 0) {
-        into.push(buf.slice(0, i));
+        const line = buf.slice(0, i);
+        into.push(line);
+        const pid = parse(line)?.pid;
+        if (typeof pid === 'number') logged.get(proc)?.add(pid);
         buf = buf.slice(i + 1);
       }
       notify();
@@ -90,10 +105,16 @@ export async function startGwserver(args: string[], opts: StartOptions = {}): Pr
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     proc.on('exit', (code, signal) => { running.delete(proc); notify(); resolve({ code, signal }); });
   });
+  // Nothing more can be logged once the master exited and its stderr closed:
+  // a new master (USR2) and the workers write to the same pipe, and outlive it.
   let exitedFlag = false;
-  void exited.then(() => { exitedFlag = true; });
+  proc.on('close', () => { exitedFlag = true; notify(); });
 
-  const records = () => stderr.map(parse).filter((r): r is Record<string, any> => r !== undefined);
+  const records = () => {
+    const out = stderr.map(parse).filter((r): r is Record<string, any> => r !== undefined);
+    for (const r of out) if (typeof r.pid === 'number') pids.add(r.pid);
+    return out;
+  };
   const waitForRecord = async (pred: (r: Record<string, any>) => boolean, timeoutMs = 10_000) => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -119,6 +140,7 @@ export async function startGwserver(args: string[], opts: StartOptions = {}): Pr
     proc, pid: proc.pid!, url: '', port: 0, host: '', addresses: [], stderr, stdout,
     records, waitForRecord, stop, exited,
     workerPids: () => childPids(proc.pid!),
+    loggedPids: () => { records(); return [...pids]; },
   };
   if (opts.noWait) return server;
   const nBinds = fullArgs.filter((a) => a === '-b' || a === '--bind' || a.startsWith('--bind=')).length;
@@ -153,18 +175,64 @@ export function childPids(pid: number): number[] {
   }
 }
 
-/** Kills the given gwservers (default: all still running), workers included. */
-export async function killAll(procs: ChildProcess[] = [...running]): Promise<void> {
-  for (const p of procs) {
-    if (p.pid === undefined || p.exitCode !== null || p.signalCode !== null) continue;
-    for (const child of childPids(p.pid)) {
-      try {
-        process.kill(child, 'SIGKILL');
-      } catch {
-        // Already gone.
+/** A process's descendants (children, grandchildren, ...), from /proc. */
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const todo = [pid];
+  while (todo.length > 0) {
+    for (const c of childPids(todo.pop()!)) {
+      if (!out.includes(c)) {
+        out.push(c);
+        todo.push(c);
       }
     }
   }
+  return out;
+}
+
+/** True for a live (not zombie) process that is one of gwserver's (its title, or the built CLI on its command line). */
+export function isGwserverProcess(pid: number): boolean {
+  try {
+    if (/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) return false;
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmdline.startsWith('gwserver: ') || cmdline.includes(path.join(ROOT, 'dist'));
+  } catch {
+    return false;
+  }
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // Already gone.
+  }
+}
+
+/**
+ * Kills the given gwservers (default: all still running) with SIGKILL: each
+ * master, its workers, and every gwserver process that logged through its
+ * stderr (a master re-executed on USR2 is orphaned once the old one exits).
+ * They are stopped first (SIGSTOP), so that no master forks a replacement
+ * between the listing and the kill.
+ */
+export async function killAll(procs: ChildProcess[] = [...running]): Promise<void> {
+  const family = (): Set<number> => {
+    const out = new Set<number>();
+    for (const p of procs) {
+      const roots = [...(logged.get(p) ?? [])].filter(isGwserverProcess);
+      if (p.pid !== undefined && p.exitCode === null && p.signalCode === null) roots.push(p.pid);
+      for (const r of roots) {
+        out.add(r);
+        for (const d of descendants(r)) out.add(d);
+      }
+    }
+    return out;
+  };
+  const first = family();
+  for (const pid of first) signal(pid, 'SIGSTOP');
+  const all = new Set([...first, ...family()]);
+  for (const pid of all) signal(pid, 'SIGKILL');
   await Promise.all(procs.map((p) => new Promise<void>((resolve) => {
     if (p.exitCode !== null || p.signalCode !== null) return resolve();
     p.once('exit', () => resolve());

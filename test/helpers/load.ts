@@ -25,19 +25,30 @@ export interface LoadOptions {
   path?: string;
 }
 
+/** Responses a socket carried so far. */
+const kServed = Symbol('load.served');
+type Counted = import('node:net').Socket & { [kServed]?: number };
+
 function once(agent: http.Agent | false, port: number, path: string, keepAlive: boolean): Promise<{ status: number; body: string; reused: boolean; error?: NodeJS.ErrnoException; gotBytes: boolean }> {
   return new Promise((resolve) => {
     let gotBytes = false;
+    // req.reusedSocket misses a request the agent queued and then gave a socket that came free: count the socket's responses instead.
+    let reused = false;
     const req = http.request({ host: '127.0.0.1', port, path, agent, headers: keepAlive ? {} : { Connection: 'close' } }, (res) => {
       gotBytes = true;
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, reused: req.reusedSocket, gotBytes }));
-      res.on('error', (error) => resolve({ status: 0, body, reused: req.reusedSocket, error, gotBytes }));
+      res.on('end', () => {
+        const sock = req.socket as Counted | null;
+        if (sock) sock[kServed] = (sock[kServed] ?? 0) + 1;
+        resolve({ status: res.statusCode ?? 0, body, reused: reused || req.reusedSocket, gotBytes });
+      });
+      res.on('error', (error) => resolve({ status: 0, body, reused: reused || req.reusedSocket, error, gotBytes }));
     });
+    req.on('socket', (sock: Counted) => { reused = (sock[kServed] ?? 0) > 0; });
     req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
-    req.on('error', (error: NodeJS.ErrnoException) => resolve({ status: 0, body: '', reused: req.reusedSocket, error, gotBytes }));
+    req.on('error', (error: NodeJS.ErrnoException) => resolve({ status: 0, body: '', reused: reused || req.reusedSocket, error, gotBytes }));
     req.end();
   });
 }

@@ -169,7 +169,7 @@ describe('master: signals and supervision', function () {
     srv.proc.kill('SIGTTOU');
     await waitWorkers(srv, 1);
     srv.proc.kill('SIGTTOU');
-    await srv.waitForRecord((r) => r.msg === 'SIGTTOU: already at one worker');
+    await srv.waitForRecord((r) => r.msg === 'SIGTTOU: already at 1 worker');
     assert.equal(srv.workerPids().length, 1);
     assert.equal((await get(srv)).status, 200);
   });
