@@ -63,6 +63,25 @@ export function maxHeaderSize(o: { limitRequestLine?: number; limitRequestFields
   return line + fields * field + 2;
 }
 
+/** node:net's internal listen path (what cluster's workers use), and the handle it listens on. */
+type InternalServer = http.Server & {
+  _handle: object | null;
+  _listen2(address: null, port: number | null, addressType: number | null, backlog: number, fd?: number): void;
+};
+
+/** Runs `listen` and resolves on 'listening', rejects on 'error'. */
+function listening(server: http.Server, listen: () => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once('error', onError);
+    server.once('listening', () => {
+      server.off('error', onError);
+      resolve();
+    });
+    listen();
+  });
+}
+
 /** One worker's HTTP server for one app, on one or more sockets. */
 export class WorkerServer {
   readonly server: http.Server;
@@ -163,19 +182,11 @@ export class WorkerServer {
    * is what cluster's own workers call to listen on a handle directly.
    */
   async listenFd(fd: number): Promise<void> {
-    const server = this.#nextServer() as http.Server & { _listen2(address: null, port: null, addressType: null, backlog: number, fd: number): void };
+    const server = this.#nextServer() as InternalServer;
     if (typeof server._listen2 !== 'function') {
       throw new Error(`this Node.js (${process.version}) lacks net.Server#_listen2, which gwserver's workers need to accept on the master's sockets`);
     }
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      server.once('error', onError);
-      server.once('listening', () => {
-        server.off('error', onError);
-        resolve();
-      });
-      server._listen2(null, null, null, this.#options.backlog ?? 2048, fd);
-    });
+    await listening(server, () => server._listen2(null, null, null, this.#options.backlog ?? 2048, fd));
   }
 
   /**
@@ -185,14 +196,8 @@ export class WorkerServer {
    * for them as for accepted ones. Resolves with the node:http server.
    */
   async listenHandle(handle: object): Promise<http.Server> {
-    const server = this.#nextServer() as http.Server & { _handle: object | null; _listen2(address: null, port: number, addressType: number, backlog: number): void };
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      server.once('error', onError);
-      server.once('listening', () => {
-        server.off('error', onError);
-        resolve();
-      });
+    const server = this.#nextServer() as InternalServer;
+    await listening(server, () => {
       server._handle = handle;
       server._listen2(null, -1, -1, this.#options.backlog ?? 2048);
     });

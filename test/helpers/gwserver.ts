@@ -165,6 +165,16 @@ export async function startGwserver(args: string[], opts: StartOptions = {}): Pr
   return server;
 }
 
+/** Whether a process with this pid exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The pids of a process's children (a master's workers), from /proc. */
 export function childPids(pid: number): number[] {
   try {

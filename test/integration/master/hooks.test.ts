@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT, startGwserver, type Gwserver } from '../../helpers/gwserver.js';
+import { ROOT, startGwserver, type Gwserver, alive } from '../../helpers/gwserver.js';
 import { waitFor } from '../../helpers/raw.js';
 
 const CONFIG = 'test/fixtures/configs/hooks.mjs';
@@ -47,14 +47,6 @@ async function waitWorkers(srv: Gwserver, n: number, timeoutMs = 15_000): Promis
   return srv.workerPids();
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('master: server hooks (config file)', function () {
   this.timeout(60_000);

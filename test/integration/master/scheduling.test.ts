@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
-import { startGwserver, type Gwserver } from '../../helpers/gwserver.js';
+import { startGwserver, type Gwserver, alive } from '../../helpers/gwserver.js';
 import { runLoad } from '../../helpers/load.js';
 import { waitFor } from '../../helpers/raw.js';
 
@@ -32,14 +32,6 @@ function get(port: number, p = '/', timeoutMs = 15_000): Promise<{ status: numbe
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** utime + stime in clock ticks (100 a second on Linux). */
 function cpuTicks(pid: number): number {

@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileS
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT, startGwserver, type Gwserver } from '../../helpers/gwserver.js';
+import { ROOT, startGwserver, type Gwserver, alive } from '../../helpers/gwserver.js';
 import { runLoad } from '../../helpers/load.js';
 import { waitFor } from '../../helpers/raw.js';
 
@@ -19,14 +19,6 @@ async function get(srv: Gwserver, p = '/'): Promise<{ status: number; body: stri
   return { status: r.status, body: await r.text() };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function waitWorkers(srv: Gwserver, n: number, timeoutMs = 10_000): Promise<number[]> {
   await waitFor(() => srv.workerPids().length === n, timeoutMs, `${n} workers`);

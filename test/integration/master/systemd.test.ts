@@ -17,7 +17,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, childPids, ROOT, startGwserver } from '../../helpers/gwserver.js';
+import { BIN, childPids, ROOT, startGwserver, alive } from '../../helpers/gwserver.js';
 import { parseNotify, startNotifyListener, type NotifyListener } from '../../helpers/notify-socket.js';
 import { waitFor } from '../../helpers/raw.js';
 
@@ -25,14 +25,6 @@ const APP = 'test/fixtures/apps/ops.mjs:application';
 
 type LogRecord = Record<string, any>;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** One request on a fresh connection (`Connection: close`); rejects on a connection error or at the deadline. */
 function get(port: number, p = '/', timeoutMs = 15_000): Promise<{ status: number; body: string }> {
