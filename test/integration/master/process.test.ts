@@ -91,4 +91,26 @@ describe('master: process mechanics', function () {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('--chdir: workers load MODULE relative to it', async () => {
+    const srv = await startGwserver(['--chdir', 'test/fixtures', 'apps/master.mjs:application']);
+    const r = await fetch(`${srv.url}/`);
+    assert.equal(r.status, 200);
+    assert.deepEqual([Number(await r.text())], srv.workerPids());
+  });
+
+  it('--preload: a broken app stops the master before any worker is forked', async () => {
+    const srv = await startGwserver(['--preload', '-w', '2', 'test/fixtures/apps/loader/throws.js:application'], { noWait: true });
+    const exit = await srv.exited;
+    assert.equal(exit.code, 4);
+    assert.ok(srv.stderr.some((l) => /^gwserver: error: .*threw while loading/.test(l)), srv.stderr.join('\n'));
+    assert.ok(!srv.records().some((r) => /booting worker/.test(r.msg ?? '')), 'no worker was forked');
+  });
+
+  it('--backlog sets the listen backlog of the socket', async () => {
+    const srv = await startGwserver(['--backlog', '77', WHOAMI]);
+    // For a listening socket, ss shows the backlog in the Send-Q column.
+    const line = execFileSync('ss', ['-ltnH', `sport = :${srv.port}`]).toString().trim();
+    assert.match(line, /^LISTEN\s+\d+\s+77\s/, line);
+  });
 });
