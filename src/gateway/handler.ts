@@ -7,15 +7,15 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { GatewayError, contractError } from '../errors.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { proxyTrust, requestEnviron, type EnvironSettings } from './environ.js';
 import { FileWrapper, fileWrapper } from './file-wrapper.js';
 import { RequestInput } from './input.js';
-import { checkHeaders, contentLengthOf, parseStatus } from './start-response.js';
-import type { Application, Chunk, Environ, ErrorStream, HeaderPair, StartResponse, Write } from './types.js';
+import { inspectHeaders, parseStatus } from './start-response.js';
+import type { Application, Chunk, Environ, ErrorStream, HeaderPair, RequestLogger, StartResponse, Write } from './types.js';
 
 /** Settings of {@link createHandler}; every one has gunicorn's default. */
 export interface HandlerOptions {
@@ -64,6 +64,9 @@ interface Shared {
   postRequest: HandlerOptions['postRequest'];
 }
 
+/** Shared by every environ (frozen: an app cannot change it for the others). */
+const WSGI_VERSION = Object.freeze([1, 0]) as [1, 0];
+
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
   408: 'Request Timeout',
@@ -73,17 +76,31 @@ const STATUS_TEXT: Record<number, string> = {
   500: 'Internal Server Error',
 };
 
-/** An environ key computed on first read, replaced by a plain value when assigned. */
-function lazyKey(key: string, get: () => unknown): PropertyDescriptor {
+/** The exchange an environ belongs to (a symbol: invisible to Object.keys and JSON). */
+const kOwner = Symbol('gwserver.exchange');
+type OwnedEnviron = Record<string | symbol, unknown> & { [kOwner]: Exchange };
+
+/**
+ * An environ key computed on first read, and replaced by a plain value when
+ * assigned (middleware may set any key). The same getter and setter serve
+ * every request, so that every environ shares one shape: per-request
+ * closures here gave each environ a hidden class of its own.
+ */
+function lazyKey(key: string, get: (ex: Exchange) => unknown): PropertyDescriptor {
   return {
     enumerable: true,
     configurable: true,
-    get,
-    set(this: Record<string, unknown>, value: unknown) {
+    get(this: OwnedEnviron) {
+      return get(this[kOwner]);
+    },
+    set(this: OwnedEnviron, value: unknown) {
       Object.defineProperty(this, key, { value, writable: true, enumerable: true, configurable: true });
     },
   };
 }
+
+// An AbortController costs microseconds: made only when an app reads the signal.
+const SIGNAL_KEY = lazyKey('gwserver.signal', (ex) => ex.signal());
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
@@ -112,6 +129,8 @@ class Exchange {
   reason = '';
   headers: HeaderPair[] = [];
   length: number | undefined;
+  /** Status and headers are ASCII: a string body may share the head's write. */
+  asciiHead = true;
   // output state
   headersSent = false;
   bodyAllowed = true;
@@ -133,7 +152,7 @@ class Exchange {
     this.req = req;
     this.res = res;
     this.s = shared;
-    this.requestId = randomUUID();
+    this.requestId = nextRequestId();
   }
 
   start(expectContinue: boolean): void {
@@ -174,7 +193,7 @@ class Exchange {
       limit: s.limitBody,
       onFirstRead: expectContinue ? () => { if (!res.headersSent) res.writeContinue(); } : undefined,
     });
-    cgi['wsgi.version'] = [1, 0];
+    cgi['wsgi.version'] = WSGI_VERSION;
     cgi['wsgi.input'] = this.input;
     cgi['wsgi.multithread'] = false;
     cgi['wsgi.multiprocess'] = s.environ.multiprocess;
@@ -185,11 +204,10 @@ class Exchange {
     cgi['gwserver.worker_id'] = s.workerId;
     // Built on first use: most apps never touch them.
     // Middleware may assign them like any other key, so each has a setter.
-    Object.defineProperties(cgi, {
-      'wsgi.errors': lazyKey('wsgi.errors', () => ex.errorStream()),
-      'gwserver.signal': lazyKey('gwserver.signal', () => ex.signal()),
-      'gwserver.log': lazyKey('gwserver.log', () => ex.log()),
-    });
+    cgi['wsgi.errors'] = new RequestErrors(s.logger, this.requestId);
+    cgi['gwserver.log'] = new RequestLog(s.logger, this.requestId);
+    (cgi as OwnedEnviron)[kOwner] = this;
+    Object.defineProperty(cgi, 'gwserver.signal', SIGNAL_KEY);
     this.environ = cgi as Environ;
 
     (req.socket as TrackedSocket)[kExchange] = this;
@@ -243,9 +261,69 @@ class Exchange {
     res.end(text);
   }
 
-  async run(): Promise<void> {
+  run(): void {
     if (this.gone || this.parseFailed) return;
     this.appCalled = true;
+    const s = this.s;
+    if (s.preRequest !== undefined || s.postRequest !== undefined) {
+      void this.runWithHooks();
+      return;
+    }
+    // The common case runs without a promise: a sync app returning its body
+    // whole (an array of one chunk, a string, bytes) is answered in this tick.
+    let body: unknown;
+    try {
+      body = s.app(this.environ!, this.startResponse);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    if (!isThenable(body) && this.sendWhole(body)) return;
+    void this.finish(body);
+  }
+
+  /** Sends a one-chunk body synchronously; false when the body needs the general path. */
+  sendWhole(body: unknown): boolean {
+    let chunk: unknown;
+    if (typeof body === 'string' || body instanceof Uint8Array) chunk = body;
+    else if (Array.isArray(body) && body.length === 1 && typeof (body as { close?: unknown }).close !== 'function') chunk = body[0];
+    else return false;
+    if (!this.started || this.headersSent || this.gone) return false;
+    if (typeof chunk !== 'string' && !(chunk instanceof Uint8Array)) return false;
+    const total = typeof chunk === 'string' ? (chunk.length === 0 ? 0 : Buffer.byteLength(chunk)) : chunk.byteLength;
+    if (total === 0 || (this.length !== undefined && this.length !== total)) return false;
+    this.body = body;
+    this.closed = true;
+    this.sendOne(chunk, total);
+    return true;
+  }
+
+  /** Head and the only chunk in one write. */
+  sendOne(chunk: Chunk, total: number): void {
+    const { res } = this;
+    this.sendHead(total);
+    this.sent = total;
+    this.ended = true;
+    // A string goes out in one write with the head, unless the head has latin-1 bytes (see writeChunk).
+    if (this.bodyAllowed) res.end(typeof chunk === 'string' && !this.asciiHead ? Buffer.from(chunk) : chunk);
+    else res.end();
+    this.afterEnd();
+  }
+
+  /** The general path: await the body, send it, close it. */
+  async finish(body: unknown): Promise<void> {
+    try {
+      if (isThenable(body)) body = await body;
+      this.body = body;
+      await this.send(body);
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      await this.closeBody();
+    }
+  }
+
+  async runWithHooks(): Promise<void> {
     const s = this.s;
     if (s.postRequest !== undefined) {
       const post = s.postRequest;
@@ -274,13 +352,13 @@ class Exchange {
       }
       if (this.headersSent) throw excInfo;
     }
-    const { code, reason } = parseStatus(status);
-    checkHeaders(headers);
-    const length = contentLengthOf(headers);
-    this.status = code;
-    this.reason = reason;
-    this.headers = headers;
-    this.length = length;
+    const line = parseStatus(status);
+    const head = inspectHeaders(headers);
+    this.status = line.code;
+    this.reason = line.reason;
+    this.headers = headers as HeaderPair[];
+    this.length = head.length;
+    this.asciiHead = line.ascii && head.ascii;
     this.started = true;
     return this.write;
   };
@@ -320,18 +398,10 @@ class Exchange {
     if (!this.started) throw contractError('the application returned its body without calling startResponse');
     let total = 0;
     for (let i = 0; i < chunks.length; i++) total += byteLength(chunks[i]);
-    const { res } = this;
     // The common case, one chunk whose size is known: headers and body in one write
     // (not when write() already sent the headers).
     if (chunks.length === 1 && !this.headersSent && (this.length === undefined || this.length === total) && total > 0) {
-      this.sendHead(total);
-      this.sent = total;
-      this.ended = true;
-      const chunk = chunks[0] as Chunk;
-      // A Buffer, not a string: see writeChunk.
-      if (this.bodyAllowed) res.end(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-      else res.end();
-      this.afterEnd();
+      this.sendOne(chunks[0] as Chunk, total);
       return;
     }
     if (!this.headersSent) this.sendHead(total);
@@ -472,7 +542,7 @@ class Exchange {
     if (!this.bodyAllowed) return;
     // Node puts the head in front of a first string chunk and encodes both as
     // the chunk (UTF-8): latin-1 header values and reasons would go out mangled.
-    if (first && typeof chunk === 'string') chunk = Buffer.from(chunk);
+    if (first && typeof chunk === 'string' && !this.asciiHead) chunk = Buffer.from(chunk);
     if (!this.res.write(chunk)) await this.drained();
   }
 
@@ -607,39 +677,104 @@ class Exchange {
     return this.controller.signal;
   }
 
-  #log: Logger | undefined;
-  log(): Logger {
-    return (this.#log ??= this.s.logger.child({ request_id: this.requestId }));
+}
+
+/**
+ * `wsgi.errors`: text written here lands in the error log, a record per
+ * line, with the request id. A small object per request, on the prototype's
+ * methods (a per-request accessor or closures cost more than the object).
+ */
+class RequestErrors implements ErrorStream {
+  #logger: Logger;
+  #requestId: string;
+  #pending = '';
+
+  constructor(logger: Logger, requestId: string) {
+    this.#logger = logger;
+    this.#requestId = requestId;
   }
 
-  #errors: ErrorStream | undefined;
-  errorStream(): ErrorStream {
-    if (this.#errors !== undefined) return this.#errors;
-    let pending = '';
-    const logger = this.s.logger;
-    const requestId = this.requestId;
-    const emit = (line: string) => logger.error({ request_id: requestId, source: 'wsgi.errors' }, line);
-    const stream: ErrorStream = {
-      write(text: string) {
-        pending += String(text);
-        let i;
-        while ((i = pending.indexOf('\n')) >= 0) {
-          emit(pending.slice(0, i));
-          pending = pending.slice(i + 1);
-        }
-      },
-      writelines(lines: Iterable<string>) {
-        for (const line of lines) stream.write(line);
-      },
-      flush() {
-        if (pending !== '') {
-          emit(pending);
-          pending = '';
-        }
-      },
-    };
-    return (this.#errors = stream);
+  write(text: string): void {
+    this.#pending += String(text);
+    let i;
+    while ((i = this.#pending.indexOf('\n')) >= 0) {
+      this.#emit(this.#pending.slice(0, i));
+      this.#pending = this.#pending.slice(i + 1);
+    }
   }
+
+  writelines(lines: Iterable<string>): void {
+    for (const line of lines) this.write(line);
+  }
+
+  flush(): void {
+    if (this.#pending !== '') {
+      this.#emit(this.#pending);
+      this.#pending = '';
+    }
+  }
+
+  #emit(line: string): void {
+    this.#logger.error({ request_id: this.#requestId, source: 'wsgi.errors' }, line);
+  }
+}
+
+/**
+ * `gwserver.log`: a pino logger whose records carry the request id. The pino
+ * child is made on first use: most requests never log.
+ */
+class RequestLog implements RequestLogger {
+  #logger: Logger;
+  #requestId: string;
+  #child: Logger | undefined;
+
+  constructor(logger: Logger, requestId: string) {
+    this.#logger = logger;
+    this.#requestId = requestId;
+  }
+
+  /** The pino child logger itself (for `child()`, `bindings()`, levels...). */
+  get pino(): Logger {
+    return (this.#child ??= this.#logger.child({ request_id: this.#requestId }));
+  }
+
+  trace(obj: unknown, msg?: string, ...args: unknown[]): void {
+    this.pino.trace(obj as object, msg, ...args);
+  }
+  debug(obj: unknown, msg?: string, ...args: unknown[]): void {
+    this.pino.debug(obj as object, msg, ...args);
+  }
+  info(obj: unknown, msg?: string, ...args: unknown[]): void {
+    this.pino.info(obj as object, msg, ...args);
+  }
+  warn(obj: unknown, msg?: string, ...args: unknown[]): void {
+    this.pino.warn(obj as object, msg, ...args);
+  }
+  error(obj: unknown, msg?: string, ...args: unknown[]): void {
+    this.pino.error(obj as object, msg, ...args);
+  }
+  fatal(obj: unknown, msg?: string, ...args: unknown[]): void {
+    this.pino.fatal(obj as object, msg, ...args);
+  }
+  /** A child with more bindings (the request id stays). */
+  child(bindings: Record<string, unknown>): Logger {
+    return this.pino.child(bindings);
+  }
+}
+
+// Request ids: UUID-shaped, a random per-process prefix and a counter, for a
+// fraction of randomUUID()'s cost on every request. Unique across workers
+// and restarts through the prefix.
+const ID_PREFIX = (() => {
+  const hex = randomBytes(10).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${((parseInt(hex[16]!, 16) & 3) | 8).toString(16)}${hex.slice(17, 20)}-`;
+})();
+let idCounter = 0;
+
+/** A new request id. */
+export function nextRequestId(): string {
+  idCounter++;
+  return ID_PREFIX + idCounter.toString(16).padStart(12, '0');
 }
 
 /** What the worker server needs besides the request handler. */

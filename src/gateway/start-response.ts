@@ -28,6 +28,28 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // would let a value smuggle a header or a response; other controls are refused with them.
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const STATUS = /^([1-9]\d\d) ([\t\x20-\x7e\x80-\xff]*)$/;
+const ASCII_VALUE = /^[\t\x20-\x7e]*$/;
+
+// Hop-by-hop names by length: only names of these lengths need a lower-cased look-up.
+const HOP_LENGTHS = new Set([...HOP_BY_HOP].map((h) => h.length));
+
+/** What the handler needs to know of a valid header list. */
+export interface HeadInfo {
+  /** The app's Content-Length, if it set one. */
+  length: number | undefined;
+  /** Every value is ASCII (no latin-1 byte above 0x7f). */
+  ascii: boolean;
+}
+
+/** A parsed status line. */
+export interface StatusInfo {
+  code: number;
+  reason: string;
+  ascii: boolean;
+}
+
+// Apps use a handful of status lines: parse each once (bounded, so odd reasons cannot grow it).
+const STATUS_CACHE = new Map<string, StatusInfo>();
 
 /** Whether `name` is an HTTP token (a valid header name). */
 export function isToken(name: string): boolean {
@@ -38,7 +60,11 @@ export function isToken(name: string): boolean {
  * Parses `"NNN Reason"` into its code and reason, or throws an application
  * error saying what is wrong with it.
  */
-export function parseStatus(status: unknown): { code: number; reason: string } {
+export function parseStatus(status: unknown): StatusInfo {
+  if (typeof status === 'string') {
+    const cached = STATUS_CACHE.get(status);
+    if (cached !== undefined) return cached;
+  }
   if (typeof status !== 'string') {
     throw contractError(`startResponse: status must be a string like "200 OK", got ${describe(status)}`);
   }
@@ -51,34 +77,57 @@ export function parseStatus(status: unknown): { code: number; reason: string } {
     // 1xx responses are the server's business (100 Continue is sent on the first read of wsgi.input).
     throw contractError(`startResponse: informational status ${code} cannot be sent by an application`);
   }
-  return { code, reason: m[2]! };
+  const info: StatusInfo = { code, reason: m[2]!, ascii: ASCII_VALUE.test(m[2]!) };
+  if (STATUS_CACHE.size < 256) STATUS_CACHE.set(status, info);
+  return info;
 }
 
 /**
- * Checks a header list against the contract: an array of `[name, value]`
- * string pairs, names are tokens, values latin-1 without CR, LF or NUL, and
- * no hop-by-hop header.
+ * Checks a header list against the contract (an array of `[name, value]`
+ * string pairs, names are tokens, values latin-1 without CR, LF or NUL, no
+ * hop-by-hop header) and reads what the server needs from it, in one pass.
  */
-export function checkHeaders(headers: unknown): asserts headers is HeaderPair[] {
+export function inspectHeaders(headers: unknown): HeadInfo {
   if (!Array.isArray(headers)) {
     throw contractError(`startResponse: headers must be an array of [name, value] pairs, got ${describe(headers)}`);
   }
+  let length: number | undefined;
+  let ascii = true;
   for (let i = 0; i < headers.length; i++) {
     const h = headers[i];
     if (!Array.isArray(h) || h.length !== 2 || typeof h[0] !== 'string' || typeof h[1] !== 'string') {
       throw contractError(`startResponse: header #${i} must be a [name, value] pair of strings, got ${describe(h)}`);
     }
-    const [name, value] = h as [string, string];
+    const name = h[0] as string;
+    const value = h[1] as string;
     if (!TOKEN.test(name)) {
       throw contractError(`startResponse: header name ${JSON.stringify(name)} is not an HTTP token`);
     }
-    if (!FIELD_VALUE.test(value)) {
-      throw contractError(`startResponse: value of header ${JSON.stringify(name)} must be latin-1 text without CR, LF or NUL`);
+    if (!ASCII_VALUE.test(value)) {
+      if (!FIELD_VALUE.test(value)) {
+        throw contractError(`startResponse: value of header ${JSON.stringify(name)} must be latin-1 text without CR, LF or NUL`);
+      }
+      ascii = false;
     }
-    if (HOP_BY_HOP.has(name.toLowerCase())) {
+    if (HOP_LENGTHS.has(name.length) && HOP_BY_HOP.has(name.toLowerCase())) {
       throw contractError(`startResponse: ${name} is a hop-by-hop header; the server manages it, the application must not set it`);
     }
+    if (name.length === 14 && name.toLowerCase() === 'content-length') {
+      const raw = value.trim();
+      if (!/^\d{1,15}$/.test(raw)) {
+        throw contractError(`startResponse: Content-Length must be a non-negative integer, got ${JSON.stringify(value)}`);
+      }
+      const n = Number(raw);
+      if (length !== undefined && length !== n) throw contractError('startResponse: two different Content-Length headers');
+      length = n;
+    }
   }
+  return { length, ascii };
+}
+
+/** Checks a header list against the contract; throws an application error saying what is wrong. */
+export function checkHeaders(headers: unknown): asserts headers is HeaderPair[] {
+  inspectHeaders(headers);
 }
 
 /**

@@ -20,11 +20,12 @@ function contractError(pattern?: RegExp) {
 
 describe('parseStatus', function () {
   it('splits "NNN Reason"', function () {
-    assert.deepEqual(parseStatus('200 OK'), { code: 200, reason: 'OK' });
-    assert.deepEqual(parseStatus('404 Not Found'), { code: 404, reason: 'Not Found' });
-    assert.deepEqual(parseStatus('599 '), { code: 599, reason: '' }, 'an empty reason');
-    assert.deepEqual(parseStatus('999 Custom'), { code: 999, reason: 'Custom' });
-    assert.deepEqual(parseStatus('200 Caf\u00e9\tx'), { code: 200, reason: 'Caf\u00e9\tx' }, 'latin-1 and tabs');
+    assert.deepEqual(parseStatus('200 OK'), { code: 200, reason: 'OK', ascii: true });
+    assert.deepEqual(parseStatus('404 Not Found'), { code: 404, reason: 'Not Found', ascii: true });
+    assert.deepEqual(parseStatus('599 '), { code: 599, reason: '', ascii: true }, 'an empty reason');
+    assert.deepEqual(parseStatus('999 Custom'), { code: 999, reason: 'Custom', ascii: true });
+    assert.deepEqual(parseStatus('200 Caf\u00e9\tx'), { code: 200, reason: 'Caf\u00e9\tx', ascii: false }, 'latin-1 and tabs');
+    assert.equal(parseStatus('200 OK'), parseStatus('200 OK'), 'parsed once, then cached');
   });
 
   const bad: Array<[string, unknown, RegExp]> = [
