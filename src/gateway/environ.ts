@@ -254,19 +254,19 @@ export function requestEnviron(req: IncomingMessage, settings: EnvironSettings):
  * client trying to pass for secure through a proxy that forwards its header.
  */
 function schemeFromHeaders(environ: Record<string, unknown>): 'http' | 'https' | undefined {
+  const proto = environ.HTTP_X_FORWARDED_PROTO as string | undefined;
+  const protocol = environ.HTTP_X_FORWARDED_PROTOCOL as string | undefined;
+  const ssl = environ.HTTP_X_FORWARDED_SSL as string | undefined;
+  if (proto === undefined && protocol === undefined && ssl === undefined) return undefined;
   let result: 'http' | 'https' | undefined;
-  const check = (key: string, secureValue: string) => {
-    const v = environ[key] as string | undefined;
-    if (v === undefined) return;
-    const s: 'http' | 'https' = v.trim().toLowerCase() === secureValue ? 'https' : 'http';
+  for (const [v, secure] of [[proto, 'https'], [protocol, 'ssl'], [ssl, 'on']] as const) {
+    if (v === undefined) continue;
+    const s: 'http' | 'https' = v.trim().toLowerCase() === secure ? 'https' : 'http';
     if (result !== undefined && result !== s) {
       throw new GatewayError('GW_BAD_REQUEST', 'the proxy scheme headers (X-Forwarded-Proto, X-Forwarded-Protocol, X-Forwarded-Ssl) disagree');
     }
     result = s;
-  };
-  check('HTTP_X_FORWARDED_PROTO', 'https');
-  check('HTTP_X_FORWARDED_PROTOCOL', 'ssl');
-  check('HTTP_X_FORWARDED_SSL', 'on');
+  }
   return result;
 }
 

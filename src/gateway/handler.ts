@@ -13,7 +13,7 @@ import { GatewayError, contractError } from '../errors.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { proxyTrust, requestEnviron, type EnvironSettings } from './environ.js';
 import { FileWrapper, fileWrapper } from './file-wrapper.js';
-import { RequestInput } from './input.js';
+import { EMPTY_INPUT, RequestInput } from './input.js';
 import { inspectHeaders, parseStatus } from './start-response.js';
 import type { Application, Chunk, Environ, ErrorStream, HeaderPair, RequestLogger, StartResponse, Write } from './types.js';
 
@@ -188,13 +188,15 @@ class Exchange {
     }
 
     const ex = this;
-    this.input = new RequestInput(req, {
-      length,
-      limit: s.limitBody,
-      onFirstRead: expectContinue ? () => { if (!res.headersSent) res.writeContinue(); } : undefined,
-    });
+    if (length !== 0) {
+      this.input = new RequestInput(req, {
+        length,
+        limit: s.limitBody,
+        onFirstRead: expectContinue ? () => { if (!res.headersSent) res.writeContinue(); } : undefined,
+      });
+    }
     cgi['wsgi.version'] = WSGI_VERSION;
-    cgi['wsgi.input'] = this.input;
+    cgi['wsgi.input'] = this.input ?? EMPTY_INPUT;
     cgi['wsgi.multithread'] = false;
     cgi['wsgi.multiprocess'] = s.environ.multiprocess;
     cgi['wsgi.run_once'] = false;

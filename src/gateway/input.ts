@@ -276,3 +276,25 @@ export class RequestInput implements InputStream {
     return out;
   }
 }
+
+/**
+ * `wsgi.input` of a request without a body: every read is empty. One
+ * stateless instance serves all such requests (most of them: GET, HEAD).
+ */
+class EmptyInput implements InputStream {
+  read(): Promise<Buffer> {
+    return Promise.resolve(EMPTY);
+  }
+  readline(): Promise<Buffer> {
+    return Promise.resolve(EMPTY);
+  }
+  readlines(): Promise<Buffer[]> {
+    return Promise.resolve([]);
+  }
+  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    // No body: nothing to yield.
+  }
+}
+
+/** The shared input of requests without a body. */
+export const EMPTY_INPUT: InputStream = Object.freeze(new EmptyInput());

@@ -36,6 +36,9 @@ function parseLine(line: string): Rec | undefined {
   }
 }
 
+/** How long a child may take to do something (it starts under tsx, maybe on a loaded machine). */
+const DEADLINE = 15_000;
+
 /** Polls `probe` until it returns something, or fails at the deadline. */
 async function until<T>(what: string, probe: () => T | undefined, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -122,7 +125,7 @@ function latency(blocking: Rec, report: Rec): number {
 }
 
 describe('watchdog', function () {
-  this.timeout(20_000);
+  this.timeout(60_000);
   let dir: string;
 
   beforeEach(() => {
@@ -147,10 +150,11 @@ describe('watchdog', function () {
     const reportFile = path.join(dir, 'report.json');
     const child = run('spin', { REPORT_FILE: reportFile });
     const blocking = await child.event('blocking');
-    const report = await child.record(isBlocked, 3000 + STUCK_MS, 'the blocked report');
+    const report = await child.record(isBlocked, DEADLINE, 'the blocked report');
     const ms = latency(blocking, report);
     console.log(`      block -> report: ${ms} ms (stuckAfterMs ${STUCK_MS})`);
-    assert.ok(ms < 3000, `report after ${ms} ms`);
+    // Generous: a loaded 2-core machine delays the thread; the figure is printed above.
+    assert.ok(ms < 5000, `report after ${ms} ms`);
 
     assert.equal(report.level, 'error');
     assert.equal(report.pid, child.proc.pid);
@@ -169,13 +173,13 @@ describe('watchdog', function () {
     assert.equal(child.records.filter(isBlocked).length, 1);
 
     child.proc.kill('SIGKILL');
-    assert.equal((await child.exited(5000)).signal, 'SIGKILL');
+    assert.equal((await child.exited(DEADLINE)).signal, 'SIGKILL');
   });
 
   it('maps a TypeScript frame through its source map to the .ts line', async () => {
     const child = run('spin-ts');
     const blocking = await child.event('blocking');
-    const report = await child.record(isBlocked, 3000 + STUCK_MS, 'the blocked report');
+    const report = await child.record(isBlocked, DEADLINE, 'the blocked report');
     console.log(`      block -> report (tsx, source-mapped): ${latency(blocking, report)} ms`);
     const top = report.frames[0];
     assert.equal(top.function, 'spinTyped');
@@ -185,14 +189,14 @@ describe('watchdog', function () {
     assert.ok(top.line === line || top.line === line + 1, `line ${top.line}, expected ${line} or ${line + 1}`);
     assert.equal(report.frames[1].file, RUN);
     child.proc.kill('SIGKILL');
-    await child.exited(5000);
+    await child.exited(DEADLINE);
   });
 
   it('lets a long computation finish, re-arms, reports the next block too, and stops cleanly', async () => {
     const reportFile = path.join(dir, 'report.json');
     const child = run('recover', { REPORT_FILE: reportFile, BLOCK_MS: '1500' });
     const first = await child.event('blocking', 1);
-    const report1 = await child.record(isBlocked, 3000, 'the first report');
+    const report1 = await child.record(isBlocked, DEADLINE, 'the first report');
     console.log(`      block -> report (recovering loop): ${latency(first, report1)} ms`);
     assert.deepEqual(
       report1.frames.slice(0, 2).map((f: Rec) => [f.function, f.file, f.line]),
@@ -203,18 +207,18 @@ describe('watchdog', function () {
 
     // ...the loop was resumed, not left paused: the fixture goes on.
     await child.event('unblocked', 1);
-    const unblocked = await child.record(isUnblocked, 3000, 'the unblocked record');
+    const unblocked = await child.record(isUnblocked, DEADLINE, 'the unblocked record');
     assert.equal(unblocked.level, 'warn');
     assert.ok(unblocked.blocked_ms >= 1400, `blocked_ms ${unblocked.blocked_ms}`);
     // ...and is withdrawn when the loop turns again.
     await until('report file removed', () => (existsSync(reportFile) ? undefined : true), 2000);
 
     const second = await child.event('blocking', 2);
-    const report2 = await child.record((r) => isBlocked(r) && r !== report1, 3000, 'the second report');
+    const report2 = await child.record((r) => isBlocked(r) && r !== report1, DEADLINE, 'the second report');
     assert.ok(Date.parse(report2.time) >= second.at);
     assert.deepEqual(report2.frames.slice(0, 2).map((f: Rec) => f.function), ['busyWait', 'secondBlock']);
 
-    const exit = await child.exited(5000);
+    const exit = await child.exited(DEADLINE);
     assert.deepEqual(exit, { code: 0, signal: null }, child.stderr.join('\n'));
     assert.ok(child.events.some((e) => e.event === 'stopped'));
     assert.equal(child.records.filter(isBlocked).length, 2);
@@ -225,12 +229,12 @@ describe('watchdog', function () {
   it('reports a block outside JavaScript without frames, and the loop goes on', async () => {
     const reportFile = path.join(dir, 'report.json');
     const child = run('native', { REPORT_FILE: reportFile, BLOCK_MS: '2000' });
-    const report = await child.record(isBlocked, 5000, 'the blocked report');
+    const report = await child.record(isBlocked, DEADLINE, 'the blocked report');
     assert.deepEqual(report.frames, []);
     assert.equal(report.stack, '');
     assert.match(report.capture_error, /outside JavaScript/);
     // The pause request left behind must not freeze the process once it returns to JavaScript.
-    const exit = await child.exited(5000);
+    const exit = await child.exited(DEADLINE);
     assert.deepEqual(exit, { code: 0, signal: null }, child.stderr.join('\n'));
     assert.ok(child.events.some((e) => e.event === 'stopped'));
     assert.equal(existsSync(reportFile), false);
@@ -241,7 +245,7 @@ describe('watchdog', function () {
     const child = run('reopen', { LOG_DIR: dir, REPORT_FILE: reportFile, BLOCK_MS: '1000' });
     const reopened = await child.event('reopened');
     console.log(`      log fd ${reopened.a} closed, new log opened as fd ${reopened.b}`);
-    const exit = await child.exited(10_000);
+    const exit = await child.exited(DEADLINE);
     assert.deepEqual(exit, { code: 0, signal: null }, child.stderr.join('\n'));
     assert.equal(readFileSync(path.join(dir, 'a.log'), 'utf8'), '');
     const inB = readFileSync(path.join(dir, 'b.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Rec);
@@ -255,7 +259,7 @@ describe('watchdog', function () {
     const child = run('idle');
     await child.event('done');
     // The fixture never calls stop(): only the unref'd beat and thread are left.
-    const exit = await child.exited(3000);
+    const exit = await child.exited(DEADLINE);
     assert.deepEqual(exit, { code: 0, signal: null }, child.stderr.join('\n'));
     assert.deepEqual(child.records, []);
   });
