@@ -19,8 +19,6 @@ import { startWatchdog } from './watchdog.js';
 import type { WorkerMessage, WorkerSpec } from '../master/ipc.js';
 import { WorkerServer } from './http-worker.js';
 import { acceptFromMaster } from './round-robin.js';
-import { evaluateSnapshot } from '../config/snapshot.js';
-import { canonicalSettings } from '../config/load.js';
 import type { HookName } from '../config/settings.js';
 
 /** Exit codes a worker uses to tell the master why it could not boot (gunicorn's). */
@@ -128,6 +126,8 @@ export async function workerMain(): Promise<void> {
   if (spec.configFile && spec.configSource !== undefined) {
     try {
       // The master's snapshot of the file: the configuration it runs, even if the file changed since.
+      // Loaded only with a config file: the loader brings yargs, which a worker otherwise never needs.
+      const [{ evaluateSnapshot }, { canonicalSettings }] = await Promise.all([import('../config/snapshot.js'), import('../config/load.js')]);
       const raw = await evaluateSnapshot(spec.configFile, spec.configSource, spec.configFile);
       hooks = canonicalSettings(raw, spec.configFile) as typeof hooks;
     } catch (err) {

@@ -136,7 +136,8 @@ export function startWatchdog(options: WatchdogOptions): Watchdog {
     workerData: data,
     // Not the process's flags: `--import tsx` or a preload would load into the thread for nothing.
     execArgv: [],
-    resourceLimits: { maxOldGenerationSizeMb: 64 },
+    // Small young generation and heap: the thread only polls and, once, pauses the main thread.
+    resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 1, stackSizeMb: 1 },
   });
   thread.unref();
   const exited = new Promise<void>((resolve) => thread.once('exit', () => resolve()));
