@@ -7,7 +7,7 @@
  * warms it up, takes the worker's VmRSS (from /proc/PID/status: the
  * process's resident memory, not the test runner's heap) as the baseline,
  * then moves the full 1 GiB over a raw node:net socket while sampling VmRSS
- * every 100 ms, and asserts the peak is less than 64 MiB over the baseline.
+ * every 100 ms, and asserts the peak is less than 32 MiB over the baseline.
  *
  * The slow side is slow for real, and the tests show the server waited:
  * during the slow phase the app's own counters (GET /progress) show that
@@ -25,7 +25,8 @@ const MiB = 1024 * 1024;
 const GIB = 1024 * MiB;
 const CHUNK = 64 * 1024;
 /** The largest RSS growth allowed, by the issue. */
-const LIMIT = 64 * MiB;
+// Issue 4 sets 32 MiB (issue 2 asked for 64); measured peaks are 1-17 MiB.
+const LIMIT = 32 * MiB;
 /** How long the slow side is slow, and how slowly the download reader reads meanwhile. */
 const SLOW_MS = 5000;
 const SLOW_RATE = 1 * MiB; // bytes per second
@@ -443,7 +444,7 @@ describe('memory: 1 GiB each way through one worker', function () {
 
   for (const cl of [true, false]) {
     const framing = cl ? 'Content-Length' : 'chunked';
-    it(`sends a 1 GiB ${framing} response to a slow reader with worker RSS growth < 64 MiB`, async function () {
+    it(`sends a 1 GiB ${framing} response to a slow reader with worker RSS growth < 32 MiB`, async function () {
       const rss = sampler();
       const r = await slowDownload(server!, { id: `d-${framing}`, cl, size: GIB, slowMs: SLOW_MS, rate: SLOW_RATE });
       rss.stop();
@@ -465,7 +466,7 @@ describe('memory: 1 GiB each way through one worker', function () {
 
   for (const chunked of [false, true]) {
     const framing = chunked ? 'chunked' : 'Content-Length';
-    it(`reads a 1 GiB ${framing} upload with a slow app with worker RSS growth < 64 MiB`, async function () {
+    it(`reads a 1 GiB ${framing} upload with a slow app with worker RSS growth < 32 MiB`, async function () {
       const rss = sampler();
       const r = await upload(server!, { id: `u-${framing}`, chunked, size: GIB, slowReads: SLOW_READS, sleepMs: SLEEP_MS });
       rss.stop();

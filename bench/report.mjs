@@ -1,0 +1,341 @@
+// @ts-check
+/**
+ * Turns bench/run.mjs's results into RESULTS.md (tables, ratios, targets
+ * with PASS/FAIL) and results.svg (hand-written SVG bars, no dependency).
+ *
+ * @module
+ */
+
+const SERVER_TITLES = /** @type {Record<string, string>} */ ({ raw: 'raw node:http', gwserver: 'gwserver', gunicorn: 'gunicorn (sync)' });
+const SERVER_COLORS = /** @type {Record<string, string>} */ ({ raw: '#8c8c8c', gwserver: '#2f6fd0', gunicorn: '#e08a2c' });
+const SHAPE_TITLES = /** @type {Record<string, string>} */ ({ core: 'per core', w2: '-w 2' });
+const ROUTE_SHORT = /** @type {Record<string, string>} */ ({ hello: 'hello', stream: 'stream 1 MiB', echo: 'echo 64 KiB', 'hello+log': 'hello + log/metrics' });
+/** gwserver / raw requests/s targets per route (issue 4). */
+const RAW_TARGET = /** @type {Record<string, number>} */ ({ hello: 0.9, stream: 0.9, echo: 0.85 });
+const MiB = 1024;
+
+const fmtInt = (/** @type {number} */ v) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '-');
+const fmt = (/** @type {number} */ v, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : '-');
+const mib = (/** @type {number} */ kib) => fmt(kib / MiB, 1);
+const ratio = (/** @type {number} */ a, /** @type {number} */ b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a / b : NaN);
+const verdict = (/** @type {boolean | undefined} */ ok) => (ok === undefined ? '-' : ok ? '**PASS**' : '**FAIL**');
+const short = (/** @type {number} */ v) => (!Number.isFinite(v) ? '-' : v >= 10_000 ? `${(v / 1000).toFixed(1)}k` : v >= 1000 ? `${(v / 1000).toFixed(2)}k` : v.toFixed(0));
+const esc = (/** @type {string} */ s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/**
+ * @param {any} results what bench/run.mjs collected
+ * @param {{ median: (xs: number[]) => number }} h
+ */
+export function report(results, { median }) {
+  const { machine: m, config: c } = results;
+  /** @type {Array<any>} */
+  const runs = results.runs;
+  const shapes = c.shapes.map((/** @type {any} */ s) => s.id);
+  const routes = c.routes;
+  const servers = c.servers;
+
+  /** Medians per shape, route and server. */
+  const summary = (/** @type {string} */ shape, /** @type {string} */ route, /** @type {string} */ server) => {
+    const rs = runs.filter((r) => r.shape === shape && r.route === route && r.server === server);
+    if (rs.length === 0) return undefined;
+    const sum = (/** @type {(r: any) => number} */ f) => rs.reduce((a, r) => a + f(r), 0);
+    return {
+      n: rs.length,
+      rps: median(rs.map((r) => r.rps)),
+      p50: median(rs.map((r) => r.p50)),
+      p99: median(rs.map((r) => r.p99)),
+      rssIdle: median(rs.map((r) => r.rssIdleKiB)),
+      rssLoad: median(rs.map((r) => r.rssLoadKiB)),
+      masterIdle: median(rs.map((r) => r.masterIdleKiB)),
+      non2xx: sum((r) => r.non2xx),
+      socket: {
+        connect: sum((r) => r.socketErrors.connect), read: sum((r) => r.socketErrors.read),
+        write: sum((r) => r.socketErrors.write), timeout: sum((r) => r.socketErrors.timeout),
+      },
+      requests: sum((r) => r.requests),
+      perRound: rs.map((r) => r.rps),
+    };
+  };
+  const na = (/** @type {string} */ shape, /** @type {string} */ route, /** @type {string} */ server) =>
+    results.notApplicable.find((/** @type {any} */ x) => x.shape === shape && x.route === route && x.server === server);
+
+  const errorsText = (/** @type {NonNullable<ReturnType<typeof summary>>} */ s) => {
+    const parts = [];
+    if (s.non2xx) parts.push(`${s.non2xx} non-2xx`);
+    for (const [k, v] of Object.entries(s.socket)) if (v) parts.push(`${v} ${k}`);
+    return parts.length ? parts.join(', ') : '0';
+  };
+
+  // ------------------------------------------------------------ targets
+  /** @type {Array<{ target: string; shape: string; measured: string; ok: boolean | undefined; note?: string }>} */
+  const targets = [];
+  const get = (/** @type {string} */ shape, /** @type {string} */ route, /** @type {string} */ server) => summary(shape, route, server);
+  for (const shape of shapes) {
+    const st = SHAPE_TITLES[shape] ?? shape;
+    const issueShape = shape === 'core';
+    for (const route of ['hello', 'stream', 'echo']) {
+      const g = get(shape, route, 'gwserver');
+      const r = get(shape, route, 'raw');
+      if (!g || !r) continue;
+      const target = /** @type {number} */ (RAW_TARGET[route]);
+      const x = ratio(g.rps, r.rps);
+      const stretch = route === 'hello' ? ` (stretch 0.95: ${x >= 0.95 ? 'met' : 'not met'})` : '';
+      targets.push({ target: `${route}: gwserver req/s >= ${target.toFixed(2)} x raw`, shape: st, measured: `${fmt(x)} x (${fmtInt(g.rps)} / ${fmtInt(r.rps)})${stretch}`, ok: x >= target, note: issueShape || route !== 'hello' ? undefined : 'the issue sets it per core; shown for information' });
+      if (route === 'hello') {
+        const y = ratio(g.p99, r.p99);
+        targets.push({ target: 'hello: gwserver p99 <= 1.2 x raw', shape: st, measured: `${fmt(y)} x (${fmt(g.p99)} / ${fmt(r.p99)} ms)`, ok: y <= 1.2, note: issueShape ? undefined : 'the issue sets it per core; shown for information' });
+      }
+    }
+    const log = get(shape, 'hello+log', 'gwserver');
+    const off = get(shape, 'hello', 'gwserver');
+    if (log && off) {
+      const x = ratio(log.rps, off.rps);
+      targets.push({ target: 'access log + metrics on: >= 0.85 x gwserver with them off', shape: st, measured: `${fmt(x)} x (${fmtInt(log.rps)} / ${fmtInt(off.rps)})`, ok: x >= 0.85 });
+    } else if (na(shape, 'hello+log', 'gwserver')) {
+      targets.push({ target: 'access log + metrics on: >= 0.85 x gwserver with them off', shape: st, measured: na(shape, 'hello+log', 'gwserver').reason, ok: undefined, note: 'gwserver has no access log or metrics yet' });
+    }
+    if (shape === 'core') {
+      for (const route of ['hello', 'stream', 'echo']) {
+        const g = get(shape, route, 'gwserver');
+        const p = get(shape, route, 'gunicorn');
+        if (!g || !p) continue;
+        const x = ratio(g.rps, p.rps);
+        const r = get(shape, route, 'raw');
+        const ceiling = r ? `; raw node:http itself: ${fmt(ratio(r.rps, p.rps), 1)} x` : '';
+        targets.push({ target: `${route}: gwserver >= 3 x gunicorn's sync worker`, shape: st, measured: `${fmt(x, 1)} x (${fmtInt(g.rps)} / ${fmtInt(p.rps)})`, ok: x >= 3, note: `gunicorn: a new connection per request, its figure is a floor${ceiling}` });
+      }
+    }
+    const g = get(shape, 'hello', 'gwserver');
+    const r = get(shape, 'hello', 'raw');
+    if (g && r) {
+      const d = (g.rssIdle - r.rssIdle) / MiB;
+      targets.push({ target: 'idle worker RSS <= raw node:http + 15 MiB', shape: st, measured: `${mib(g.rssIdle)} MiB vs ${mib(r.rssIdle)} MiB (${d >= 0 ? '+' : ''}${fmt(d, 1)} MiB)`, ok: d <= 15, note: shape === 'core' ? 'raw: the single node:http process; gwserver: its one worker' : 'raw: a node:cluster worker' });
+    }
+  }
+  /** @type {Array<any>} */
+  const starts = results.starts;
+  const gwStarts = starts.filter((s) => s.server === 'gwserver');
+  if (gwStarts.length) {
+    const x = median(gwStarts.map((s) => s.firstMs));
+    targets.push({ target: 'start to first served request < 1 s', shape: '-w 2', measured: `${fmtInt(x)} ms (median of ${gwStarts.length})`, ok: x < 1000 });
+  }
+  targets.push({ target: '1 GiB download to a slow reader, 1 GiB upload: worker RSS growth < 32 MiB', shape: '-', measured: 'not measured by the bench: test/integration/memory.test.ts', ok: undefined });
+
+  // ------------------------------------------------------------- tables
+  const L = [];
+  const runsLine = `${c.rounds} round${c.rounds === 1 ? '' : 's'}, the servers alternating in every round (${servers.join(', ')}, ${servers.join(', ')}, ...), one wrk run of ${c.duration} s per server and route after a ${c.warmup} s warm-up${c.warmup ? '' : ' (none)'}, each on a freshly started server on a fresh port; medians of the rounds`;
+  L.push('# Benchmark results', '');
+  L.push(`Written by \`${c.smoke ? 'npm run bench:smoke' : 'npm run bench'}\` (bench/run.mjs) on ${m.date}; the run rewrites this file, do not edit it. How to run it and how to read it: [docs/benchmark.md](../docs/benchmark.md).${c.smoke ? ' **This is a smoke run (1 round, 1 s runs): the numbers are not meaningful.**' : ''}`, '');
+  L.push('![requests/s relative to raw node:http, per route, one panel per shape](results.svg)', '');
+  L.push('## Machine and run', '');
+  L.push(`- date: ${m.date}`);
+  L.push(`- machine: ${m.cores} × ${m.cpu}, ${fmt(m.memoryGiB, 1)} GiB, ${m.kernel}`);
+  L.push(`- Node ${m.node}; ${m.wrk}; gunicorn ${m.gunicorn ?? 'not installed'}${m.python ? ` (${m.python}, \`${results.config.python ?? '/usr/bin/python3'} -m gunicorn\`)` : ''}`);
+  L.push(`- gwserver: ${m.git ? `\`git describe --always --dirty\` = ${m.git}` : 'not a git checkout'}`);
+  L.push(`- ${runsLine}`);
+  L.push(`- wrk: one thread, ${c.connections} keep-alive connections, \`--latency\`; load average (1 min) ${fmt(m.load1)} before, ${fmt(results.load1After)} after; wall time ${fmtInt(results.wallSeconds)} s`);
+  if (results.builds.length > 1) {
+    L.push(`- **dist/ was rebuilt during the run** (${results.builds.length} builds; new ones first measured at: ${results.builds.slice(1).map((/** @type {any} */ b) => b.before).join('; ')}): gwserver's figures mix builds (the "build" column of Every run says which). Run again on a checkout nobody rebuilds meanwhile.`);
+  } else {
+    L.push(`- dist/ (gwserver's build) was the same for every run (fingerprint ${results.builds[0]?.fingerprint ?? '-'})`);
+  }
+  for (const n of results.notes) L.push(`- **${n}**`);
+  L.push('');
+
+  L.push('## Targets (issue 4)', '');
+  L.push('| target | shape | measured | verdict |', '| --- | --- | --- | --- |');
+  for (const t of targets) L.push(`| ${t.target} | ${t.shape} | ${t.measured}${t.note ? ` (${t.note})` : ''} | ${verdict(t.ok)} |`);
+  L.push('');
+
+  for (const shape of c.shapes) {
+    L.push(`## ${SHAPE_TITLES[shape.id] ?? shape.id}: ${shape.title.replace(/^[^:]*: /, '')}`, '');
+    L.push('| route | server | req/s | p50 ms | p99 ms | errors | worker RSS idle MiB | worker RSS after load MiB | req/s per round |');
+    L.push('| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |');
+    for (const route of routes) {
+      for (const server of servers) {
+        if (route.only && route.only !== server) continue;
+        const n = na(shape.id, route.id, server);
+        if (n) {
+          L.push(`| ${route.title} | ${SERVER_TITLES[server] ?? server} | ${n.reason} | ${n.reason} | ${n.reason} | - | - | - | - |`);
+          continue;
+        }
+        const s = summary(shape.id, route.id, server);
+        if (!s) continue;
+        L.push(`| ${route.title} | ${SERVER_TITLES[server] ?? server} | ${fmtInt(s.rps)} | ${fmt(s.p50)} | ${fmt(s.p99)} | ${errorsText(s)} | ${mib(s.rssIdle)} | ${mib(s.rssLoad)} | ${s.perRound.map(fmtInt).join(', ')} |`);
+      }
+    }
+    L.push('');
+  }
+
+  L.push('## Ratios', '');
+  L.push('gwserver / raw node:http and gwserver / gunicorn, from the medians above (the target in brackets). raw / gunicorn is the ceiling of the gunicorn ratio: what a hand-written node:http server gets on the same routes.', '');
+  L.push('| route | shape | gwserver / raw req/s | gwserver / raw p99 | gwserver / gunicorn req/s | raw / gunicorn req/s |', '| --- | --- | ---: | ---: | ---: | ---: |');
+  for (const route of routes) {
+    for (const shape of shapes) {
+      const g = summary(shape, route.id, 'gwserver');
+      if (!g) {
+        if (na(shape, route.id, 'gwserver')) L.push(`| ${route.title} | ${SHAPE_TITLES[shape] ?? shape} | ${na(shape, route.id, 'gwserver').reason} | | | |`);
+        continue;
+      }
+      const r = summary(shape, route.id, 'raw');
+      const p = summary(shape, route.id, 'gunicorn');
+      const t = RAW_TARGET[route.id];
+      const rr = r ? ratio(g.rps, r.rps) : NaN;
+      const rp = r ? ratio(g.p99, r.p99) : NaN;
+      const gp = p ? ratio(g.rps, p.rps) : NaN;
+      const ceiling = r && p ? ratio(r.rps, p.rps) : NaN;
+      L.push(`| ${route.title} | ${SHAPE_TITLES[shape] ?? shape} | ${fmt(rr)}${t ? ` (>= ${t.toFixed(2)})` : ''} | ${fmt(rp)}${route.id === 'hello' ? ' (<= 1.20)' : ''} | ${fmt(gp, 1)}${shape === 'core' && p ? ' (>= 3)' : ''} | ${fmt(ceiling, 1)} |`);
+    }
+  }
+  L.push('');
+
+  L.push('## Startup and idle memory', '');
+  L.push(`Start to first request: each server spawned with 2 workers, unpinned, ${c.startupRuns} time${c.startupRuns === 1 ? '' : 's'} in turn; a request loop (GET /hello on a fresh connection, retried every 5 ms while refused) times the first 200 answer from the spawn. "Ready" is when the server logged that all workers are up (gwserver's and raw's \`listening\` record, gunicorn's last "Booting worker"). Idle RSS (VmRSS) is read 0.5 s after ready, before any request, in the runs above (median over every run of that shape; the worker figure is the largest worker's).`, '');
+  L.push('| server | start to first 200, median ms | every run, ms | ready, median ms | master RSS idle MiB (-w 2) | worker RSS idle MiB (-w 2) | worker RSS idle MiB (per core) |');
+  L.push('| --- | ---: | --- | ---: | ---: | ---: | ---: |');
+  for (const server of servers) {
+    const ss = starts.filter((s) => s.server === server);
+    const idle = (/** @type {string} */ shape, /** @type {string} */ k) => median(runs.filter((r) => r.shape === shape && r.server === server).map((r) => r[k]));
+    const single = server === 'raw' ? ' (single process, no master)' : '';
+    L.push(`| ${SERVER_TITLES[server] ?? server} | ${fmtInt(median(ss.map((s) => s.firstMs)))} | ${ss.map((s) => fmtInt(s.firstMs)).join(', ')} | ${fmtInt(median(ss.map((s) => s.readyMs)))} | ${mib(idle('w2', 'masterIdleKiB'))} | ${mib(idle('w2', 'rssIdleKiB'))} | ${mib(idle('core', 'rssIdleKiB'))}${single} |`);
+  }
+  L.push('');
+
+  L.push('## Commands', '');
+  L.push('Each server is started by bench/run.mjs from the repository root, with PORT a fresh port for every start; wrk runs after a check request (the route must answer what it should) and a warm-up run of the same command with the warm-up duration.', '', '```');
+  /** @type {Set<string>} */
+  const seen = new Set();
+  for (const r of runs) {
+    const line = `# ${SHAPE_TITLES[r.shape] ?? r.shape}, ${r.route}, ${r.server}\n${r.serverCmd.replace(/^\S*node /, 'node ')}\n${r.wrkCmd}`;
+    const key = `${r.shape} ${r.route} ${r.server}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      L.push(line);
+    }
+  }
+  for (const server of servers) {
+    const s = starts.find((x) => x.server === server);
+    if (s) L.push(`# startup, ${server}\n${s.cmd.replace(/^\S*node /, 'node ')}`);
+  }
+  L.push('```', '');
+
+  L.push('## Every run', '');
+  L.push('In the order they ran (load average: 1 minute, read just before the measured run).', '');
+  L.push('| shape | round | route | server | req/s | p50 ms | p99 ms | requests | non-2xx | socket errors (connect/read/write/timeout) | worker RSS idle -> after MiB | master RSS idle MiB | load avg | build |');
+  L.push('| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: |');
+  for (const r of runs) {
+    const e = r.socketErrors;
+    L.push(`| ${SHAPE_TITLES[r.shape] ?? r.shape} | ${r.round} | ${r.route} | ${r.server} | ${fmtInt(r.rps)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmtInt(r.requests)} | ${r.non2xx} | ${e.connect}/${e.read}/${e.write}/${e.timeout} | ${r.workersIdleKiB.map(mib).join('+')} -> ${r.workersLoadKiB.map(mib).join('+')} | ${mib(r.masterIdleKiB)} | ${fmt(r.load1)} | ${r.build} |`);
+  }
+  L.push('');
+
+  L.push('## Caveats', '');
+  L.push("- **gunicorn's figures are a floor.** Its sync worker closes the connection after every response (`Connection: close`), so for every request wrk opens a new TCP connection: wrk spends its own core on connects, and gunicorn on accepts. gwserver and raw keep wrk's 50 connections alive. That is how gunicorn's sync worker is deployed (behind nginx, which buffers), but part of the gap is the connection handling, not the app server's per-request cost.");
+  L.push('- **The gunicorn target and its ceiling**: the ratios table gives raw / gunicorn, what a hand-written node:http server reaches against gunicorn on the same route. Where it is under 3, no Node server meets "3 x gunicorn" on that route on this machine: for the 1 MiB stream the work is copying bytes through the kernel, which gunicorn\'s blocking `sendall` does as cheaply as Node (or more so).');
+  L.push('- **Noise.** The machine is a shared VM with 2 cores; single pinned runs drift by up to 30%. The servers alternate within each round and the tables give medians; the per-round columns show the spread. Ratios within one run are what to compare, not absolute numbers across machines or days.');
+  L.push('- **-w 2 shares the cores with wrk**: 2 workers and wrk (one thread) compete for 2 cores, so that shape measures how the servers do under contention rather than their ceiling.');
+  L.push('- **Access log + metrics**: gwserver has neither yet (issue 5); the row holds the place. raw and gunicorn are not measured in that row: the target compares gwserver with itself.');
+  L.push('- The 1 GiB slow-reader / upload memory target is covered by test/integration/memory.test.ts, not by this benchmark.');
+  L.push('');
+
+  return { markdown: L.join('\n'), svg: chart(results, summary, na), targets };
+}
+
+/**
+ * Requests/s per route relative to raw node:http (= 100%), one bar per
+ * server, one panel per shape; the labels are the requests/s.
+ * @param {any} results
+ * @param {(shape: string, route: string, server: string) => any} summary
+ * @param {(shape: string, route: string, server: string) => any} na
+ */
+function chart(results, summary, na) {
+  const c = results.config;
+  const shapes = c.shapes.map((/** @type {any} */ s) => s.id);
+  const servers = c.servers;
+  const routes = c.routes;
+  const panelW = 470;
+  const panelH = 330;
+  const top = 70;
+  const W = Math.max(980, panelW * shapes.length + 40);
+  const H = top + panelH + 28;
+  const plotL = 46;
+  const plotT = 40;
+  const plotH = panelH - plotT - 60;
+  const plotW = panelW - plotL - 14;
+  // The y scale: relative to raw, at least 0..120%.
+  let ymax = 1.2;
+  for (const shape of shapes) {
+    for (const route of routes) {
+      const raw = summary(shape, route.id, 'raw');
+      for (const server of servers) {
+        const s = summary(shape, route.id, server);
+        if (s && raw) ymax = Math.max(ymax, s.rps / raw.rps);
+      }
+    }
+  }
+  ymax = Math.ceil(ymax * 4) / 4;
+  const o = [];
+  o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
+  o.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
+  o.push(`<text x="12" y="22" font-size="16" font-weight="bold">Requests/s relative to raw node:http (= 100%), median of ${c.rounds} round${c.rounds === 1 ? '' : 's'}${c.smoke ? ' (smoke run: not meaningful)' : ''}</text>`);
+  o.push(`<text x="12" y="40" fill="#444">Bar labels: requests/s. ${esc(results.machine.date.slice(0, 10))}, ${results.machine.cores} × ${esc(results.machine.cpu)}, Node ${esc(results.machine.node)}.</text>`);
+  // Legend.
+  let lx = 12;
+  for (const server of servers) {
+    o.push(`<rect x="${lx}" y="50" width="12" height="12" fill="${SERVER_COLORS[server] ?? '#555'}"/><text x="${lx + 16}" y="60">${esc(SERVER_TITLES[server] ?? server)}</text>`);
+    lx += 30 + (SERVER_TITLES[server] ?? server).length * 7;
+  }
+  o.push(`<line x1="${lx}" y1="56" x2="${lx + 22}" y2="56" stroke="#c0392b" stroke-width="2" stroke-dasharray="4 3"/><text x="${lx + 27}" y="60">gwserver's target (x raw)</text>`);
+  shapes.forEach((/** @type {string} */ shape, /** @type {number} */ pi) => {
+    const x0 = 10 + pi * panelW;
+    const y0 = top;
+    const px = x0 + plotL;
+    const py = y0 + plotT;
+    const title = c.shapes[pi].title;
+    o.push(`<g>`);
+    o.push(`<text x="${x0 + 4}" y="${y0 + 16}" font-size="14" font-weight="bold">${esc(SHAPE_TITLES[shape] ?? shape)}</text>`);
+    o.push(`<text x="${x0 + 4}" y="${y0 + 31}" font-size="10.5" fill="#444">${esc(title.replace(/^[^:]*: /, ''))}</text>`);
+    const yOf = (/** @type {number} */ v) => py + plotH - (Math.min(v, ymax) / ymax) * plotH;
+    for (let t = 0; t <= ymax + 1e-9; t += 0.25) {
+      const y = yOf(t);
+      o.push(`<line x1="${px}" y1="${y}" x2="${px + plotW}" y2="${y}" stroke="${t === 0 ? '#333' : '#e3e3e3'}"/>`);
+      o.push(`<text x="${px - 4}" y="${y + 4}" text-anchor="end" fill="#555" font-size="10">${Math.round(t * 100)}%</text>`);
+    }
+    const groupW = plotW / routes.length;
+    routes.forEach((/** @type {any} */ route, /** @type {number} */ ri) => {
+      const gx = px + ri * groupW;
+      const raw = summary(shape, route.id, 'raw');
+      const inRow = servers.filter((/** @type {string} */ s) => !route.only || route.only === s);
+      const barW = Math.min(34, (groupW - 16) / Math.max(1, servers.length));
+      const bx0 = gx + (groupW - barW * servers.length) / 2;
+      const base = raw?.rps ?? Math.max(...inRow.map((/** @type {string} */ s) => summary(shape, route.id, s)?.rps ?? 0), 1);
+      servers.forEach((/** @type {string} */ server, /** @type {number} */ si) => {
+        const bx = bx0 + si * barW;
+        const s = summary(shape, route.id, server);
+        if (!inRow.includes(server)) return;
+        const n = na(shape, route.id, server);
+        if (n || !s) {
+          const label = n ? n.reason : 'not run';
+          o.push(`<text transform="translate(${bx + barW / 2 + 4},${py + plotH - 6}) rotate(-90)" font-size="11" fill="${SERVER_COLORS[server] ?? '#555'}">${esc(`${SERVER_TITLES[server] ?? server}: ${label}`)}</text>`);
+          return;
+        }
+        const v = s.rps / base;
+        const y = yOf(v);
+        o.push(`<rect x="${bx + 2}" y="${y}" width="${barW - 4}" height="${py + plotH - y}" fill="${SERVER_COLORS[server] ?? '#555'}"><title>${esc(`${SERVER_TITLES[server] ?? server}, ${route.title}: ${fmtInt(s.rps)} req/s (${Math.round(v * 100)}% of raw), p99 ${fmt(s.p99)} ms`)}</title></rect>`);
+        const target = RAW_TARGET[route.id];
+        if (server === 'gwserver' && target && raw) {
+          const ty = yOf(target);
+          o.push(`<line x1="${bx - 1}" y1="${ty}" x2="${bx + barW + 1}" y2="${ty}" stroke="#c0392b" stroke-width="2" stroke-dasharray="4 3"/>`);
+        }
+        o.push(`<text x="${bx + barW / 2}" y="${y - 4}" text-anchor="middle" font-size="10" stroke="#ffffff" stroke-width="3" paint-order="stroke">${short(s.rps)}</text>`);
+      });
+      o.push(`<text x="${gx + groupW / 2}" y="${py + plotH + 16}" text-anchor="middle" font-size="11.5">${esc(ROUTE_SHORT[route.id] ?? route.id)}</text>`);
+      const g = summary(shape, route.id, 'gwserver');
+      if (g && raw && route.id !== 'hello+log') o.push(`<text x="${gx + groupW / 2}" y="${py + plotH + 31}" text-anchor="middle" font-size="10.5" fill="${SERVER_COLORS.gwserver}">gwserver ${fmt(g.rps / raw.rps)} x raw</text>`);
+    });
+    o.push(`</g>`);
+  });
+  o.push(`<text x="12" y="${H - 12}" font-size="10.5" fill="#444">gunicorn (sync worker) closes the connection after every response: wrk reconnects for every request, so its figure is a floor. Routes: GET /hello, GET /stream, POST /echo.</text>`);
+  o.push('</svg>');
+  return `${o.join('\n')}\n`;
+}

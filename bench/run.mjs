@@ -1,0 +1,636 @@
+// @ts-check
+/**
+ * The side-by-side benchmark (issue 4): raw node:http, gwserver and gunicorn
+ * serving the same routes, measured with wrk in one run, alternating the
+ * servers (raw, gwserver, gunicorn, raw, gwserver, gunicorn, ...) so that
+ * the machine's drifts hit all of them; medians of the rounds.
+ *
+ *     npm run bench                 # = npm run build && node bench/run.mjs
+ *     npm run bench:smoke           # 1 round of 1 s, -w 2 only, writes bench/out/
+ *     node bench/run.mjs [--rounds 3] [--duration 5] [--warmup 1] [--connections 50]
+ *                        [--shapes core,w2] [--servers raw,gwserver,gunicorn]
+ *                        [--startup-runs 5] [--out DIR] [--python /usr/bin/python3] [--smoke]
+ *
+ * Every server is started by this script (the built CLI `node
+ * dist/cli/bin.js` for gwserver, bench/servers/raw.mjs for raw,
+ * `/usr/bin/python3 -m gunicorn` with bench/peers/app.py), on a fresh port,
+ * once per measured run; it is ready when it logged that it listens (for
+ * gunicorn: when every worker logged "Booting worker"), and it is stopped by
+ * pid (TERM, KILL after 5 s; on SIGINT/SIGTERM of the bench, or any error,
+ * everything still running is stopped and killed by pid).
+ *
+ * One measured run: start the server; wait 0.5 s; read the workers' VmRSS
+ * (idle); one request checks the route's answer; a 1 s wrk warm-up; the
+ * measured `wrk --latency` run; the workers' VmRSS again (after load); stop.
+ *
+ * Shapes: `core` = one worker pinned with `taskset -c 0`, wrk pinned with
+ * `taskset -c 1`; `w2` = two workers, nothing pinned. wrk uses one thread
+ * and 50 connections in both.
+ *
+ * Then startup: `-w 2` servers spawned in turn (5 each), timed from spawn to
+ * the first 200 answer of a request loop.
+ *
+ * Writes RESULTS.md, results.svg and results.json into the output directory
+ * (bench/ by default; bench/out/ with --smoke, which is gitignored).
+ *
+ * @module
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { report } from './report.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = path.join(ROOT, 'dist/cli/bin.js');
+
+const { values: argv } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    rounds: { type: 'string' },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    connections: { type: 'string' },
+    shapes: { type: 'string' },
+    servers: { type: 'string' },
+    'startup-runs': { type: 'string' },
+    out: { type: 'string' },
+    python: { type: 'string', default: '/usr/bin/python3' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (argv.help) {
+  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(2, 14).map((l) => l.replace(/^ \* ?/, '')).join('\n') + '\n');
+  process.exit(0);
+}
+const SMOKE = argv.smoke ?? false;
+/** @param {string | undefined} v @param {number} dflt */
+const num = (v, dflt) => (v === undefined ? dflt : Number(v));
+const ROUNDS = num(argv.rounds, SMOKE ? 1 : 3);
+const DURATION = num(argv.duration, SMOKE ? 1 : 5);
+const WARMUP = num(argv.warmup, SMOKE ? 0 : 1);
+const CONNECTIONS = num(argv.connections, 50);
+const STARTUP_RUNS = num(argv['startup-runs'], SMOKE ? 1 : 5);
+const SETTLE_MS = SMOKE ? 200 : 500;
+const OUT = path.resolve(argv.out ?? (SMOKE ? path.join(ROOT, 'bench/out') : path.join(ROOT, 'bench')));
+const PYTHON = argv.python ?? '/usr/bin/python3';
+
+/** @typedef {{ id: string; title: string; workers: number; serverCpu?: string; wrkCpu?: string; threads: number }} Shape */
+/** @type {Record<string, Shape>} */
+const SHAPES = {
+  core: { id: 'core', title: 'per core: 1 worker pinned to CPU 0 (taskset -c 0), wrk -t1 pinned to CPU 1', workers: 1, serverCpu: '0', wrkCpu: '1', threads: 1 },
+  w2: { id: 'w2', title: '-w 2: 2 workers, unpinned, wrk -t1 unpinned', workers: 2, threads: 1 },
+};
+
+/**
+ * @typedef {{ id: string; title: string; path: string; method?: string; lua?: string;
+ *   body?: Buffer; expect: (status: number, body: Buffer) => boolean; only?: string }} Route
+ */
+/** @type {Route[]} */
+const ROUTES = [
+  { id: 'hello', title: 'hello world (12 B)', path: '/hello', expect: (s, b) => s === 200 && b.toString() === 'Hello world!' },
+  { id: 'stream', title: '1 MiB streamed in 64 KiB chunks', path: '/stream', expect: (s, b) => s === 200 && b.length === 1024 * 1024 },
+  {
+    id: 'echo', title: 'POST 64 KiB, read fully, answer its length', path: '/echo', method: 'POST', lua: 'bench/post.lua',
+    body: Buffer.alloc(65536, 'x'), expect: (s, b) => s === 200 && b.toString() === '65536',
+  },
+  // The same hello world with gwserver's access log and metrics on: the
+  // target compares gwserver with itself (>= 0.85 x off). gwserver has no
+  // access log or metrics yet (issue 5): SERVERS.gwserver.logArgs is null
+  // and the row says so; set it to the flags that turn both on.
+  { id: 'hello+log', title: 'hello world, access log + metrics on', path: '/hello', only: 'gwserver', expect: (s, b) => s === 200 && b.toString() === 'Hello world!' },
+];
+
+/**
+ * @typedef {{ id: string; title: string;
+ *   command: (port: number, workers: number, extra: string[]) => string[];
+ *   ready: (lines: string[], workers: number) => boolean;
+ *   singleProcess: (workers: number) => boolean;
+ *   logArgs?: string[] | null; naReason?: string }} Server
+ */
+/** @type {Record<string, Server>} */
+const SERVERS = {
+  raw: {
+    id: 'raw', title: 'raw node:http',
+    command: (port, workers) => ['node', 'bench/servers/raw.mjs', '--port', String(port), '--workers', String(workers)],
+    ready: (lines) => lines.some((l) => l.includes('"msg":"listening"')),
+    singleProcess: (workers) => workers <= 1,
+  },
+  gwserver: {
+    id: 'gwserver', title: 'gwserver',
+    command: (port, workers, extra) => ['node', 'dist/cli/bin.js', '-b', `127.0.0.1:${port}`, '-w', String(workers), ...extra, 'bench/servers/app.mjs:application'],
+    // The master logs "listening" once every worker is ready.
+    ready: (lines) => lines.some((l) => l.includes('"msg":"listening"')),
+    singleProcess: () => false,
+    logArgs: null,
+    naReason: 'n/a (issue 5)',
+  },
+  gunicorn: {
+    id: 'gunicorn', title: 'gunicorn (sync)',
+    command: (port, workers) => [PYTHON, '-m', 'gunicorn', '-b', `127.0.0.1:${port}`, '-w', String(workers), '-k', 'sync', '--chdir', 'bench/peers', 'app:application'],
+    ready: (lines, workers) => lines.filter((l) => l.includes('Booting worker with pid')).length >= workers,
+    singleProcess: () => false,
+  },
+};
+
+const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
+const log = (/** @type {string} */ s) => process.stderr.write(`${s}\n`);
+
+// ---------------------------------------------------------------- processes
+
+/** Everything this script started and has not seen exit: pid -> what it is. */
+/** @type {Map<number, { proc: import('node:child_process').ChildProcess; name: string }>} */
+const live = new Map();
+
+/** The pids of a process's children, from /proc. */
+function childPids(/** @type {number} */ pid) {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+  } catch {
+    return [];
+  }
+}
+
+/** A process and all its descendants, from /proc. */
+function family(/** @type {number} */ pid) {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) for (const c of childPids(/** @type {number} */ (out[i]))) if (!out.includes(c)) out.push(c);
+  return out;
+}
+
+function signal(/** @type {number} */ pid, /** @type {NodeJS.Signals} */ sig) {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // Gone already.
+  }
+}
+
+/** SIGKILLs a process and its descendants (stopped first, so that no master forks a replacement meanwhile). */
+function killTree(/** @type {number} */ pid) {
+  const first = family(pid);
+  for (const p of first) signal(p, 'SIGSTOP');
+  for (const p of new Set([...first, ...family(pid)])) signal(p, 'SIGKILL');
+}
+
+/** Kills everything still running, synchronously (signal handlers, exit). */
+function killEverything() {
+  for (const [pid] of live) killTree(pid);
+  live.clear();
+}
+
+let interrupted = false;
+for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
+  process.on(sig, () => {
+    if (interrupted) return;
+    interrupted = true;
+    log(`\nbench: ${sig}: stopping every process it started (${[...live.values()].map((e) => `${e.name} ${e.proc.pid}`).join(', ') || 'none running'})`);
+    killEverything();
+    process.exit(130);
+  });
+}
+process.on('exit', killEverything);
+
+/**
+ * Spawns a command from the repository's root; tracked in `live` until it exits.
+ * @param {string[]} cmd @param {string} name
+ */
+function launch(cmd, name) {
+  const [file, ...args] = cmd;
+  const proc = spawn(file === 'node' ? process.execPath : /** @type {string} */ (file), args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const pid = proc.pid;
+  if (pid === undefined) throw new Error(`could not start ${cmd.join(' ')}`);
+  live.set(pid, { proc, name });
+  const exited = new Promise((resolve) => proc.once('exit', (code, sig) => {
+    live.delete(pid);
+    resolve({ code, signal: sig });
+  }));
+  return { proc, pid, exited };
+}
+
+/** A port nobody listens on now (each server gets a fresh one). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = /** @type {net.AddressInfo} */ (s.address());
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** VmRSS of a process in KiB (undefined if it is gone). */
+function rssKiB(/** @type {number} */ pid) {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * @typedef {{ server: Server; port: number; pid: number; cmd: string[]; lines: string[];
+ *   workerPids: () => number[]; masterPid: number | undefined;
+ *   exited: Promise<unknown>; stop: () => Promise<void> }} Running
+ */
+
+/**
+ * Starts a server on a fresh port. With `wait`, resolves once it is ready
+ * (killing it if it does not get there within 20 s).
+ * @param {Server} server @param {number} workers @param {{ cpu?: string; extra?: string[]; wait?: boolean }} [o]
+ * @returns {Promise<Running>}
+ */
+async function startServer(server, workers, o = {}) {
+  const port = /** @type {number} */ (await freePort());
+  const cmd = [...(o.cpu === undefined ? [] : ['taskset', '-c', o.cpu]), ...server.command(port, workers, o.extra ?? [])];
+  const { proc, pid, exited } = launch(cmd, server.id);
+  /** @type {string[]} */
+  const lines = [];
+  let buf = '';
+  let onLine = () => {};
+  const collect = (/** @type {string} */ d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      lines.push(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+    onLine();
+  };
+  proc.stderr?.setEncoding('utf8').on('data', collect);
+  proc.stdout?.setEncoding('utf8').on('data', collect);
+  let gone = false;
+  void exited.then(() => {
+    gone = true;
+    onLine();
+  });
+  const single = server.singleProcess(workers);
+  /** Worker pids seen so far: killed too if still there after the master exits. */
+  const seen = new Set();
+  const workerPids = () => {
+    const ws = single ? [pid] : childPids(pid);
+    for (const w of ws) seen.add(w);
+    return ws;
+  };
+  const stop = async () => {
+    workerPids();
+    if (!gone) {
+      signal(pid, 'SIGTERM');
+      const killer = setTimeout(() => killTree(pid), 5000);
+      await exited;
+      clearTimeout(killer);
+    }
+    // Workers that outlived their master (they should not): killed by pid.
+    for (const w of seen) if (rssKiB(w) !== undefined && w !== pid) signal(w, 'SIGKILL');
+  };
+  /** @type {Running} */
+  const running = { server, port, pid, cmd, lines, workerPids, masterPid: single ? undefined : pid, exited, stop };
+  if (o.wait === false) return running;
+  try {
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${server.id} was not ready within 20 s:\n${lines.join('\n')}`)), 20_000);
+      onLine = () => {
+        if (server.ready(lines, workers)) {
+          clearTimeout(timer);
+          resolve(undefined);
+        } else if (gone) {
+          clearTimeout(timer);
+          reject(new Error(`${server.id} exited before it was ready:\n${lines.join('\n')}`));
+        }
+      };
+      onLine();
+    });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  workerPids();
+  return running;
+}
+
+/**
+ * One HTTP request on a fresh connection.
+ * @param {number} port @param {{ path: string; method?: string; body?: Buffer }} r @param {number} [timeoutMs]
+ * @returns {Promise<{ status: number; body: Buffer }>}
+ */
+function request(port, r, timeoutMs = 10_000) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: r.path, method: r.method ?? 'GET', agent: false, headers: r.body ? { 'Content-Length': String(r.body.length) } : {} }, (res) => {
+      /** @type {Buffer[]} */
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(r.body);
+  });
+}
+
+// ---------------------------------------------------------------------- wrk
+
+/** "635.00us" -> 0.635 (ms). */
+function toMs(/** @type {string} */ text) {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(text.trim());
+  if (!m) return NaN;
+  const v = Number(m[1]);
+  return m[2] === 'us' ? v / 1000 : m[2] === 'ms' ? v : m[2] === 's' ? v * 1000 : v * 60_000;
+}
+
+/** @param {string} out */
+function parseWrk(out) {
+  const n = (/** @type {RegExp} */ re) => {
+    const m = re.exec(out);
+    return m ? Number(m[1]) : 0;
+  };
+  const lat = (/** @type {number} */ p) => {
+    const m = new RegExp(`^\\s+${p}%\\s+(\\S+)`, 'm').exec(out);
+    return m ? toMs(/** @type {string} */ (m[1])) : NaN;
+  };
+  const e = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const requests = n(/(\d+) requests in/);
+  const rps = n(/Requests\/sec:\s+([\d.]+)/);
+  if (!/Requests\/sec:/.test(out)) throw new Error(`could not read wrk's output:\n${out}`);
+  return {
+    requests, rps, p50: lat(50), p99: lat(99),
+    socketErrors: e ? { connect: Number(e[1]), read: Number(e[2]), write: Number(e[3]), timeout: Number(e[4]) } : { connect: 0, read: 0, write: 0, timeout: 0 },
+    non2xx: n(/Non-2xx or 3xx responses: (\d+)/),
+  };
+}
+
+/** The wrk command line for a route, a shape and a duration. */
+function wrkCommand(/** @type {Shape} */ shape, /** @type {Route} */ route, /** @type {number} */ port, /** @type {number} */ seconds) {
+  return [
+    ...(shape.wrkCpu === undefined ? [] : ['taskset', '-c', shape.wrkCpu]),
+    'wrk', `-t${shape.threads}`, `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', ...(route.lua ? ['-s', route.lua] : []), `http://127.0.0.1:${port}${route.path}`,
+  ];
+}
+
+async function runWrk(/** @type {string[]} */ cmd, /** @type {number} */ seconds) {
+  const { proc, pid, exited } = launch(cmd, 'wrk');
+  let out = '';
+  proc.stdout?.setEncoding('utf8').on('data', (d) => (out += d));
+  proc.stderr?.setEncoding('utf8').on('data', (d) => (out += d));
+  const killer = setTimeout(() => killTree(pid), (seconds + 30) * 1000);
+  const { code } = /** @type {{ code: number | null }} */ (await exited);
+  clearTimeout(killer);
+  if (code !== 0) throw new Error(`${cmd.join(' ')} failed (${code}):\n${out}`);
+  return parseWrk(out);
+}
+
+// -------------------------------------------------------------- measurement
+
+const median = (/** @type {number[]} */ xs) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  const n = s.length;
+  return n === 0 ? NaN : n % 2 ? /** @type {number} */ (s[(n - 1) / 2]) : (/** @type {number} */ (s[n / 2 - 1]) + /** @type {number} */ (s[n / 2])) / 2;
+};
+
+/** Worker RSS (max over the workers, KiB) and master RSS. */
+function memory(/** @type {Running} */ srv) {
+  const ws = srv.workerPids().map(rssKiB).filter((v) => v !== undefined);
+  return { worker: ws.length ? Math.max(...ws) : NaN, workers: ws, master: srv.masterPid === undefined ? NaN : rssKiB(srv.masterPid) ?? NaN };
+}
+
+/** @typedef {Awaited<ReturnType<typeof measure>>} Run */
+
+/**
+ * One measured run of one route on one freshly started server.
+ * @param {Shape} shape @param {Route} route @param {Server} server @param {number} round
+ */
+async function measure(shape, route, server, round) {
+  const extra = route.id === 'hello+log' ? server.logArgs ?? [] : [];
+  const t0 = performance.now();
+  const srv = await startServer(server, shape.workers, { cpu: shape.serverCpu, extra });
+  const startMs = performance.now() - t0;
+  let result;
+  let stopMs = NaN;
+  try {
+    await sleep(SETTLE_MS);
+    const idle = memory(srv);
+    const check = await request(srv.port, route);
+    if (!route.expect(check.status, check.body)) {
+      throw new Error(`${server.id} ${route.path}: unexpected answer ${check.status} (${check.body.length} bytes: ${JSON.stringify(check.body.subarray(0, 60).toString())})`);
+    }
+    if (WARMUP > 0) await runWrk(wrkCommand(shape, route, srv.port, WARMUP), WARMUP);
+    const load = os.loadavg()[0] ?? NaN;
+    const wrkCmd = wrkCommand(shape, route, srv.port, DURATION);
+    const r = await runWrk(wrkCmd, DURATION);
+    const after = memory(srv);
+    result = {
+      shape: shape.id, route: route.id, server: server.id, round, ...r,
+      rssIdleKiB: idle.worker, rssLoadKiB: after.worker, masterIdleKiB: idle.master,
+      workersIdleKiB: idle.workers, workersLoadKiB: after.workers, load1: load,
+      serverCmd: srv.cmd.map((a) => a.replace(String(srv.port), 'PORT')).join(' '),
+      wrkCmd: wrkCmd.map((a) => a.replace(String(srv.port), 'PORT')).join(' '),
+      startMs,
+    };
+  } finally {
+    const t1 = performance.now();
+    await srv.stop();
+    stopMs = performance.now() - t1;
+  }
+  return { ...result, stopMs };
+}
+
+/**
+ * Time from spawning a `-w 2` server to its first 200 answer (a request loop
+ * on fresh connections, retried every 5 ms while refused), and to its ready
+ * record.
+ * @param {Server} server
+ */
+async function startup(server) {
+  const t0 = performance.now();
+  const srv = await startServer(server, 2, { wait: false });
+  try {
+    let readyMs = NaN;
+    const watch = setInterval(() => {
+      if (Number.isNaN(readyMs) && server.ready(srv.lines, 2)) readyMs = performance.now() - t0;
+    }, 2);
+    /** @type {number} */
+    let firstMs = NaN;
+    const deadline = t0 + 20_000;
+    while (performance.now() < deadline) {
+      try {
+        const r = await request(srv.port, { path: '/hello' }, Math.max(1, deadline - performance.now()));
+        if (r.status === 200) {
+          firstMs = performance.now() - t0;
+          break;
+        }
+      } catch {
+        // Not bound yet: retry.
+      }
+      await sleep(5);
+    }
+    // Until the ready record too (all workers up), for the second column.
+    while (Number.isNaN(readyMs) && performance.now() < deadline) await sleep(5);
+    clearInterval(watch);
+    if (Number.isNaN(firstMs)) throw new Error(`${server.id} -w 2 served nothing within 20 s:\n${srv.lines.join('\n')}`);
+    return { server: server.id, firstMs, readyMs, cmd: srv.cmd.map((a) => a.replace(String(srv.port), 'PORT')).join(' ') };
+  } finally {
+    await srv.stop();
+  }
+}
+
+// ------------------------------------------------------------------ builds
+
+/**
+ * A fingerprint of dist/ (every file's path, size and mtime): gwserver is
+ * served from dist/, and an `npm run build` during the run (someone working
+ * in the same checkout) would make later runs measure another build.
+ */
+function distFingerprint() {
+  const hash = createHash('sha1');
+  const walk = (/** @type {string} */ dir) => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else {
+        const st = statSync(p);
+        hash.update(`${path.relative(ROOT, p)}:${st.size}:${st.mtimeMs}\n`);
+      }
+    }
+  };
+  walk(path.join(ROOT, 'dist'));
+  return hash.digest('hex').slice(0, 12);
+}
+
+/** @type {Array<{ fingerprint: string; before: string }>} */
+const builds = [];
+/** The index of the current build of dist/; logs when it changed since the last call. */
+function currentBuild(/** @type {string} */ before) {
+  const fp = distFingerprint();
+  if (builds.at(-1)?.fingerprint !== fp) {
+    if (builds.length > 0) log(`bench: WARNING: dist/ changed (rebuilt) before ${before}: gwserver's figures from here on are of another build`);
+    builds.push({ fingerprint: fp, before });
+  }
+  return builds.length;
+}
+
+// ---------------------------------------------------------------- machine
+
+function tryRun(/** @type {string} */ file, /** @type {string[]} */ args) {
+  const r = spawnSync(file, args, { encoding: 'utf8', cwd: ROOT });
+  return { ok: r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim(), error: r.error };
+}
+
+function machine() {
+  const cpus = os.cpus();
+  const wrk = tryRun('wrk', ['-v']);
+  const gunicorn = tryRun(PYTHON, ['-m', 'gunicorn', '--version']);
+  const python = tryRun(PYTHON, ['--version']);
+  const git = tryRun('git', ['describe', '--always', '--dirty']);
+  return {
+    date: new Date().toISOString(),
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    memoryGiB: os.totalmem() / 2 ** 30,
+    kernel: `${os.type()} ${os.release()}`,
+    node: process.version,
+    wrk: wrk.error ? undefined : (wrk.out.split('\n')[0] ?? '').replace(/\s*Copyright.*$/, ''),
+    gunicorn: gunicorn.ok ? gunicorn.out.replace(/^.*\(version ([^)]+)\).*$/s, '$1') : undefined,
+    gunicornError: gunicorn.ok ? undefined : gunicorn.error ? String(gunicorn.error.message) : gunicorn.out.split('\n').at(-1),
+    python: python.ok ? python.out : undefined,
+    git: git.ok ? git.out : undefined,
+    load1: os.loadavg()[0] ?? NaN,
+  };
+}
+
+// ------------------------------------------------------------------- main
+
+async function main() {
+  const t0 = Date.now();
+  if (!existsSync(BIN)) throw new Error('dist/cli/bin.js is missing: run `npm run build` first (npm run bench does)');
+  const m = machine();
+  if (!m.wrk) throw new Error('wrk is not installed: apt-get install -y wrk (see docs/benchmark.md)');
+  const shapes = (argv.shapes ?? (SMOKE ? 'w2' : 'core,w2')).split(',').map((s) => {
+    const shape = SHAPES[s.trim()];
+    if (!shape) throw new Error(`unknown shape ${s} (core, w2)`);
+    return shape;
+  });
+  if (shapes.some((s) => s.serverCpu !== undefined) && os.cpus().length < 2) throw new Error('the per-core shape needs 2 CPUs (server on CPU 0, wrk on CPU 1); use --shapes w2');
+  if (shapes.some((s) => s.serverCpu !== undefined) && !tryRun('taskset', ['-c', '0', 'true']).ok) throw new Error('taskset (util-linux) is needed for the per-core shape');
+  /** @type {string[]} */
+  const notes = [];
+  const servers = (argv.servers ?? 'raw,gwserver,gunicorn').split(',').map((s) => s.trim()).filter((id) => {
+    if (!SERVERS[id]) throw new Error(`unknown server ${id} (raw, gwserver, gunicorn)`);
+    if (id === 'gunicorn' && !m.gunicorn) {
+      notes.push(`gunicorn skipped: \`${PYTHON} -m gunicorn --version\` failed (${m.gunicornError ?? 'not installed'}); install it with \`apt-get install -y gunicorn\`.`);
+      log(`bench: ${notes.at(-1)}`);
+      return false;
+    }
+    return true;
+  }).map((id) => /** @type {Server} */ (SERVERS[id]));
+
+  const cells = shapes.length * ROUNDS * ROUTES.reduce((a, r) => a + servers.filter((s) => !r.only || r.only === s.id).filter((s) => r.id !== 'hello+log' || s.logArgs).length, 0);
+  log(`bench: ${shapes.map((s) => s.id).join(', ')} x ${ROUNDS} round(s) x ${servers.map((s) => s.id).join('/')}: ${cells} measured runs of ${DURATION} s (+${WARMUP} s warm-up); output in ${path.relative(process.cwd(), OUT) || '.'}`);
+
+  /** @type {Run[]} */
+  const runs = [];
+  /** @type {Array<{ shape: string; route: string; server: string; reason: string }>} */
+  const notApplicable = [];
+  for (const shape of shapes) {
+    for (const route of ROUTES) {
+      for (const server of servers) {
+        if (route.only && route.only !== server.id) continue;
+        if (route.id === 'hello+log' && !server.logArgs) notApplicable.push({ shape: shape.id, route: route.id, server: server.id, reason: server.naReason ?? 'n/a' });
+      }
+    }
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const route of ROUTES) {
+        for (const server of servers) {
+          if (route.only && route.only !== server.id) continue;
+          if (route.id === 'hello+log' && !server.logArgs) continue;
+          const build = currentBuild(`${shape.id} round ${round} ${route.id} ${server.id}`);
+          const r = { ...(await measure(shape, route, server, round)), build };
+          runs.push(r);
+          const errs = r.socketErrors.connect + r.socketErrors.read + r.socketErrors.write + r.socketErrors.timeout + r.non2xx;
+          log(`  ${shape.id} round ${round}/${ROUNDS} ${route.id.padEnd(9)} ${server.id.padEnd(8)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${errs}  RSS ${(r.rssIdleKiB / 1024).toFixed(1)} -> ${(r.rssLoadKiB / 1024).toFixed(1)} MiB  start ${r.startMs.toFixed(0)} ms, stop ${r.stopMs.toFixed(0)} ms  (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+        }
+      }
+    }
+  }
+
+  log(`bench: startup, -w 2, ${STARTUP_RUNS} run(s) each`);
+  /** @type {Array<Awaited<ReturnType<typeof startup>>>} */
+  const starts = [];
+  for (let i = 0; i < STARTUP_RUNS; i++) {
+    for (const server of servers) {
+      const build = currentBuild(`startup ${i + 1} ${server.id}`);
+      const s = { ...(await startup(server)), build };
+      starts.push(s);
+      log(`  startup ${i + 1}/${STARTUP_RUNS} ${server.id.padEnd(8)} first 200 after ${s.firstMs.toFixed(0)} ms, ready after ${s.readyMs.toFixed(0)} ms`);
+    }
+  }
+
+  const results = {
+    machine: m,
+    config: { smoke: SMOKE, python: PYTHON, rounds: ROUNDS, duration: DURATION, warmup: WARMUP, connections: CONNECTIONS, settleMs: SETTLE_MS, startupRuns: STARTUP_RUNS, shapes, servers: servers.map((s) => s.id), routes: ROUTES.map((r) => ({ id: r.id, title: r.title, path: r.path, method: r.method ?? 'GET', only: r.only })) },
+    notes, runs, notApplicable, starts, builds,
+    wallSeconds: (Date.now() - t0) / 1000,
+    load1After: os.loadavg()[0] ?? NaN,
+  };
+  mkdirSync(OUT, { recursive: true });
+  const { markdown, svg } = report(results, { median });
+  writeFileSync(path.join(OUT, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(path.join(OUT, 'results.svg'), svg);
+  writeFileSync(path.join(OUT, 'RESULTS.md'), markdown);
+  log(`bench: done in ${results.wallSeconds.toFixed(0)} s; wrote ${['RESULTS.md', 'results.svg', 'results.json'].map((f) => path.relative(process.cwd(), path.join(OUT, f))).join(', ')}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    log(`bench: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    killEverything();
+    process.exit(1);
+  },
+);

@@ -1,0 +1,116 @@
+/**
+ * The benchmark's smoke mode (`node bench/run.mjs --smoke`, what
+ * `npm run bench:smoke` runs): one round of 1 s runs, the -w 2 shape, raw
+ * node:http and gwserver (and gunicorn when Debian's is installed), written
+ * to a temporary directory. It keeps the harness from rotting: every server
+ * has to start, answer each route correctly (the bench checks every route's
+ * answer before measuring it), take load from wrk, be stopped, and end up as
+ * numbers in RESULTS.md's table.
+ *
+ * Needs wrk (`apt-get install wrk`): skipped without it, except under
+ * CI=true, where it must run.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ROOT } from '../helpers/gwserver.js';
+
+const hasWrk = !spawnSync('wrk', ['-v']).error;
+
+interface Run {
+  shape: string;
+  route: string;
+  server: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  non2xx: number;
+  rssIdleKiB: number;
+  rssLoadKiB: number;
+}
+
+describe('bench: npm run bench:smoke', function () {
+  this.timeout(180_000);
+  let child: ChildProcess | undefined;
+  let out = '';
+
+  before(function () {
+    if (!hasWrk) {
+      if (process.env.CI === 'true') throw new Error('wrk is not installed, and under CI the bench smoke must run: apt-get install -y wrk');
+      console.log('      (skipped: wrk is not installed; apt-get install -y wrk)');
+      this.skip();
+    }
+    out = mkdtempSync(path.join(os.tmpdir(), 'gwserver-bench-'));
+  });
+
+  after(function () {
+    // The bench stops everything it started on SIGINT; KILL it if it hangs.
+    if (child && child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+      child.kill('SIGINT');
+      const pid = child.pid;
+      setTimeout(() => {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Gone.
+        }
+      }, 5000).unref();
+    }
+    if (out) rmSync(out, { recursive: true, force: true });
+  });
+
+  it('runs every server on every route and writes a table with numbers', async function () {
+    const stderr: string[] = [];
+    child = spawn(process.execPath, ['bench/run.mjs', '--smoke', '--out', out], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
+    const code = await new Promise<number | null>((resolve) => child!.once('exit', (c) => resolve(c)));
+    const log = stderr.join('');
+    assert.equal(code, 0, `bench/run.mjs --smoke failed:\n${log}`);
+
+    const results = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8'));
+    const servers: string[] = results.config.servers;
+    assert.ok(servers.includes('raw') && servers.includes('gwserver'), `servers: ${servers.join(', ')}`);
+    const gunicorn = spawnSync('/usr/bin/python3', ['-m', 'gunicorn', '--version']).status === 0;
+    assert.equal(servers.includes('gunicorn'), gunicorn, 'gunicorn runs exactly when it is installed');
+
+    const markdown = readFileSync(path.join(out, 'RESULTS.md'), 'utf8');
+    const titles: Record<string, string> = { raw: 'raw node:http', gwserver: 'gwserver', gunicorn: 'gunicorn (sync)' };
+    const runs: Run[] = results.runs;
+    let measured = 0;
+    for (const route of results.config.routes as Array<{ id: string; title: string; only?: string }>) {
+      for (const server of servers) {
+        if (route.only && route.only !== server) continue;
+        const na = results.notApplicable.find((x: { route: string; server: string }) => x.route === route.id && x.server === server);
+        const row = markdown.split('\n').find((l) => l.startsWith(`| ${route.title} | ${titles[server]} |`));
+        assert.ok(row, `no table row for ${route.id} / ${server} in RESULTS.md:\n${markdown}`);
+        if (na) {
+          // The access log + metrics row: gwserver says why it is not measured.
+          assert.match(row, /n\/a/);
+          continue;
+        }
+        const run = runs.find((r) => r.route === route.id && r.server === server);
+        assert.ok(run, `no run for ${route.id} / ${server}`);
+        assert.ok(run.requests > 0 && run.rps > 0, `${route.id} / ${server}: ${JSON.stringify(run)}`);
+        assert.equal(run.non2xx, 0, `${route.id} / ${server}: non-2xx answers`);
+        for (const k of ['p50', 'p99', 'rssIdleKiB', 'rssLoadKiB'] as const) assert.ok(Number.isFinite(run[k]) && run[k] > 0, `${route.id} / ${server}: ${k} = ${run[k]}`);
+        // req/s, p50 and p99 in the table are numbers.
+        const cells = row.split('|').map((c) => c.trim());
+        for (const cell of cells.slice(3, 6)) assert.match(cell, /^[\d,]+(\.\d+)?$/, `${route.id} / ${server}: ${row}`);
+        measured++;
+      }
+    }
+    assert.ok(measured >= 6, `only ${measured} measured runs`);
+    for (const server of servers) {
+      const s = results.starts.find((x: { server: string }) => x.server === server);
+      assert.ok(s && Number.isFinite(s.firstMs), `no startup time for ${server}`);
+    }
+    assert.match(markdown, /## Targets/);
+    assert.match(markdown, /\| start to first served request < 1 s \| -w 2 \| \d/);
+    assert.ok(existsSync(path.join(out, 'results.svg')));
+    assert.match(readFileSync(path.join(out, 'results.svg'), 'utf8'), /^<svg [^>]*>[\s\S]*<rect [^>]*fill="#2f6fd0"[\s\S]*<\/svg>\n$/);
+  });
+});
