@@ -41,6 +41,12 @@ export interface HandlerOptions {
   preRequest?: (environ: Environ) => unknown;
   /** Runs once the response is over (the postRequest hook), with the status line. */
   postRequest?: (environ: Environ, status: string) => unknown;
+  /**
+   * No other code sets headers on the responses (true in gwserver's worker
+   * server), so the handler need not look for headers set before it.
+   * @internal
+   */
+  ownsResponses?: boolean;
 }
 
 /** How much of a body the app did not read is read and dropped to keep the connection. */
@@ -62,6 +68,8 @@ interface Shared {
   stopping: boolean;
   preRequest: HandlerOptions['preRequest'];
   postRequest: HandlerOptions['postRequest'];
+  /** Nothing but this handler touches the responses (gwserver's own worker server). */
+  ownsResponses: boolean;
 }
 
 /** Shared by every environ (frozen: an app cannot change it for the others). */
@@ -362,10 +370,14 @@ class Exchange {
     this.length = head.length;
     this.asciiHead = line.ascii && head.ascii;
     this.started = true;
-    return this.write;
+    // Made on first use: most apps never keep startResponse's result.
+    return (this.#write ??= (chunk: Chunk) => this.write(chunk));
   };
 
-  readonly write: Write = async (chunk: Chunk) => {
+  #write: Write | undefined;
+
+  /** The legacy write() returned by startResponse. */
+  async write(chunk: Chunk): Promise<void> {
     if (this.ended) {
       // Often called from a callback nobody awaits: log it here, with the request id.
       const err = contractError('write() was called after the response body ended');
@@ -377,7 +389,7 @@ class Exchange {
     if (len === 0) return;
     if (!this.headersSent) this.sendHead(undefined);
     await this.writeChunk(chunk, len);
-  };
+  }
 
   async send(body: unknown): Promise<void> {
     if (body === undefined || body === null) {
@@ -502,7 +514,7 @@ class Exchange {
     this.bodyAllowed = req.method !== 'HEAD' && status !== 204 && status !== 304;
     const input = this.input;
     if (this.s.stopping || (input !== undefined && !input.ended && !this.canDrain(input))) res.shouldKeepAlive = false;
-    if (res.getHeaderNames().length === 0) {
+    if (this.s.ownsResponses || res.getHeaderNames().length === 0) {
       res.writeHead(status, this.reason, headers as unknown as string[]);
       return;
     }
@@ -554,17 +566,19 @@ class Exchange {
       this.drainWait = new Promise((resolve) => {
         this.drainResolve = resolve;
       });
-      this.res.once('drain', this.onDrain);
+      this.res.once('drain', (this.#drainListener ??= () => this.onDrain()));
     }
     return this.drainWait;
   }
 
-  readonly onDrain = (): void => {
+  #drainListener: (() => void) | undefined;
+
+  onDrain(): void {
     const resolve = this.drainResolve;
     this.drainWait = undefined;
     this.drainResolve = undefined;
     resolve?.();
-  };
+  }
 
   end(): void {
     if (this.ended) return;
@@ -639,7 +653,7 @@ class Exchange {
     // The client went away (or we destroyed the response) before the end.
     this.gone = true;
     this.controller?.abort();
-    this.res.off('drain', this.onDrain);
+    if (this.#drainListener !== undefined) this.res.off('drain', this.#drainListener);
     this.onDrain();
     const stopping = this.stopIterator();
     // close() runs after the generator's finally blocks, so it may free what
@@ -813,6 +827,7 @@ function shared(app: Application, options: HandlerOptions): Shared {
     stopping: false,
     preRequest: options.preRequest,
     postRequest: options.postRequest,
+    ownsResponses: options.ownsResponses ?? false,
   };
 }
 

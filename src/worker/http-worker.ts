@@ -94,7 +94,7 @@ export class WorkerServer {
   constructor(app: Application, options: WorkerServerOptions = {}) {
     this.#options = options;
     this.#logger = options.logger ?? createLogger();
-    this.handler = createHandler(app, { ...options, logger: this.#logger });
+    this.handler = createHandler(app, { ...options, logger: this.#logger, ownsResponses: true });
     this.server = this.#createServer();
   }
 
