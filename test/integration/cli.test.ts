@@ -3,31 +3,15 @@
  * load failures one line and exit 4, binds of every form serve.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, ROOT, startGwserver } from '../helpers/gwserver.js';
+import { startGwserver } from '../helpers/gwserver.js';
 import { rawRequest } from '../helpers/raw.js';
+import { runToExit } from '../helpers/client.js';
 
 const APP = 'test/fixtures/apps/basic.mjs';
 
-/** Runs gwserver expecting it to exit by itself; kills it after `timeoutMs`. */
-function runToExit(args: string[], timeoutMs = 5000): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
-  return new Promise((resolve) => {
-    const t0 = Date.now();
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - t0 });
-    });
-  });
-}
 
 /** Exactly one plain error line (JSON log records may surround it), and no stack trace. */
 function assertOneLine(stderr: string, pattern: RegExp): void {

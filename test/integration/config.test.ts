@@ -4,37 +4,16 @@
  * GWSERVER_CMD_ARGS and the command line, and mistakes as one line and exit 2.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, ROOT } from '../helpers/gwserver.js';
+import { ROOT } from '../helpers/gwserver.js';
 import { SETTINGS } from '../../src/config/settings.js';
+import { runToExit, type Run } from '../helpers/client.js';
 
 const APP = 'test/fixtures/apps/basic.mjs:hello';
 
-interface Run { code: number | null; stdout: string; stderr: string }
 
-/** Runs gwserver to its exit (killed after `timeoutMs`, which fails the test). */
-function run(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}, timeoutMs = 10_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env, ...opts.env };
-    for (const k of ['GWSERVER_CMD_ARGS', 'WEB_CONCURRENCY', 'PORT']) if (opts.env?.[k] === undefined) delete env[k];
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`gwserver ${args.join(' ')} did not exit within ${timeoutMs} ms; stderr:\n${stderr}`));
-    }, timeoutMs);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 /** The `name = value` lines of --print-config as a map. */
 function printed(stdout: string): Map<string, string> {
@@ -61,7 +40,7 @@ describe('configuration (real CLI)', function () {
 
   describe('--print-config', () => {
     it('prints every setting, sorted, and exits 0 without an application', async () => {
-      const r = await run(['--print-config']);
+      const r = await runToExit(['--print-config']);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stderr, '');
       const names = r.stdout.trimEnd().split('\n').map((l) => l.split(' = ')[0]!.trimEnd());
@@ -75,7 +54,7 @@ describe('configuration (real CLI)', function () {
     });
 
     it('works with the example config, config/gwserver.config.js', async () => {
-      const r = await run(['--print-config', '-c', 'config/gwserver.config.js']);
+      const r = await runToExit(['--print-config', '-c', 'config/gwserver.config.js']);
       assert.equal(r.code, 0, r.stderr);
       const values = printed(r.stdout);
       assert.equal(values.get('config'), path.join(ROOT, 'config/gwserver.config.js'));
@@ -85,7 +64,7 @@ describe('configuration (real CLI)', function () {
 
     it('shows hooks as <function> and the app from the config file', async () => {
       writeFileSync(path.join(dir, 'gw.mjs'), `export const app = 'x:y';\nexport function postFork(server, worker) {}\n`);
-      const r = await run(['--print-config', '-c', path.join(dir, 'gw.mjs')]);
+      const r = await runToExit(['--print-config', '-c', path.join(dir, 'gw.mjs')]);
       assert.equal(r.code, 0, r.stderr);
       const values = printed(r.stdout);
       assert.equal(values.get('postFork'), '<function>');
@@ -97,7 +76,7 @@ describe('configuration (real CLI)', function () {
   describe('precedence, end to end', () => {
     it('defaults < ./gwserver.config.js < GWSERVER_CMD_ARGS < command line', async () => {
       writeFileSync(path.join(dir, 'gwserver.config.js'), `module.exports = { workers: 2, timeout: 60, procName: 'shop', max_requests: 100 };\n`);
-      const r = await run(['--print-config', '-t', '90'], { cwd: dir, env: { GWSERVER_CMD_ARGS: "--workers 4 --timeout 45 --name 'shop api'" } });
+      const r = await runToExit(['--print-config', '-t', '90'], { cwd: dir, env: { GWSERVER_CMD_ARGS: "--workers 4 --timeout 45 --name 'shop api'" } });
       assert.equal(r.code, 0, r.stderr);
       const values = printed(r.stdout);
       assert.equal(values.get('config'), path.join(dir, 'gwserver.config.js'));
@@ -109,9 +88,9 @@ describe('configuration (real CLI)', function () {
     });
 
     it('WEB_CONCURRENCY is the default number of workers', async () => {
-      const r = await run(['--print-config'], { env: { WEB_CONCURRENCY: '3' } });
+      const r = await runToExit(['--print-config'], { env: { WEB_CONCURRENCY: '3' } });
       assert.equal(printed(r.stdout).get('workers'), '3');
-      const r2 = await run(['--print-config', '-w', '5'], { env: { WEB_CONCURRENCY: '3' } });
+      const r2 = await runToExit(['--print-config', '-w', '5'], { env: { WEB_CONCURRENCY: '3' } });
       assert.equal(printed(r2.stdout).get('workers'), '5');
     });
 
@@ -122,7 +101,7 @@ describe('configuration (real CLI)', function () {
         ['c.json', '{"workers": 6}'],
       ]) {
         writeFileSync(path.join(dir, name!), text!);
-        const r = await run(['--print-config', '-c', name!], { cwd: dir });
+        const r = await runToExit(['--print-config', '-c', name!], { cwd: dir });
         assert.equal(r.code, 0, r.stderr);
         assert.equal(printed(r.stdout).get('workers'), '6', name);
       }
@@ -132,59 +111,59 @@ describe('configuration (real CLI)', function () {
   describe('mistakes: one line, exit 2', () => {
     it('an unknown key in the config file, with a suggestion', async () => {
       writeFileSync(path.join(dir, 'gwserver.config.js'), 'exports.worker = 4;\n');
-      assertOneLine(await run([APP], { cwd: dir }), 2, 'gwserver.config.js: unknown setting "worker" (did you mean "workers"?)');
+      assertOneLine(await runToExit([APP], { cwd: dir }), 2, 'gwserver.config.js: unknown setting "worker" (did you mean "workers"?)');
     });
     it('a bad value in the config file', async () => {
       writeFileSync(path.join(dir, 'gwserver.config.js'), 'exports.workers = "four";\n');
-      assertOneLine(await run([APP], { cwd: dir }), 2, 'gwserver.config.js: invalid value for workers: expected a number, got "four"');
+      assertOneLine(await runToExit([APP], { cwd: dir }), 2, 'gwserver.config.js: invalid value for workers: expected a number, got "four"');
     });
     it('a hook that is not a function', async () => {
       writeFileSync(path.join(dir, 'gwserver.config.js'), 'exports.postFork = "echo forked";\n');
-      assertOneLine(await run([APP], { cwd: dir }), 2, 'gwserver.config.js: invalid value for postFork: a hook must be a function, got "echo forked"');
+      assertOneLine(await runToExit([APP], { cwd: dir }), 2, 'gwserver.config.js: invalid value for postFork: a hook must be a function, got "echo forked"');
     });
     it('an unknown flag and a bad value in GWSERVER_CMD_ARGS', async () => {
-      assertOneLine(await run([APP], { env: { GWSERVER_CMD_ARGS: '--worker 2' } }), 2, 'GWSERVER_CMD_ARGS: Unknown argument: worker (did you mean --workers?)');
-      assertOneLine(await run([APP], { env: { GWSERVER_CMD_ARGS: '--timeout soon' } }), 2, 'GWSERVER_CMD_ARGS: invalid value for --timeout: expected a number, got "soon"');
+      assertOneLine(await runToExit([APP], { env: { GWSERVER_CMD_ARGS: '--worker 2' } }), 2, 'GWSERVER_CMD_ARGS: Unknown argument: worker (did you mean --workers?)');
+      assertOneLine(await runToExit([APP], { env: { GWSERVER_CMD_ARGS: '--timeout soon' } }), 2, 'GWSERVER_CMD_ARGS: invalid value for --timeout: expected a number, got "soon"');
     });
     it('a bad value on the command line', async () => {
-      assertOneLine(await run(['-w', '0', APP]), 2, 'invalid value for --workers: 0 is too small (the least is 1)');
-      assertOneLine(await run(['--scheduling', 'fair', APP]), 2, 'invalid value for --scheduling: "fair" is not one of: os, round-robin');
+      assertOneLine(await runToExit(['-w', '0', APP]), 2, 'invalid value for --workers: 0 is too small (the least is 1)');
+      assertOneLine(await runToExit(['--scheduling', 'fair', APP]), 2, 'invalid value for --scheduling: "fair" is not one of: os, round-robin');
     });
     it('a hook on the command line', async () => {
-      assertOneLine(await run(['--pre-request', 'x', APP]), 2, 'Unknown argument: pre-request (preRequest can only be set in a config file)');
+      assertOneLine(await runToExit(['--pre-request', 'x', APP]), 2, 'Unknown argument: pre-request (preRequest can only be set in a config file)');
     });
     it('a bad WEB_CONCURRENCY', async () => {
-      assertOneLine(await run([APP], { env: { WEB_CONCURRENCY: 'auto' } }), 2, '$WEB_CONCURRENCY: invalid value for workers: expected a number, got "auto"');
+      assertOneLine(await runToExit([APP], { env: { WEB_CONCURRENCY: 'auto' } }), 2, '$WEB_CONCURRENCY: invalid value for workers: expected a number, got "auto"');
     });
     it('a config file named with -c that does not exist', async () => {
-      assertOneLine(await run(['-c', 'nope.config.js', APP]), 2, 'config file nope.config.js not found (from -c/--config)');
+      assertOneLine(await runToExit(['-c', 'nope.config.js', APP]), 2, 'config file nope.config.js not found (from -c/--config)');
     });
     it('a config file that throws', async () => {
       writeFileSync(path.join(dir, 'gwserver.config.mjs'), 'throw new Error("broken on purpose");\n');
-      assertOneLine(await run(['-c', 'gwserver.config.mjs', APP], { cwd: dir }), 2, /^gwserver: error: gwserver\.config\.mjs: cannot load the config file: Error: broken on purpose \(at .*gwserver\.config\.mjs:1\)$/);
+      assertOneLine(await runToExit(['-c', 'gwserver.config.mjs', APP], { cwd: dir }), 2, /^gwserver: error: gwserver\.config\.mjs: cannot load the config file: Error: broken on purpose \(at .*gwserver\.config\.mjs:1\)$/);
     });
   });
 
   describe('--check-config', () => {
     it('exits 0, silently, when the config is valid and the app loads', async () => {
-      const r = await run(['--check-config', '-c', 'config/gwserver.config.js', APP]);
+      const r = await runToExit(['--check-config', '-c', 'config/gwserver.config.js', APP]);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout + r.stderr, '');
     });
     it('takes the app from the config file, and honours --chdir', async () => {
       writeFileSync(path.join(dir, 'gw.json'), JSON.stringify({ app: 'apps/basic.mjs:hello', chdir: path.join(ROOT, 'test/fixtures') }));
-      const r = await run(['--check-config', '-c', path.join(dir, 'gw.json')]);
+      const r = await runToExit(['--check-config', '-c', path.join(dir, 'gw.json')]);
       assert.equal(r.code, 0, r.stderr);
     });
     it('a bad config exits 2 with one line', async () => {
-      assertOneLine(await run(['--check-config', '--max-requests', 'lots', APP]), 2, 'invalid value for --max-requests: expected a number, got "lots"');
+      assertOneLine(await runToExit(['--check-config', '--max-requests', 'lots', APP]), 2, 'invalid value for --max-requests: expected a number, got "lots"');
     });
     it('an app that does not load exits 4 with one line', async () => {
-      assertOneLine(await run(['--check-config', 'test/fixtures/apps/basic.mjs:missing']), 4, /^gwserver: error: module .* has no attribute "missing"/);
-      assertOneLine(await run(['--check-config', 'test/fixtures/apps/loader/throws.js:application']), 4, /threw while loading/);
+      assertOneLine(await runToExit(['--check-config', 'test/fixtures/apps/basic.mjs:missing']), 4, /^gwserver: error: module .* has no attribute "missing"/);
+      assertOneLine(await runToExit(['--check-config', 'test/fixtures/apps/loader/throws.js:application']), 4, /threw while loading/);
     });
     it('no application is a usage error', async () => {
-      assertOneLine(await run(['--check-config']), 2, /^gwserver: error: no application given/);
+      assertOneLine(await runToExit(['--check-config']), 2, /^gwserver: error: no application given/);
     });
   });
 });

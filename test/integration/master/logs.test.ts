@@ -7,14 +7,13 @@
  * logged; a fixed file applies on the next HUP).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, ROOT, startGwserver, type Gwserver } from '../../helpers/gwserver.js';
+import { startGwserver, type Gwserver } from '../../helpers/gwserver.js';
 import { waitFor } from '../../helpers/raw.js';
+import { httpGet as get, runToExit } from '../../helpers/client.js';
 
 const APP = 'test/fixtures/apps/ops.mjs:application';
 const CONFIGS = 'test/fixtures/configs';
@@ -40,20 +39,6 @@ async function waitForFileRecord(srv: Gwserver, file: string, pred: (r: LogRecor
   return hit!;
 }
 
-/** One request on a fresh connection. */
-function get(port: number, p = '/', timeoutMs = 15_000): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: p, agent: false, headers: { Connection: 'close' } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no response within ${timeoutMs} ms`)));
-    req.on('error', reject);
-  });
-}
 
 async function waitWorkers(srv: Gwserver, n: number, timeoutMs = 15_000): Promise<number[]> {
   await waitFor(() => srv.workerPids().length === n, timeoutMs, `${n} workers (have ${srv.workerPids().length})`);
@@ -73,29 +58,7 @@ async function probeEveryWorker(port: number, workers: number[], name: string): 
   return served;
 }
 
-interface Run { code: number | null; stdout: string; stderr: string; ms: number }
 
-/** Runs gwserver to its exit (killed after `timeoutMs`, which fails the test). */
-function run(args: string[], timeoutMs = 15_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env };
-    for (const k of ['GWSERVER_CMD_ARGS', 'WEB_CONCURRENCY', 'PORT']) delete env[k];
-    const t0 = Date.now();
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`gwserver ${args.join(' ')} did not exit within ${timeoutMs} ms; stderr:\n${stderr}`));
-    }, timeoutMs);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - t0 });
-    });
-  });
-}
 
 describe('master: log files, WINCH, --check-config, HUP with a broken config', function () {
   this.timeout(60_000);
@@ -221,7 +184,7 @@ describe('master: log files, WINCH, --check-config, HUP with a broken config', f
   describe('--check-config', () => {
     it('exits 0 and prints nothing for a valid config file (the app it names loads)', async () => {
       for (const args of [['-c', `${CONFIGS}/check-valid.mjs`], ['-c', `${CONFIGS}/hooks.mjs`, APP]]) {
-        const r = await run(['--check-config', ...args]);
+        const r = await runToExit(['--check-config', ...args]);
         assert.deepEqual([r.code, r.stdout, r.stderr], [0, '', ''], args.join(' '));
       }
     });
@@ -233,7 +196,7 @@ describe('master: log files, WINCH, --check-config, HUP with a broken config', f
         ['check-syntax-error.mjs', /^gwserver: error: test\/fixtures\/configs\/check-syntax-error\.mjs: cannot load the config file: SyntaxError/],
       ];
       for (const [file, expected] of cases) {
-        const r = await run(['--check-config', '-c', `${CONFIGS}/${file}`]);
+        const r = await runToExit(['--check-config', '-c', `${CONFIGS}/${file}`]);
         assert.equal(r.code, 2, `${file}: ${r.stderr}`);
         assert.equal(r.stdout, '');
         const lines = r.stderr.trimEnd().split('\n');
@@ -243,7 +206,7 @@ describe('master: log files, WINCH, --check-config, HUP with a broken config', f
     });
 
     it('exits 4 when the config file is valid but the app it names cannot be loaded', async () => {
-      const r = await run(['--check-config', '-c', `${CONFIGS}/check-bad-app.json`]);
+      const r = await runToExit(['--check-config', '-c', `${CONFIGS}/check-bad-app.json`]);
       assert.equal(r.code, 4, r.stderr);
       assert.match(r.stderr, /^gwserver: error: .*threw while loading/);
       assert.equal(r.stderr.trimEnd().split('\n').length, 1);

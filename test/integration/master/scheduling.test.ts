@@ -6,31 +6,16 @@
  * the connections that arrive meanwhile (bench/SCHEDULING.md has the figures).
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { startGwserver, type Gwserver, alive } from '../../helpers/gwserver.js';
 import { runLoad } from '../../helpers/load.js';
 import { waitFor } from '../../helpers/raw.js';
+import { httpGet as get } from '../../helpers/client.js';
 
 const APP = 'test/fixtures/apps/master.mjs:application';
 const STUCK = 'test/fixtures/apps/stuck.mjs:application';
 
-/** One request on a fresh connection; rejects on a connection error or at the deadline. */
-function get(port: number, p = '/', timeoutMs = 15_000): Promise<{ status: number; body: string; ms: number }> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: p, agent: false, headers: { Connection: 'close' } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, ms: Date.now() - t0 }));
-      res.on('error', reject);
-    });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no response within ${timeoutMs} ms`)));
-    req.on('error', reject);
-  });
-}
 
 
 /** utime + stime in clock ticks (100 a second on Linux). */

@@ -13,33 +13,19 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { BIN, childPids, ROOT, startGwserver, alive } from '../../helpers/gwserver.js';
 import { parseNotify, startNotifyListener, type NotifyListener } from '../../helpers/notify-socket.js';
 import { waitFor } from '../../helpers/raw.js';
+import { httpGet as get } from '../../helpers/client.js';
 
 const APP = 'test/fixtures/apps/ops.mjs:application';
 
 type LogRecord = Record<string, any>;
 
 
-/** One request on a fresh connection (`Connection: close`); rejects on a connection error or at the deadline. */
-function get(port: number, p = '/', timeoutMs = 15_000): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: p, agent: false, headers: { Connection: 'close' } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no response from 127.0.0.1:${port}${p} within ${timeoutMs} ms`)));
-    req.on('error', reject);
-  });
-}
 
 /** A master's worker processes (its children that are gwserver workers: not a passing systemd-notify). */
 function workersOf(master: number): number[] {
