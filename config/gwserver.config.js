@@ -126,6 +126,27 @@ export const logLevel = 'info';
 // A file for the error log, or '-' for stderr.
 export const errorLogfile = '-';
 
+// A file for the access log, '-' for stdout, '' for none.
+export const accessLogfile = '';
+
+// The access line with logFormat 'text', in gunicorn's atoms.
+export const accessLogformat = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
+
+// 'json' (one object per line) or 'text' (for people).
+export const logFormat = 'json';
+
+// The header carrying the request id in and out ('' : always generate, never send).
+export const requestIdHeader = 'X-Request-ID';
+
+// ---------------------------------------------------------------------------
+// Metrics
+
+// HOST:PORT for /metrics, /healthz and /readyz, served by the master ('' : off).
+export const metricsBind = '';
+
+// Upper bounds (seconds) of the request duration histogram's buckets.
+export const metricsBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
 // ---------------------------------------------------------------------------
 // Debugging
 

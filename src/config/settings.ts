@@ -25,6 +25,7 @@ export const SECTIONS = [
   'Server mechanics',
   'Process naming',
   'Logging',
+  'Metrics',
   'Debugging',
   'Server hooks',
 ] as const;
@@ -262,7 +263,39 @@ export const SETTINGS = [
   setting({
     name: 'errorLogfile', flag: '--error-logfile', section: 'Logging', type: 'string', meta: 'FILE',
     default: '-', gunicorn: 'errorlog', validate: v.str,
-    doc: 'Where the error log goes: a file path, or `-` for stderr. Records are JSON lines.',
+    doc: 'Where the error log goes: a file path, or `-` for stderr. Records are JSON lines (see --log-format). USR1 reopens the file (for logrotate).',
+  }),
+  setting({
+    name: 'accessLogfile', flag: '--access-logfile', section: 'Logging', type: 'string', meta: 'FILE',
+    default: '', defaultDoc: "'' (no access log)", gunicorn: 'accesslog', validate: v.str,
+    doc: 'Where the access log goes: a file path, or `-` for stdout. Empty (the default): no access log, as in gunicorn. One record per request, written when the response ends or the client goes away: a JSON line (see docs/observability.md for the fields), or a line in --access-logformat with `--log-format text`. USR1 reopens the file (for logrotate).',
+  }),
+  setting({
+    name: 'accessLogformat', flag: '--access-logformat', section: 'Logging', type: 'string', meta: 'STRING',
+    default: '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"', gunicorn: 'access_log_format', validate: v.accessLogFormat,
+    doc: 'The access log line in text mode (`--log-format text`), in gunicorn\'s atoms: `%(h)s` remote address, `%(t)s` time, `%(r)s` request line, `%(s)s` status, `%(b)s` response bytes, `%(f)s` referer, `%(a)s` user agent, `%(L)s` seconds, `%(M)s` milliseconds, `%({name}i)s` a request header, `%({name}o)s` a response header, and the rest listed in docs/observability.md. Values are escaped: a client cannot forge a line.',
+  }),
+  setting({
+    name: 'logFormat', flag: '--log-format', section: 'Logging', type: 'string', meta: 'FORMAT',
+    default: 'json', validate: v.oneOf('json', 'text'),
+    doc: 'How log records are written: `json` (the default), one JSON object per line for a log pipeline; or `text`, for people: error records as `[time] [pid] [LEVEL] message key=value`, access records in --access-logformat.',
+  }),
+  setting({
+    name: 'requestIdHeader', flag: '--request-id-header', section: 'Logging', type: 'string', meta: 'NAME',
+    default: 'X-Request-ID', validate: v.headerNameOrEmpty,
+    doc: 'The request header whose value becomes the request id (kept when it is 1 to 200 characters of letters, digits and `-_.:+=/@~`; otherwise gwserver makes one), and the response header that returns it (unless the application set that header). The id is `gwserver.request_id` in the environ and `request_id` in every log record of the request. Empty: ids are always made by gwserver and not sent back.',
+  }),
+
+  // ---- Metrics
+  setting({
+    name: 'metricsBind', flag: '--metrics-bind', section: 'Metrics', type: 'string', meta: 'ADDRESS',
+    default: '', defaultDoc: "'' (off)", validate: v.metricsBind,
+    doc: 'Serve Prometheus metrics (`/metrics`, the counts of all workers together) and the health checks (`/healthz`, `/readyz`) on this `HOST:PORT`, from the master. Empty (the default): off. It must not be one of the application\'s addresses (--bind): keep it on a private interface, e.g. `127.0.0.1:9100`.',
+  }),
+  setting({
+    name: 'metricsBuckets', flag: '--metrics-buckets', section: 'Metrics', type: 'string', meta: 'LIST',
+    default: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], validate: v.bucketList,
+    doc: 'The upper bounds, in seconds, of the buckets of `gwserver_http_request_duration_seconds`: comma-separated numbers (or an array in a config file), ascending. The default is Prometheus\'s.',
   }),
 
   // ---- Debugging
@@ -359,6 +392,17 @@ export interface Config {
   // Logging
   logLevel: string;
   errorLogfile: string;
+  /** '' = off; '-' = stdout. */
+  accessLogfile: string;
+  accessLogformat: string;
+  logFormat: 'json' | 'text';
+  /** '' = ids are always generated and not returned. */
+  requestIdHeader: string;
+  // Metrics
+  /** '' = off. */
+  metricsBind: string;
+  /** Ascending upper bounds in seconds. */
+  metricsBuckets: number[];
   // Debugging
   reload: boolean;
   // Server hooks (undefined: not set)

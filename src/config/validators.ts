@@ -130,3 +130,47 @@ export function hook(value: unknown): ((...args: any[]) => unknown) | undefined 
   }
   return value as (...args: any[]) => unknown;
 }
+
+/** An HTTP header name, or '' (off). */
+export function headerNameOrEmpty(value: unknown): string {
+  const s = str(value).trim();
+  if (s !== '' && !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(s)) throw new Error(`${JSON.stringify(value)} is not a header name`);
+  return s;
+}
+
+/** HOST:PORT of the metrics endpoint, or '' (off). */
+export function metricsBind(value: unknown): string {
+  const s = str(value).trim();
+  if (s === '') return s;
+  if (s.startsWith('unix:') || s.startsWith('fd://')) throw new Error(`expected HOST:PORT (a TCP address), got ${JSON.stringify(value)}`);
+  parseBind(s);
+  return s;
+}
+
+/** Histogram bucket bounds: comma-separated numbers or an array, ascending, positive. */
+export function bucketList(value: unknown): number[] {
+  const parts = Array.isArray(value) ? value : str(value).split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const list = parts.map((p) => toNumber(p));
+  if (list.length === 0) throw new Error('at least one bucket bound is needed');
+  for (let i = 0; i < list.length; i++) {
+    if (!(list[i]! > 0) || !Number.isFinite(list[i]!)) throw new Error(`bucket bounds must be positive numbers, got ${list[i]}`);
+    if (i > 0 && list[i]! <= list[i - 1]!) throw new Error(`bucket bounds must be ascending, got ${list[i - 1]} then ${list[i]}`);
+  }
+  return list;
+}
+
+/** gunicorn's access log format: `%(x)s` and `%({name}i)s` atoms; an unknown atom is an error here, not a surprise in the log. */
+export function accessLogFormat(value: unknown): string {
+  const s = str(value);
+  const atoms = /%\((\{[^}]*\}[ioe]|[A-Za-z]+)\)s/g;
+  let m: RegExpExecArray | null;
+  while ((m = atoms.exec(s)) !== null) {
+    const atom = m[1]!;
+    if (atom.startsWith('{')) continue;
+    if (!ACCESS_ATOMS.has(atom)) throw new Error(`unknown atom %(${atom})s (see docs/observability.md for the atoms)`);
+  }
+  return s;
+}
+
+/** gunicorn's simple atoms (glogging.py), all of which gwserver fills. */
+export const ACCESS_ATOMS: ReadonlySet<string> = new Set(['h', 'l', 'u', 't', 'r', 'm', 'U', 'q', 'H', 's', 'B', 'b', 'f', 'a', 'T', 'D', 'L', 'M', 'p']);

@@ -47,7 +47,53 @@ export interface HandlerOptions {
    * @internal
    */
   ownsResponses?: boolean;
+  /**
+   * The request header whose value becomes the request id when it is valid
+   * (1 to 200 of `A-Z a-z 0-9 - _ . : + = / @ ~`), and the response header
+   * that returns the id. Default `X-Request-ID`; '' makes every id here and
+   * sends none back.
+   */
+  requestIdHeader?: string;
+  /** Told of every request as it starts and as it ends (the access log and the metrics). */
+  observer?: RequestObserver;
 }
+
+/**
+ * A request as it ended, for the access log and the metrics. It is the
+ * handler's own state, valid during {@link RequestObserver.requestEnded}
+ * only: copy what you keep.
+ */
+export interface ExchangeRecord {
+  readonly req: IncomingMessage;
+  /** `gwserver.request_id`. */
+  readonly requestId: string;
+  /** The environ, or undefined for a request refused before it was built. */
+  readonly environ: Environ | undefined;
+  /**
+   * The status sent; 499 (nginx's "client closed request") when the client
+   * went away before a status was sent.
+   */
+  readonly loggedStatus: number;
+  /** The response headers of the app (or of gwserver's own error response). */
+  readonly headers: readonly HeaderPair[];
+  /** Response body bytes written. */
+  readonly sent: number;
+  /** Request body bytes read. */
+  readonly received: number;
+  /** `performance.now()` when the request reached the handler. */
+  readonly startedAt: number;
+  /** The response was written whole (false: the client went away, or it was cut). */
+  readonly completed: boolean;
+}
+
+/** What {@link HandlerOptions.observer} implements. Both calls are on the request path: keep them cheap. */
+export interface RequestObserver {
+  requestStarted(): void;
+  requestEnded(record: ExchangeRecord): void;
+}
+
+/** A request id taken from a client: short, and nothing that could break a log line. */
+const VALID_REQUEST_ID = /^[A-Za-z0-9\-_.:+=/@~]{1,200}$/;
 
 /** How much of a body the app did not read is read and dropped to keep the connection. */
 export const DRAIN_LIMIT = 256 * 1024;
@@ -70,6 +116,10 @@ interface Shared {
   postRequest: HandlerOptions['postRequest'];
   /** Nothing but this handler touches the responses (gwserver's own worker server). */
   ownsResponses: boolean;
+  /** The request id header as configured, and lower-cased ('' = off). */
+  idHeader: string;
+  idHeaderLower: string;
+  observer: RequestObserver | undefined;
 }
 
 /** Shared by every environ (frozen: an app cannot change it for the others). */
@@ -83,6 +133,15 @@ const STATUS_TEXT: Record<number, string> = {
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
 };
+
+/** Whether the app set a header of this name (any case). */
+function hasHeader(headers: readonly HeaderPair[], name: string): boolean {
+  for (let i = 0; i < headers.length; i++) {
+    const n = headers[i]![0];
+    if (n.length === name.length && n.toLowerCase() === name.toLowerCase()) return true;
+  }
+  return false;
+}
 
 /** The exchange an environ belongs to (a symbol: invisible to Object.keys and JSON). */
 const kOwner = Symbol('gwserver.exchange');
@@ -121,11 +180,12 @@ function byteLength(chunk: unknown): number {
 }
 
 /** One request/response: the state of the contract for it. */
-class Exchange {
+class Exchange implements ExchangeRecord {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly s: Shared;
-  readonly requestId: string;
+  requestId = '';
+  startedAt = 0;
   environ: Environ | undefined;
   input: RequestInput | undefined;
   controller: AbortController | undefined;
@@ -160,11 +220,33 @@ class Exchange {
     this.req = req;
     this.res = res;
     this.s = shared;
-    this.requestId = nextRequestId();
+  }
+
+  get received(): number {
+    return this.input?.received ?? 0;
+  }
+
+  get completed(): boolean {
+    return !this.gone && this.res.writableFinished;
+  }
+
+  get loggedStatus(): number {
+    return this.headersSent ? this.status : 499;
   }
 
   start(expectContinue: boolean): void {
     const { req, res, s } = this;
+    if (s.observer !== undefined) {
+      this.startedAt = performance.now();
+      s.observer.requestStarted();
+    }
+    if (s.idHeaderLower !== '') {
+      const given = req.headers[s.idHeaderLower];
+      this.requestId = typeof given === 'string' && VALID_REQUEST_ID.test(given) ? given : nextRequestId();
+    } else {
+      this.requestId = nextRequestId();
+    }
+    res.on('close', () => this.onClose());
     const refusal = this.checkLimits();
     if (refusal !== undefined) return this.refuse(refusal);
 
@@ -221,7 +303,6 @@ class Exchange {
     this.environ = cgi as Environ;
 
     (req.socket as TrackedSocket)[kExchange] = this;
-    res.on('close', () => this.onClose());
     if (length === 0) {
       void this.run();
     } else {
@@ -263,11 +344,17 @@ class Exchange {
     const text = `${STATUS_TEXT[status] ?? 'Error'}\n`;
     this.headersSent = true;
     this.ended = true;
+    this.status = status;
+    this.reason = STATUS_TEXT[status] ?? 'Error';
+    this.sent = text.length;
     if (status < 500 || (this.input !== undefined && !this.input.ended)) res.shouldKeepAlive = false;
-    res.writeHead(status, STATUS_TEXT[status], [
+    const headers: HeaderPair[] = [
       ['Content-Type', 'text/plain; charset=utf-8'],
       ['Content-Length', String(text.length)],
-    ]);
+    ];
+    if (this.s.idHeader !== '') headers.push([this.s.idHeader, this.requestId]);
+    this.headers = headers;
+    res.writeHead(status, this.reason, headers as unknown as string[]);
     res.end(text);
   }
 
@@ -507,9 +594,18 @@ class Exchange {
     const status = this.status;
     let headers = this.headers;
     // 204 and 304 have no body to measure (RFC 9110 8.6: no Content-Length on a 204).
-    if (this.length === undefined && known !== undefined && status !== 204 && status !== 304) {
-      headers = headers.concat([['Content-Length', String(known)]]);
-      this.length = known;
+    const addLength = this.length === undefined && known !== undefined && status !== 204 && status !== 304;
+    const idHeader = this.s.idHeader;
+    const addId = idHeader !== '' && !hasHeader(headers, idHeader);
+    if (addLength || addId) {
+      // A copy: the app may reuse its header array for other responses.
+      headers = headers.slice();
+      if (addLength) {
+        headers.push(['Content-Length', String(known)]);
+        this.length = known;
+      }
+      if (addId) headers.push([idHeader, this.requestId]);
+      this.headers = headers;
     }
     this.bodyAllowed = req.method !== 'HEAD' && status !== 204 && status !== 304;
     const input = this.input;
@@ -649,7 +745,10 @@ class Exchange {
   onClose(): void {
     const socket = this.req.socket as TrackedSocket;
     if (socket[kExchange] === this) socket[kExchange] = undefined;
-    if (this.res.writableFinished) return;
+    if (this.res.writableFinished) {
+      this.s.observer?.requestEnded(this);
+      return;
+    }
     // The client went away (or we destroyed the response) before the end.
     this.gone = true;
     this.controller?.abort();
@@ -661,6 +760,7 @@ class Exchange {
     // the app, and close() must not wait for it.
     if (this.pulling) void this.closeBody();
     else void stopping.then(() => this.closeBody());
+    this.s.observer?.requestEnded(this);
   }
 
   /** Calls the body's close() exactly once; before the app returned a body there is nothing to close yet (run() calls this again). */
@@ -828,6 +928,9 @@ function shared(app: Application, options: HandlerOptions): Shared {
     preRequest: options.preRequest,
     postRequest: options.postRequest,
     ownsResponses: options.ownsResponses ?? false,
+    idHeader: options.requestIdHeader ?? 'X-Request-ID',
+    idHeaderLower: (options.requestIdHeader ?? 'X-Request-ID').toLowerCase(),
+    observer: options.observer,
   };
 }
 

@@ -18,6 +18,7 @@ import { createLogger, loggerFd, reopenLogs, type Logger } from '../logging/logg
 import { startWatchdog } from './watchdog.js';
 import type { WorkerMessage, WorkerSpec } from '../master/ipc.js';
 import { WorkerServer } from './http-worker.js';
+import type { ExchangeRecord, RequestObserver } from '../gateway/handler.js';
 import { acceptFromMaster } from './round-robin.js';
 import type { HookName } from '../config/settings.js';
 
@@ -146,7 +147,27 @@ export async function workerMain(): Promise<void> {
   };
   await runHook('postWorkerInit', self);
 
+  let requests = 0;
+  let retiring = false;
+  // One observer for the request path; the access log and the metrics hang off it.
+  const ended: Array<(record: ExchangeRecord) => void> = [];
+  const observer: RequestObserver = {
+    requestStarted() {
+      requests++;
+      if (spec.maxRequests > 0 && requests >= spec.maxRequests && !retiring) {
+        retiring = true;
+        logger.info({ requests }, 'max requests reached: asking the master for a replacement');
+        send({ act: 'gwserver:retire', reason: 'max-requests', requests });
+      }
+    },
+    requestEnded(record) {
+      for (let i = 0; i < ended.length; i++) ended[i]!(record);
+    },
+  };
+
   const server = new WorkerServer(app, {
+    observer,
+    requestIdHeader: config.requestIdHeader,
     logger,
     preRequest: typeof hooks.preRequest === 'function' ? (environ) => hooks.preRequest!(self, environ) : undefined,
     postRequest: typeof hooks.postRequest === 'function' ? (environ, status) => hooks.postRequest!(self, environ, status) : undefined,
@@ -164,8 +185,6 @@ export async function workerMain(): Promise<void> {
     backlog: config.backlog,
   });
 
-  let requests = 0;
-  let retiring = false;
   let stopping = false;
   const stop = (graceMs: number, why: string) => {
     if (stopping) return;
@@ -196,16 +215,6 @@ export async function workerMain(): Promise<void> {
     process.exit(WORKER_EXIT.BOOT_ERROR);
   }
 
-  for (const s of server.servers) {
-    s.on('request', () => {
-      requests++;
-      if (spec.maxRequests > 0 && requests >= spec.maxRequests && !retiring) {
-        retiring = true;
-        logger.info({ requests }, 'max requests reached: asking the master for a replacement');
-        send({ act: 'gwserver:retire', reason: 'max-requests', requests });
-      }
-    });
-  }
   if (spec.stuckAfterMs > 0) {
     // A thread of its own sees a blocked event loop and reports where it is stuck, before the master kills us.
     watchdog = startWatchdog({ stuckAfterMs: spec.stuckAfterMs, fd: loggerFd(logger), reportFile: spec.reportFile, base: { worker_id: spec.id } });
