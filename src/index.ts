@@ -41,3 +41,4 @@ export {
 export { Headers, type HeaderParam } from './gateway/headers.js';
 export { fromFetch, toFetch, type FetchHandler, type ToFetchOptions } from './interop/fetch.js';
 export { fromNodeHandler, type NodeHandler, type FromNodeHandlerOptions } from './interop/node.js';
+export { metricsRegistry } from './metrics/registry.js';

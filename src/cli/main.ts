@@ -58,7 +58,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
   }
   let logger: Logger;
   try {
-    logger = createLogger({ level: config.logLevel, file: config.errorLogfile === '-' ? undefined : config.errorLogfile });
+    logger = createLogger({ level: config.logLevel, file: config.errorLogfile === '-' ? undefined : config.errorLogfile, format: config.logFormat });
   } catch (err) {
     return fatal(`cannot open the error log ${config.errorLogfile}: ${(err as Error).message}`, EXIT.ERROR);
   }

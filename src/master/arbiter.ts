@@ -5,12 +5,13 @@
  *
  * Signal handlers only enqueue; one dispatcher runs `handle<SIG>` in order,
  * then reap -> murder -> manage (gunicorn's arbiter loop). The master never
- * loads the gateway (unless --preload) and never serves HTTP.
+ * loads the gateway (unless --preload) and never serves the app; its only
+ * HTTP is the metrics and health endpoint on --metrics-bind (src/metrics/).
  *
  * @module
  */
 import cluster, { type Worker } from 'node:cluster';
-import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,8 +19,10 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/settings.js';
 import { reopenLogs, type Logger } from '../logging/logger.js';
 import { heartbeatInterval, isWorkerMessage, type WorkerMessage, type WorkerSpec } from './ipc.js';
-import { closeAll, type ListenSocket } from './sockets.js';
-import { MasterUpgrade } from './reexec.js';
+import { BindError, closeAll, type ListenSocket } from './sockets.js';
+import { MasterUpgrade, takeInheritedMetricsFd } from './reexec.js';
+import type { MasterMetrics, RestartReason } from '../metrics/master.js';
+import type { MetricsServer } from '../metrics/server.js';
 import { RoundRobin } from './round-robin.js';
 import { watchSources } from './reloader.js';
 import { resolveModule } from '../loader/resolve-module.js';
@@ -90,6 +93,14 @@ function jittered(max: number, jitter: number): number {
   return max + (jitter > 0 ? Math.floor(Math.random() * (jitter + 1)) : 0);
 }
 
+/** --metrics-bind cannot be used as given: one line for the operator, exit code 1 (as a bind failure). */
+class MetricsBindError extends BindError {
+  constructor(message: string) {
+    super('--metrics-bind', 'EINVAL');
+    this.message = message;
+  }
+}
+
 export class Arbiter {
   #o: ArbiterOptions;
   #config: MasterConfig;
@@ -121,6 +132,13 @@ export class Arbiter {
   #rr: RoundRobin | undefined;
   #unwatch: (() => void) | undefined;
   #upgrade = new MasterUpgrade();
+  /** --metrics-bind: the workers' snapshots and the master's own metrics (undefined: off). */
+  #metrics: MasterMetrics | undefined;
+  #metricsServer: MetricsServer | undefined;
+  /** A listening metrics socket inherited from the old master (USR2): served once this master is ready. */
+  #metricsFd: number | undefined;
+  /** The metrics settings as started: a HUP cannot change them (mixed histogram buckets would not add up). */
+  readonly #metricsSettings: { metricsBind: string; metricsBuckets: number[] };
 
   constructor(options: ArbiterOptions) {
     this.#o = options;
@@ -128,6 +146,7 @@ export class Arbiter {
     this.#target = options.target;
     this.#log = options.logger;
     this.#numWorkers = options.config.workers;
+    this.#metricsSettings = { metricsBind: options.config.metricsBind, metricsBuckets: options.config.metricsBuckets };
   }
 
   /** The name in process titles: --name, else the app. */
@@ -152,7 +171,27 @@ export class Arbiter {
       });
     }
     await this.#hook('onStarting', this);
+    // Taken before any fork: workers must not see the variable.
+    this.#metricsFd = takeInheritedMetricsFd();
+    if (this.#metricsFd !== undefined && this.#config.metricsBind === '') {
+      // Metrics are off now: a socket nobody accepts on would leave scrapers hanging instead of refused.
+      closeSync(this.#metricsFd);
+      this.#metricsFd = undefined;
+    }
+    if (this.#config.metricsBind !== '') {
+      const { sharedAppAddress } = await import('../metrics/server.js');
+      const shared = sharedAppAddress(this.#config.metricsBind, this.#config.bind);
+      if (shared !== undefined) throw new MetricsBindError(shared);
+    }
     this.#sockets = await openSockets();
+    if (this.#config.metricsBind !== '') {
+      try {
+        await this.#startMetrics();
+      } catch (err) {
+        await closeAll(this.#sockets);
+        throw err;
+      }
+    }
     this.#opened = true;
     if (this.#config.scheduling === 'round-robin') {
       this.#rr = new RoundRobin(this.#sockets, { logger: this.#log, backlog: this.#config.backlog, workers: () => this.#workers.values(), timeout: () => this.#config.timeout });
@@ -172,6 +211,9 @@ export class Arbiter {
     if (this.#stopping) return;
     this.#booted = true;
     for (const s of this.#sockets) this.#log.info({ address: s.address }, 'listening');
+    // A re-executed master serves the inherited metrics socket only now, so that a probe never
+    // reaches a master without workers while the old one still serves; the old one closes its own once told we are ready.
+    if (this.#metrics && this.#metricsFd !== undefined && this.#metricsServer === undefined) await this.#listenMetrics({ fd: this.#metricsFd });
     this.#tick = setInterval(() => this.#wake(), 250);
     await this.#o.notify?.ready(this.#status());
     await this.#hook('whenReady', this);
@@ -314,7 +356,7 @@ export class Arbiter {
     const spec: WorkerSpec = {
       id,
       target: this.#target,
-      config: cfg as unknown as Record<string, unknown>,
+      config: { ...cfg, ...this.#metricsSettings } as unknown as Record<string, unknown>,
       configFile: this.#o.configFile,
       configSource: this.#o.configSource,
       fds,
@@ -340,6 +382,7 @@ export class Arbiter {
     const now = Date.now();
     const info: WorkerInfo = { id, worker, pid: worker.process.pid ?? 0, state: 'booting', generation: this.#generation, bootedAt: now, lastBeat: now, requests: 0, reportFile };
     this.#workers.set(id, info);
+    this.#metrics?.add(id);
     this.#log.info({ worker_id: id, worker_pid: info.pid }, `booting worker ${id} with pid ${info.pid}`);
     worker.on('message', (m: unknown) => {
       if (isWorkerMessage(m)) this.#onMessage(info, m);
@@ -371,6 +414,9 @@ export class Arbiter {
         break;
       case 'gwserver:boot-error':
         w.bootError = { kind: m.kind, message: m.message };
+        break;
+      case 'gwserver:metrics':
+        this.#metrics?.update(w.id, m.metrics);
         break;
     }
   }
@@ -419,6 +465,7 @@ export class Arbiter {
     else this.#log.warn(fields, `worker ${w.id} exited (${reason})`);
     const described = { id: w.id, pid: w.pid, code, signal, reason };
     void this.#hook('childExit', this, described);
+    this.#retireMetrics(w, wasBooting, code, signal);
     // workerExit: a worker the master stopped, as opposed to one that died.
     if (w.reason !== undefined && w.reason !== 'timeout') void this.#hook('workerExit', this, described);
 
@@ -496,12 +543,73 @@ export class Arbiter {
     );
     w.reason = 'timeout';
     w.state = 'stopping';
+    this.#metrics?.timedOut();
     // The hook runs before the kill (it may want to look at the process), but a hung hook must not keep a stuck worker alive.
     await Promise.race([
       this.#hook('workerTimeout', { id: w.id, pid: w.pid }, stack ?? ''),
       new Promise((resolve) => setTimeout(resolve, 2000).unref()),
     ]);
     w.worker.process.kill('SIGKILL');
+  }
+
+  // ---- metrics (--metrics-bind) -------------------------------------------
+
+  /** Loads the metrics (only now: a master without them never loads prom-client) and binds --metrics-bind. */
+  async #startMetrics(): Promise<void> {
+    const { MasterMetrics } = await import('../metrics/master.js');
+    this.#metrics = new MasterMetrics({
+      workers: () => this.#workers.values(),
+      target: () => this.#numWorkers,
+    });
+    if (this.#metricsFd !== undefined) {
+      this.#log.info({ fd: this.#metricsFd }, `using the metrics socket inherited from the old master (fd ${this.#metricsFd}) once this master is ready`);
+      return;
+    }
+    const { parseBind } = await import('../worker/binds.js');
+    const bind = parseBind(this.#config.metricsBind);
+    if (bind.kind !== 'tcp') throw new MetricsBindError(`--metrics-bind must be HOST:PORT, not ${this.#config.metricsBind}`);
+    try {
+      await this.#listenMetrics({ host: bind.host, port: bind.port });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new BindError(`${this.#config.metricsBind} (--metrics-bind)`, e.code ?? e.message);
+    }
+  }
+
+  async #listenMetrics(where: { host: string; port: number } | { fd: number }): Promise<void> {
+    const { startMetricsServer } = await import('../metrics/server.js');
+    const metrics = this.#metrics!;
+    this.#metricsServer = await startMetricsServer(where, {
+      render: () => metrics.render(),
+      ready: () => !this.#stopping && [...this.#workers.values()].some((w) => w.state === 'ready'),
+      onError: (err) => this.#log.error({ err }, 'metrics endpoint error'),
+    });
+    this.#log.info({ address: this.#metricsServer.address }, 'metrics listening');
+  }
+
+  /** A worker exited: count a restart, and fold its counts into the retired totals once its last message is read. */
+  #retireMetrics(w: WorkerInfo, wasBooting: boolean, code: number | null, signal: NodeJS.Signals | null): void {
+    const metrics = this.#metrics;
+    if (metrics === undefined) return;
+    if (!this.#stopping) {
+      const r = w.reason;
+      const reason: RestartReason | undefined =
+        r === 'timeout' || r === 'memory' || r === 'max-requests' || r === 'reload' ? r
+        : r !== undefined ? undefined // scale-down, shutdown, a cancelled reload: not replaced
+        : wasBooting ? 'boot-failure'
+        : code === 0 && signal === null ? 'exit'
+        : 'crash';
+      if (reason !== undefined) metrics.restarted(reason);
+    }
+    // 'exit' (the process is gone) can come before the channel's last messages are read, the
+    // final snapshot of a graceful stop among them: fold once the channel is closed too.
+    const fold = () => metrics.retire(w.id);
+    if (w.worker.isConnected()) {
+      w.worker.once('disconnect', fold);
+      setTimeout(fold, 1000).unref();
+    } else {
+      fold();
+    }
   }
 
   // ---- upgrade (USR2) ----------------------------------------------------
@@ -520,6 +628,7 @@ export class Arbiter {
     await this.#upgrade.start({
       log: this.#log,
       sockets: this.#sockets,
+      metricsFd: this.#metricsServer?.fd,
       // The file #writePidfile wrote (a HUP may have changed the setting since).
       pidfile: this.#o.config.pidfile,
       cwd: this.#o.cwd,
@@ -528,6 +637,11 @@ export class Arbiter {
       handedOver: (pid) => {
         // STOPPING=1 (or READY=1) from here would now be about the new master's unit.
         this.#o.notify = undefined;
+        // The new master serves the metrics socket now: a scrape or a probe must not reach this one, which is leaving.
+        if (this.#metricsServer) {
+          void this.#metricsServer.close();
+          this.#log.info({ new_master_pid: pid }, 'metrics and health checks: the new master answers them now');
+        }
         if (this.#config.keepOldMaster) {
           this.#log.info({ new_master_pid: pid }, `--keep-old-master: this master (pid ${process.pid}) and its workers keep running; stop them with WINCH, then TERM`);
         } else {
@@ -550,6 +664,13 @@ export class Arbiter {
         const next = await this.#o.reloadConfig();
         if (next.config.scheduling !== this.#config.scheduling) {
           this.#log.warn({ scheduling: next.config.scheduling }, `--scheduling ${next.config.scheduling} takes effect on a restart or an upgrade (USR2), not on HUP`);
+        }
+        const m = this.#metricsSettings;
+        if (next.config.metricsBind !== m.metricsBind || next.config.metricsBuckets.join() !== m.metricsBuckets.join()) {
+          this.#log.warn(
+            { metrics_bind: next.config.metricsBind, metrics_buckets: next.config.metricsBuckets },
+            `--metrics-bind and --metrics-buckets take effect on a restart, not on HUP (nor USR2, which keeps the metrics socket): still ${m.metricsBind || "''"}`,
+          );
         }
         this.#config = next.config;
         this.#target = next.target;
@@ -611,6 +732,7 @@ export class Arbiter {
 
   async #exit(): Promise<void> {
     this.#unwatch?.();
+    await this.#metricsServer?.close();
     this.#rr?.close();
     await closeAll(this.#sockets);
     this.#removePidfile();

@@ -6,13 +6,16 @@
  *
  * @module
  */
+import type { MetricJSON } from '../metrics/types.js';
 
 /** What a worker tells the master. */
 export type WorkerMessage =
   | { act: 'gwserver:ready' }
   | { act: 'gwserver:heartbeat'; requests: number }
   | { act: 'gwserver:retire'; reason: 'max-requests'; requests: number }
-  | { act: 'gwserver:boot-error'; kind: 'app-load' | 'listen' | 'boot'; message: string };
+  | { act: 'gwserver:boot-error'; kind: 'app-load' | 'listen' | 'boot'; message: string }
+  /** With --metrics-bind, once a second and at a graceful exit: the worker's cumulative metrics (src/metrics/worker.ts). */
+  | { act: 'gwserver:metrics'; metrics: MetricJSON[] };
 
 /** What the master hands a worker at fork, in the GWSERVER_WORKER environment variable. */
 export interface WorkerSpec {

@@ -48,6 +48,12 @@ import { describeFd, inspectFd, type Notifier } from './systemd.js';
 export const FDS_ENV = 'GWSERVER_FDS';
 /** A JSON array, one {@link HandedSocket} per fd of {@link FDS_ENV}, in the same order. */
 export const SOCKETS_ENV = 'GWSERVER_FD_SOCKETS';
+/**
+ * The fd of the metrics socket (--metrics-bind), when the old master had
+ * one: passed after the app sockets, apart from them (it is the master's,
+ * never a worker's). The new master serves it once it is ready.
+ */
+export const METRICS_FD_ENV = 'GWSERVER_METRICS_FD';
 /** The first fd the sockets are passed on, as systemd's. */
 const FIRST_FD = 3;
 
@@ -154,6 +160,20 @@ export function takeInheritedSockets(log: Logger, binds: readonly string[], env:
 }
 
 /**
+ * The listening metrics socket an old master handed over
+ * (`GWSERVER_METRICS_FD`), or undefined. Removes the variable from `env`.
+ *
+ * @throws Error with a one-line message when the variable is not an fd number.
+ */
+export function takeInheritedMetricsFd(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const v = env[METRICS_FD_ENV];
+  delete env[METRICS_FD_ENV];
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new Error(`${METRICS_FD_ENV} must be an fd number, not ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+/**
  * Wraps the notifier so that the first READY=1 (all workers of the first
  * generation listen) is also reported to the old master, after systemd-notify
  * returned: systemd has then read MAINPID= and the old master may exit
@@ -190,6 +210,8 @@ export interface UpgradeHost {
    * remove a socket file the new one serves) and restored when it is gone.
    */
   sockets: ListenSocket[];
+  /** The metrics server's listening fd (--metrics-bind), handed over after the sockets. */
+  metricsFd?: number | undefined;
   /** The pid file this master wrote ('' for none). */
   pidfile: string;
   /** The directory gwserver started in (before --chdir). */
@@ -267,9 +289,14 @@ export class MasterUpgrade {
     try {
       child = spawn(process.execPath, args, {
         cwd: host.cwd,
-        env: { ...process.env, [FDS_ENV]: fds.join(','), [SOCKETS_ENV]: JSON.stringify(handed) },
-        // The sockets as fds 3.., then the channel for gwserver:master-ready.
-        stdio: ['inherit', 'inherit', 'inherit', ...host.sockets.map((s) => s.fd), 'ipc'],
+        env: {
+          ...process.env,
+          [FDS_ENV]: fds.join(','),
+          [SOCKETS_ENV]: JSON.stringify(handed),
+          ...(host.metricsFd === undefined ? {} : { [METRICS_FD_ENV]: String(FIRST_FD + fds.length) }),
+        },
+        // The sockets as fds 3.., the metrics socket, then the channel for gwserver:master-ready.
+        stdio: ['inherit', 'inherit', 'inherit', ...host.sockets.map((s) => s.fd), ...(host.metricsFd === undefined ? [] : [host.metricsFd]), 'ipc'],
       });
     } catch (err) {
       // Some failures throw; the common ones (ENOENT: no Node.js at process.execPath, EAGAIN, EMFILE) come as an 'error' event.

@@ -14,7 +14,8 @@ import type { Config } from '../config/settings.js';
 import { GatewayError } from '../errors.js';
 import type { Application } from '../gateway/types.js';
 import { loadApp } from '../loader/load-app.js';
-import { createLogger, loggerFd, reopenLogs, type Logger } from '../logging/logger.js';
+import { createLogger, drainLogs, flushLogs, loggerFd, reopenLogs, type Logger } from '../logging/logger.js';
+import { createAccessLog, type AccessLog } from '../logging/access.js';
 import { startWatchdog } from './watchdog.js';
 import type { WorkerMessage, WorkerSpec } from '../master/ipc.js';
 import { WorkerServer } from './http-worker.js';
@@ -78,11 +79,24 @@ export async function workerMain(): Promise<void> {
       level: config.logLevel,
       file: config.errorLogfile === '-' ? undefined : config.errorLogfile,
       base: { worker_id: spec.id },
+      format: config.logFormat,
     });
   } catch (err) {
     send({ act: 'gwserver:boot-error', kind: 'boot', message: `cannot open the error log: ${(err as Error).message}` });
     process.exit(WORKER_EXIT.BOOT_ERROR);
   }
+  // Opened with the error log, before --user applies, as gunicorn opens both in the master.
+  let accessLog: AccessLog | undefined;
+  if (config.accessLogfile !== '') {
+    try {
+      accessLog = createAccessLog({ file: config.accessLogfile, format: config.logFormat, template: config.accessLogformat, workerId: spec.id, logger });
+    } catch (err) {
+      send({ act: 'gwserver:boot-error', kind: 'boot', message: `cannot open the access log ${config.accessLogfile}: ${(err as Error).message}` });
+      process.exit(WORKER_EXIT.BOOT_ERROR);
+    }
+  }
+  // The access log writes asynchronously: whatever ends the process (exit(), an uncaught exception) writes what is queued.
+  process.on('exit', flushLogs);
 
   // These are the master's signals; sent to every process at once (systemctl
   // kill without --kill-who=main), they must not kill or stop a worker.
@@ -164,6 +178,18 @@ export async function workerMain(): Promise<void> {
       for (let i = 0; i < ended.length; i++) ended[i]!(record);
     },
   };
+  if (accessLog !== undefined) ended.push(accessLog.log);
+  // --metrics-bind: imported only then, so that a worker without metrics never loads prom-client.
+  let metrics: import('../metrics/worker.js').WorkerMetrics | undefined;
+  if (config.metricsBind) {
+    const { createWorkerMetrics } = await import('../metrics/worker.js');
+    metrics = createWorkerMetrics({
+      buckets: config.metricsBuckets,
+      started: () => requests,
+      onError: (err) => logger.error({ err }, "cannot collect prom-client's default registry (an app metric failed)"),
+    });
+    ended.push(metrics.observe);
+  }
 
   const server = new WorkerServer(app, {
     observer,
@@ -191,7 +217,11 @@ export async function workerMain(): Promise<void> {
     stopping = true;
     logger.info({ reason: why }, 'worker stopping');
     void server.close(graceMs).then(async () => {
+      // The final counts reach the master before the exit: a graceful stop loses none.
+      await metrics?.flush();
       await watchdog?.stop();
+      // In order, before the exit (flushLogs at exit cannot wait for a write in flight).
+      await drainLogs();
       process.exit(0);
     });
   };
@@ -224,6 +254,7 @@ export async function workerMain(): Promise<void> {
     beat.unref();
   }
   send({ act: 'gwserver:ready' });
+  metrics?.start();
 }
 
 await workerMain();
