@@ -163,6 +163,25 @@ export function splitHost(host: string): [name: string, port: string] {
   return colon >= 0 ? [host.slice(0, colon), host.slice(colon + 1)] : [host, ''];
 }
 
+const kPeer = Symbol('gwserver.peer');
+type PeerSocket = IncomingMessage['socket'] & { [kPeer]?: [address: string, port: string] };
+
+/**
+ * The peer's address (normalised) and port, as strings; kept on the socket,
+ * so that the requests of a keep-alive connection ask Node (a getter, a
+ * lookup of the peer name) once.
+ */
+function peerOf(socket: PeerSocket): [address: string, port: string] {
+  const known = socket[kPeer];
+  if (known !== undefined) return known;
+  const address = socket.remoteAddress;
+  const port = socket.remotePort;
+  const peer: [string, string] = [address === undefined ? '' : normalizeAddress(address), port === undefined ? '' : String(port)];
+  // A socket that has no peer name yet (or no longer) is asked again next time.
+  if (address !== undefined) socket[kPeer] = peer;
+  return peer;
+}
+
 /** Per-server settings the environ depends on. */
 export interface EnvironSettings {
   /** The mount prefix (`--root-path`), `""` at the root. */
@@ -211,10 +230,10 @@ export function requestEnviron(req: IncomingMessage, settings: EnvironSettings):
   };
   addHeaders(environ, req.rawHeaders);
 
-  const peer = socket.remoteAddress === undefined ? '' : normalizeAddress(socket.remoteAddress);
+  const [peer, peerPort] = peerOf(socket);
   let scheme: 'http' | 'https' = (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
   let remoteAddr = peer;
-  let remotePort = socket.remotePort === undefined ? '' : String(socket.remotePort);
+  let remotePort = peerPort;
   if (settings.trust(peer)) {
     const forwardedScheme = schemeFromHeaders(environ);
     if (forwardedScheme !== undefined) scheme = forwardedScheme;

@@ -6,15 +6,14 @@
  *
  * @module
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { randomBytes } from 'node:crypto';
+import { ServerResponse as ServerResponseClass, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { GatewayError, contractError } from '../errors.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { proxyTrust, requestEnviron, type EnvironSettings } from './environ.js';
 import { FileWrapper, fileWrapper } from './file-wrapper.js';
 import { EMPTY_INPUT, RequestInput } from './input.js';
-import { inspectHeaders, parseStatus } from './start-response.js';
+import { inspectHeaders, isToken, parseStatus } from './start-response.js';
 import type { Application, Chunk, Environ, ErrorStream, HeaderPair, RequestLogger, StartResponse, Write } from './types.js';
 
 /** Settings of {@link createHandler}; every one has gunicorn's default. */
@@ -100,6 +99,16 @@ export const DRAIN_LIMIT = 256 * 1024;
 
 const kExchange = Symbol('gwserver.exchange');
 type TrackedSocket = Socket & { [kExchange]?: Exchange };
+type TrackedResponse = ServerResponse & { [kExchange]?: Exchange };
+
+function runExchange(ex: Exchange): void {
+  ex.run();
+}
+
+/** The response's 'close' listener: one function for every response (no closure per request). */
+function onResponseClose(this: TrackedResponse): void {
+  this[kExchange]!.onClose();
+}
 
 interface Shared {
   app: Application;
@@ -122,9 +131,6 @@ interface Shared {
   observer: RequestObserver | undefined;
 }
 
-/** Shared by every environ (frozen: an app cannot change it for the others). */
-const WSGI_VERSION = Object.freeze([1, 0]) as [1, 0];
-
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
   408: 'Request Timeout',
@@ -134,14 +140,45 @@ const STATUS_TEXT: Record<number, string> = {
   500: 'Internal Server Error',
 };
 
-/** Whether the app set a header of this name (any case). */
-function hasHeader(headers: readonly HeaderPair[], name: string): boolean {
+/** Whether `name` is `lower` in any case (`lower` is lower-case); no allocation. */
+function sameName(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    let c = name.charCodeAt(i);
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** Whether the app set a header of this name (`lower`: lower-case). */
+function hasHeader(headers: readonly HeaderPair[], lower: string): boolean {
   for (let i = 0; i < headers.length; i++) {
-    const n = headers[i]![0];
-    if (n.length === name.length && n.toLowerCase() === name.toLowerCase()) return true;
+    if (sameName(headers[i]![0], lower)) return true;
   }
   return false;
 }
+
+/**
+ * What gwserver uses of a ServerResponse's internals to write the head
+ * itself (see {@link Exchange.storeHead}): Node 20's OutgoingMessage.
+ */
+type InternalResponse = ServerResponse & {
+  _header: string | null;
+  _hasBody: boolean;
+  _expect_continue: boolean;
+  _sent100: boolean;
+  _contentLength: number | null;
+  useChunkedEncodingByDefault: boolean;
+  _storeHeader(firstLine: string, headers: string[] | null): void;
+};
+
+/** Whether this Node has the internal the fast head path needs (else writeHead does it all). */
+const CAN_STORE_HEADER = typeof (ServerResponseClass.prototype as Partial<InternalResponse>)._storeHeader === 'function';
+const WRITE_HEAD = ServerResponseClass.prototype.writeHead;
+
+/** Shared by every environ (frozen: an app cannot change it for the others). */
+const WSGI_VERSION = Object.freeze([1, 0]) as [1, 0];
 
 /** The exchange an environ belongs to (a symbol: invisible to Object.keys and JSON). */
 const kOwner = Symbol('gwserver.exchange');
@@ -195,7 +232,11 @@ class Exchange implements ExchangeRecord {
   started = false;
   status = 0;
   reason = '';
-  headers: HeaderPair[] = [];
+  /** The app's headers as given to startResponse (or gwserver's own, for plain()). */
+  appHeaders: HeaderPair[] = [];
+  /** Content-Length and the request id header went out besides appHeaders. */
+  addedLength = false;
+  addedId = false;
   length: number | undefined;
   /** Status and headers are ASCII: a string body may share the head's write. */
   asciiHead = true;
@@ -230,6 +271,15 @@ class Exchange implements ExchangeRecord {
     return !this.gone && this.res.writableFinished;
   }
 
+  /** The response headers as sent (the app's, plus Content-Length and the request id when gwserver added them). */
+  get headers(): readonly HeaderPair[] {
+    if (!this.addedLength && !this.addedId) return this.appHeaders;
+    const out = this.appHeaders.slice();
+    if (this.addedLength) out.push(['Content-Length', String(this.length)]);
+    if (this.addedId) out.push([this.s.idHeader, this.requestId]);
+    return out;
+  }
+
   get loggedStatus(): number {
     return this.headersSent ? this.status : 499;
   }
@@ -246,7 +296,8 @@ class Exchange implements ExchangeRecord {
     } else {
       this.requestId = nextRequestId();
     }
-    res.on('close', () => this.onClose());
+    (res as TrackedResponse)[kExchange] = this;
+    res.on('close', onResponseClose);
     const refusal = this.checkLimits();
     if (refusal !== undefined) return this.refuse(refusal);
 
@@ -307,8 +358,10 @@ class Exchange implements ExchangeRecord {
       void this.run();
     } else {
       // Let the parser finish the bytes it already has: a malformed chunk
-      // in them must be refused before the app is called.
-      setImmediate(() => void this.run());
+      // in them must be refused before the app is called. Not a tick: Node
+      // runs the tick queue after each body chunk's callback, in the middle
+      // of the bytes it parses.
+      setImmediate(runExchange, this);
     }
   }
 
@@ -353,7 +406,9 @@ class Exchange implements ExchangeRecord {
       ['Content-Length', String(text.length)],
     ];
     if (this.s.idHeader !== '') headers.push([this.s.idHeader, this.requestId]);
-    this.headers = headers;
+    this.appHeaders = headers;
+    this.addedLength = false;
+    this.addedId = false;
     res.writeHead(status, this.reason, headers as unknown as string[]);
     res.end(text);
   }
@@ -375,6 +430,17 @@ class Exchange implements ExchangeRecord {
       this.fail(err);
       return;
     }
+    if (body instanceof Promise) {
+      // An async app: no async function of our own around its promise.
+      body.then((b: unknown) => this.settled(b), (err: unknown) => this.fail(err));
+      return;
+    }
+    if (!isThenable(body) && this.sendWhole(body)) return;
+    void this.finish(body);
+  }
+
+  /** The app's promise resolved with its body. */
+  settled(body: unknown): void {
     if (!isThenable(body) && this.sendWhole(body)) return;
     void this.finish(body);
   }
@@ -453,7 +519,7 @@ class Exchange implements ExchangeRecord {
     const head = inspectHeaders(headers);
     this.status = line.code;
     this.reason = line.reason;
-    this.headers = headers as HeaderPair[];
+    this.appHeaders = headers as HeaderPair[];
     this.length = head.length;
     this.asciiHead = line.ascii && head.ascii;
     this.started = true;
@@ -589,36 +655,28 @@ class Exchange implements ExchangeRecord {
   }
 
   sendHead(known: number | undefined): void {
-    const { res, req } = this;
+    const { res, req, s } = this;
     this.headersSent = true;
     const status = this.status;
-    let headers = this.headers;
+    const headers = this.appHeaders;
     // 204 and 304 have no body to measure (RFC 9110 8.6: no Content-Length on a 204).
-    const addLength = this.length === undefined && known !== undefined && status !== 204 && status !== 304;
-    const idHeader = this.s.idHeader;
-    const addId = idHeader !== '' && !hasHeader(headers, idHeader);
-    if (addLength || addId) {
-      // A copy: the app may reuse its header array for other responses.
-      headers = headers.slice();
-      if (addLength) {
-        headers.push(['Content-Length', String(known)]);
-        this.length = known;
-      }
-      if (addId) headers.push([idHeader, this.requestId]);
-      this.headers = headers;
+    if (this.length === undefined && known !== undefined && status !== 204 && status !== 304) {
+      this.length = known;
+      this.addedLength = true;
     }
+    this.addedId = s.idHeaderLower !== '' && !hasHeader(headers, s.idHeaderLower);
     this.bodyAllowed = req.method !== 'HEAD' && status !== 204 && status !== 304;
     const input = this.input;
-    if (this.s.stopping || (input !== undefined && !input.ended && !this.canDrain(input))) res.shouldKeepAlive = false;
-    if (this.s.ownsResponses || res.getHeaderNames().length === 0) {
-      res.writeHead(status, this.reason, headers as unknown as string[]);
+    if (s.stopping || (input !== undefined && !input.ended && !this.canDrain(input))) res.shouldKeepAlive = false;
+    if (s.ownsResponses || res.getHeaderNames().length === 0) {
+      if (!this.storeHead(res as InternalResponse)) res.writeHead(status, this.reason, this.headers as unknown as string[]);
       return;
     }
     // Mounted in a framework that already set headers (Express's X-Powered-By):
     // Node then takes no header pairs in writeHead, so merge by name,
     // keeping every value of a repeated header (Set-Cookie).
     const grouped = new Map<string, string[]>();
-    for (const [name, value] of headers) {
+    for (const [name, value] of this.headers) {
       const key = name.toLowerCase();
       const list = grouped.get(key);
       if (list === undefined) grouped.set(key, [value]);
@@ -626,6 +684,52 @@ class Exchange implements ExchangeRecord {
     }
     for (const [name, values] of grouped) res.setHeader(name, values.length === 1 ? values[0]! : values);
     res.writeHead(status, this.reason);
+  }
+
+  /**
+   * Does what `res.writeHead(status, reason, headers)` does, without
+   * checking every header name and value again: startResponse has checked
+   * them against the same rules (tokens; latin-1 without CR, LF, NUL), and
+   * the request id header's name when the handler was made. The head is
+   * built here and handed to Node's `_storeHeader`, which adds what Node
+   * owns (Date, Connection, Keep-Alive, Content-Length or chunked) and
+   * sets its framing state; the few headers that state depends on
+   * (Content-Length, Date) still go through Node's own processing. False
+   * when this Node lacks the internal, when writeHead was replaced on the
+   * response, or when a head is stored already (then writeHead does it,
+   * and throws as it would).
+   */
+  storeHead(res: InternalResponse): boolean {
+    // Not when something wrapped writeHead (fromNodeHandler's stand-in
+    // response, on-headers in a framework): it must see the call.
+    if (!CAN_STORE_HEADER || res.writeHead !== WRITE_HEAD || res._header) return false;
+    const status = this.status;
+    const headers = this.appHeaders;
+    let head = `HTTP/1.1 ${status} ${this.reason}\r\n`;
+    let framing: string[] | null = null;
+    for (let i = 0; i < headers.length; i++) {
+      const h = headers[i]!;
+      const name = h[0];
+      if ((name.length === 14 && sameName(name, 'content-length')) || (name.length === 4 && sameName(name, 'date'))) {
+        (framing ??= []).push(name, h[1]);
+      } else {
+        head += `${name}: ${h[1]}\r\n`;
+      }
+    }
+    if (this.addedId) head += `${this.s.idHeader}: ${this.requestId}\r\n`;
+    if (status === 204 || status === 304) res._hasBody = false;
+    if (this.addedLength) {
+      // Node writes Content-Length from _contentLength itself when it frames
+      // a body with a known length (HTTP/1.1); HEAD and HTTP/1.0 get the header.
+      if (res._hasBody && res.useChunkedEncodingByDefault) res._contentLength = this.length!;
+      else (framing ??= []).push('Content-Length', String(this.length));
+    }
+    res.statusCode = status;
+    res.statusMessage = this.reason;
+    // As writeHead: a final status without 100 Continue sent ends the connection.
+    if (res._expect_continue && !res._sent100) res.shouldKeepAlive = false;
+    res._storeHeader(head, framing);
+    return true;
   }
 
   canDrain(input: RequestInput): boolean {
@@ -880,17 +984,22 @@ class RequestLog implements RequestLogger {
 
 // Request ids: UUID-shaped, a random per-process prefix and a counter, for a
 // fraction of randomUUID()'s cost on every request. Unique across workers
-// and restarts through the prefix.
+// and restarts through the prefix: 80 bits of Math.random, which V8 seeds
+// from the OS's entropy in every process. Not node:crypto: loading it costs
+// a worker about 1 MiB of memory, for ids that need no secrecy.
 const ID_PREFIX = (() => {
-  const hex = randomBytes(10).toString('hex');
+  let hex = '';
+  for (let i = 0; i < 20; i++) hex += Math.floor(Math.random() * 16).toString(16);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${((parseInt(hex[16]!, 16) & 3) | 8).toString(16)}${hex.slice(17, 20)}-`;
 })();
 let idCounter = 0;
+// 2^48 + n in hex is "1" and n in 12 hex digits: one toString, no padding.
+const ID_BASE = 2 ** 48;
 
 /** A new request id. */
 export function nextRequestId(): string {
   idCounter++;
-  return ID_PREFIX + idCounter.toString(16).padStart(12, '0');
+  return ID_PREFIX + (ID_BASE + idCounter).toString(16).slice(1);
 }
 
 /** What the worker server needs besides the request handler. */
@@ -910,6 +1019,9 @@ export interface GatewayHandler {
 
 /** Normalises handler options into the shared per-server state. */
 function shared(app: Application, options: HandlerOptions): Shared {
+  const idHeader = options.requestIdHeader ?? 'X-Request-ID';
+  // It is written into every response head as it is.
+  if (idHeader !== '' && !isToken(idHeader)) throw new TypeError(`requestIdHeader: ${JSON.stringify(idHeader)} is not a valid header name`);
   return {
     app,
     logger: options.logger ?? createLogger(),
@@ -928,8 +1040,8 @@ function shared(app: Application, options: HandlerOptions): Shared {
     preRequest: options.preRequest,
     postRequest: options.postRequest,
     ownsResponses: options.ownsResponses ?? false,
-    idHeader: options.requestIdHeader ?? 'X-Request-ID',
-    idHeaderLower: (options.requestIdHeader ?? 'X-Request-ID').toLowerCase(),
+    idHeader,
+    idHeaderLower: idHeader.toLowerCase(),
     observer: options.observer,
   };
 }

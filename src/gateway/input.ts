@@ -21,6 +21,10 @@ export interface RequestInputOptions {
 
 const EMPTY = Buffer.alloc(0);
 
+function concurrentRead(): GatewayError {
+  return new GatewayError('GW_CONCURRENT_READ', 'wsgi.input: a read was started while another one is still pending; await each read before the next');
+}
+
 /** An {@link InputStream} over a Node readable (an `IncomingMessage`, or any Readable). */
 export class RequestInput implements InputStream {
   #src: Readable;
@@ -35,7 +39,11 @@ export class RequestInput implements InputStream {
   #started = false;
   #pending = false;
   #discarding = false;
+  /** The stream was paused by us (nobody waits for data). */
+  #paused = false;
   #wake: (() => void) | undefined;
+  /** How many buffered bytes the waiting read needs before it is woken. */
+  #want = 0;
 
   constructor(src: Readable, options: RequestInputOptions = {}) {
     this.#src = src;
@@ -82,16 +90,45 @@ export class RequestInput implements InputStream {
   }
 
   read(size?: number): Promise<Buffer> {
-    return this.#op(async () => {
-      if (size === undefined || size === null || size < 0) {
-        await this.#fill(Infinity);
-        return this.#take(this.#buffered);
-      }
-      if (size === 0) return EMPTY;
-      await this.#fill(size);
-      return this.#take(Math.min(size, this.#buffered));
+    // Not an async function: a read is answered from what is buffered, or by
+    // the chunk (or the end) that completes it, without a chain of awaits.
+    if (this.#pending) return Promise.reject(concurrentRead());
+    const want = size === undefined || size === null || size < 0 ? Infinity : size;
+    if (want === 0) return Promise.resolve(EMPTY);
+    // A body known to be empty (Content-Length: 0) never touches the stream, nor sends 100 Continue.
+    if (this.#started || !this.#ended) this.#start();
+    if (this.#buffered >= want || this.#ended) return Promise.resolve(this.#take(Math.min(want, this.#buffered)));
+    if (this.#error) return Promise.reject(this.#error);
+    this.#pending = true;
+    return new Promise<Buffer>((resolve, reject) => {
+      this.#reader = { want, resolve, reject };
+      this.#waitForReader();
     });
   }
+
+  #reader: { want: number; resolve: (b: Buffer) => void; reject: (err: Error) => void } | undefined;
+
+  #waitForReader(): void {
+    this.#want = this.#reader!.want;
+    this.#wake = this.#onReaderWake;
+    this.#resume();
+  }
+
+  /** Enough arrived for the waiting read(), or the end, or an error. */
+  #onReaderWake = (): void => {
+    const r = this.#reader!;
+    if (this.#buffered >= r.want || this.#ended) {
+      this.#reader = undefined;
+      this.#pending = false;
+      r.resolve(this.#take(Math.min(r.want, this.#buffered)));
+    } else if (this.#error) {
+      this.#reader = undefined;
+      this.#pending = false;
+      r.reject(this.#error);
+    } else {
+      this.#waitForReader();
+    }
+  };
 
   readline(size?: number): Promise<Buffer> {
     return this.#op(async () => {
@@ -146,14 +183,12 @@ export class RequestInput implements InputStream {
     this.#chunks = [];
     this.#buffered = 0;
     this.#start();
-    this.#pump();
+    this.#resume();
     return true;
   }
 
   async #op<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#pending) {
-      throw new GatewayError('GW_CONCURRENT_READ', 'wsgi.input: a read was started while another one is still pending; await each read before the next');
-    }
+    if (this.#pending) throw concurrentRead();
     this.#pending = true;
     try {
       return await fn();
@@ -167,7 +202,12 @@ export class RequestInput implements InputStream {
     this.#started = true;
     this.#onFirstRead?.();
     const src = this.#src;
-    src.on('readable', () => this.#pump());
+    // Flowing mode while a read waits, paused otherwise. In flowing mode the
+    // parser hands each chunk straight to us; 'readable' mode would buffer
+    // it first, and a chunk over the stream's high-water mark (most socket
+    // reads of an upload) would stop and restart the socket's reading for
+    // every chunk.
+    src.on('data', (chunk: Buffer) => this.#onData(chunk));
     src.on('end', () => {
       this.#ended = true;
       this.#notify();
@@ -185,28 +225,39 @@ export class RequestInput implements InputStream {
     this.truncated(err);
   }
 
-  #pump(): void {
-    // Pull only for a read that waits (or to discard): a chunk pulled on
-    // 'readable' with nobody waiting would empty the stream's buffer, so it
-    // would read more from the socket, fire 'readable' again, and so on: an
-    // app that paused would get the whole upload in memory, and the client
-    // no backpressure.
-    if (this.#wake === undefined && !this.#discarding) return;
-    let chunk: Buffer | null;
-    let got = false;
-    while ((chunk = this.#src.read() as Buffer | null) !== null) {
-      got = true;
-      this.#received += chunk.length;
-      if (this.#limit > 0 && this.#received > this.#limit && this.#length === undefined) {
-        this.#error ??= new GatewayError('GW_BODY_TOO_LARGE', `wsgi.input: the request body is larger than the limit of ${this.#limit} bytes (--limit-request-body)`);
-        this.#src.pause();
-        break;
-      }
-      if (this.#discarding) continue;
-      this.#chunks.push(chunk);
-      this.#buffered += chunk.length;
+  #onData(chunk: Buffer): void {
+    this.#received += chunk.length;
+    if (this.#limit > 0 && this.#received > this.#limit && this.#length === undefined) {
+      this.#error ??= new GatewayError('GW_BODY_TOO_LARGE', `wsgi.input: the request body is larger than the limit of ${this.#limit} bytes (--limit-request-body)`);
+      this.#pause();
+      this.#notify();
+      return;
     }
-    if (got) this.#notify();
+    if (this.#discarding) return;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    if (this.#wake === undefined) {
+      // Nobody waits (the read that wanted data has what it asked for): hold
+      // the rest back, so that an app that pauses does not get the whole
+      // upload in memory and the client gets TCP backpressure. What the
+      // stream buffers meanwhile is bounded by its high-water mark.
+      this.#pause();
+    } else if (this.#buffered >= this.#want) {
+      this.#notify();
+    }
+  }
+
+  #pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#src.pause();
+  }
+
+  /** Lets data flow again (a read waits for it, or the rest is being discarded). */
+  #resume(): void {
+    if (!this.#started || (!this.#paused && this.#src.readableFlowing === true)) return;
+    this.#paused = false;
+    if (this.#error === undefined || this.#discarding) this.#src.resume();
   }
 
   #notify(): void {
@@ -225,9 +276,11 @@ export class RequestInput implements InputStream {
       if (this.#error) throw this.#error;
       if (this.#ended) return;
       const before = this.#buffered;
+      // Woken once `want` bytes are buffered (not on every chunk), at the end, or on an error.
+      this.#want = want;
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
-        this.#pump();
+        this.#resume();
       });
       if (this.#buffered === before && this.#error) throw this.#error;
     }
