@@ -83,6 +83,18 @@ describe('logging/access: the line of a request', () => {
       assert.equal(rec.path, '/p"\\');
       assert.equal(rec.query, 'q="');
     });
+
+    it('is pure ASCII (the writer copies byte strings): other characters as \\u escapes, the values intact', () => {
+      const ua = 'caf\u00c3\u00a9 \u007f \u2028 \ud83d\ude00 \ud800';
+      const text = line(record({ environ: { HTTP_USER_AGENT: ua } }));
+      assert.match(text, /^[\x20-\x7e]*\n$/);
+      assert.equal(JSON.parse(text).user_agent, ua);
+    });
+
+    it('text lines are byte strings too: a non-ASCII literal in the format goes as its UTF-8 bytes', () => {
+      const text = compileAccessFormat('\u00e9 %(s)s')(record());
+      assert.equal(Buffer.from(text, 'latin1').toString('utf8'), '\u00e9 200\n');
+    });
   });
 
   describe('text: gunicorn\'s atoms', () => {
