@@ -32,10 +32,10 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { freePort } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: argv } = parseArgs({
@@ -70,17 +70,6 @@ function command(v, /** @type {number} */ port) {
   if (v === 'raw') return ['node', 'bench/servers/raw.mjs', '--port', String(port), '--workers', '1'];
   const dist = v === 'gw' ? 'dist' : v.slice(3);
   return ['node', path.join(dist, 'cli/bin.js'), '-b', `127.0.0.1:${port}`, '-w', '1', /** @type {string} */ (argv.app)];
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = /** @type {net.AddressInfo} */ (s.address());
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function children(/** @type {number} */ pid) {

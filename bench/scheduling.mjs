@@ -23,10 +23,10 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'dist/cli/bin.js');
@@ -45,18 +45,6 @@ const CLIENT_TIMEOUT_MS = 3000;
 const LATE_WATCH_MS = 15_000;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** A port nobody listens on now (each server gets a fresh one). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = /** @type {net.AddressInfo} */ (s.address());
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The pids of a process's children, from /proc. */
 function childPids(pid) {
