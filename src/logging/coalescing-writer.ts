@@ -1,9 +1,8 @@
 /**
  * An append-only log file written off the request path: lines are queued,
- * and written by one `fs.write` within FLUSH_MS (at once when BATCH_CHARS
- * wait), together with every other line queued meanwhile or while the
- * previous write was in flight. The cost on the request path is an array
- * push; the lines are copied into one reused buffer as byte strings.
+ * and written together by one write within FLUSH_MS (at once when
+ * BATCH_CHARS wait). The cost on the request path is an array push; the
+ * lines are copied into one reused buffer as byte strings.
  *
  * pino's own asynchronous destination (sonic-boom, `sync: false`) does the
  * same job, but measured 4-6 µs per line here against 1.3-1.6 µs for this
@@ -172,14 +171,41 @@ export class CoalescingWriter {
       this.#timer = undefined;
     }
     if (this.#inFlight !== undefined) return;
-    if (this.#pending.length === 0) {
-      this.#settled();
-      return;
+    this.#writeNow();
+  }
+
+  /**
+   * Writes what is queued now, synchronously: a batch every FLUSH_MS (or
+   * BATCH_CHARS), into the page cache or a pipe. A trip through libuv's
+   * thread pool per batch measured costlier than the write itself (on a
+   * 2-core VM, hello world with the access log: +5.3 µs of CPU a request
+   * asynchronously, +3.7 synchronously, to a file; to a pipe, in 4 KiB
+   * chunks, +10.6 against +2.7). A pipe gets whole lines of at most
+   * ATOMIC_WRITE bytes per write. When a non-blocking pipe is full (EAGAIN,
+   * or a part written) the rest goes the asynchronous way, in order; a
+   * blocking one makes the write wait for its reader, as gunicorn's would.
+   */
+  #writeNow(): void {
+    while (this.#pending.length > 0) {
+      const buf = this.#take(true);
+      let n = 0;
+      try {
+        n = writeSync(this.#fd, buf, 0, buf.length);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') {
+          this.#onError?.(err as NodeJS.ErrnoException, this.#taken);
+          continue;
+        }
+      }
+      if (n < buf.length) {
+        this.#inFlight = buf.subarray(n);
+        this.#inFlightLines = this.#taken;
+        this.#inFlightFd = this.#fd;
+        write(this.#inFlightFd, this.#inFlight, 0, this.#inFlight.length, null, this.#writtenBound);
+        return;
+      }
     }
-    this.#inFlight = this.#take(true);
-    this.#inFlightLines = this.#taken;
-    this.#inFlightFd = this.#fd;
-    write(this.#inFlightFd, this.#inFlight, 0, this.#inFlight.length, null, this.#writtenBound);
+    this.#settled();
   }
 
   #written(err: NodeJS.ErrnoException | null, n: number): void {
