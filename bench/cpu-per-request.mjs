@@ -31,11 +31,11 @@
  * @module
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { freePort } from './lib.mjs';
+import { childPids, freePort, rssKiB } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: argv } = parseArgs({
@@ -72,24 +72,11 @@ function command(v, /** @type {number} */ port) {
   return ['node', path.join(dist, 'cli/bin.js'), '-b', `127.0.0.1:${port}`, '-w', '1', /** @type {string} */ (argv.app)];
 }
 
-function children(/** @type {number} */ pid) {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
-  } catch {
-    return [];
-  }
-}
-
 /** utime + stime of a process (all its threads), in µs. */
 function cpuUs(/** @type {number} */ pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) * TICK_US;
-}
-
-function rssMiB(/** @type {number} */ pid) {
-  const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
 }
 
 function wrk(/** @type {string[]} */ args) {
@@ -126,9 +113,9 @@ async function measure(variant, route) {
   try {
     await ready;
     await sleep(500);
-    const pid = variant === 'raw' ? /** @type {number} */ (proc.pid) : children(/** @type {number} */ (proc.pid))[0];
+    const pid = variant === 'raw' ? /** @type {number} */ (proc.pid) : childPids(/** @type {number} */ (proc.pid))[0];
     if (pid === undefined) throw new Error('no worker');
-    const rss = rssMiB(pid);
+    const rss = (rssKiB(pid) ?? NaN) / 1024;
     const target = ROUTES[/** @type {keyof typeof ROUTES} */ (route)].map((a) => a.replace('PORT', String(port)));
     if (Number(argv.warmup) > 0) wrk([`-d${argv.warmup}s`, ...target]);
     const before = cpuUs(pid);

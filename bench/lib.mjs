@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 
 /**
@@ -21,4 +22,31 @@ export function freePort() {
       s.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * The pids of a process's children, from /proc (empty once it is gone).
+ * @param {number} pid
+ * @returns {number[]}
+ */
+export function childPids(pid) {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * VmRSS of a process in KiB (undefined if it is gone).
+ * @param {number} pid
+ * @returns {number | undefined}
+ */
+export function rssKiB(pid) {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -44,7 +44,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { report } from './report.mjs';
-import { freePort } from './lib.mjs';
+import { childPids, freePort, rssKiB } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'dist/cli/bin.js');
@@ -147,15 +147,6 @@ const log = (/** @type {string} */ s) => process.stderr.write(`${s}\n`);
 /** @type {Map<number, { proc: import('node:child_process').ChildProcess; name: string }>} */
 const live = new Map();
 
-/** The pids of a process's children, from /proc. */
-function childPids(/** @type {number} */ pid) {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
-  } catch {
-    return [];
-  }
-}
-
 /** A process and all its descendants, from /proc. */
 function family(/** @type {number} */ pid) {
   const out = [pid];
@@ -212,16 +203,6 @@ function launch(cmd, name) {
     resolve({ code, signal: sig });
   }));
   return { proc, pid, exited };
-}
-
-/** VmRSS of a process in KiB (undefined if it is gone). */
-function rssKiB(/** @type {number} */ pid) {
-  try {
-    const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**

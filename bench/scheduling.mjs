@@ -21,12 +21,12 @@
  * @module
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './lib.mjs';
+import { childPids, freePort } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'dist/cli/bin.js');
@@ -45,15 +45,6 @@ const CLIENT_TIMEOUT_MS = 3000;
 const LATE_WATCH_MS = 15_000;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** The pids of a process's children, from /proc. */
-function childPids(pid) {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
-  } catch {
-    return [];
-  }
-}
 
 /** utime + stime of a process, in clock ticks. */
 function cpuTicks(pid) {

@@ -248,20 +248,22 @@ function basicUser(r: ExchangeRecord): string | undefined {
   return colon < 0 ? undefined : decoded.slice(0, colon);
 }
 
-function pathOf(r: ExchangeRecord): string {
-  const env = r.environ;
-  if (env !== undefined && typeof env.PATH_INFO === 'string') return env.PATH_INFO;
+/** The request target split at `?`, for a request refused before its environ. */
+function targetPart(r: ExchangeRecord, part: 'path' | 'query'): string {
   const url = r.req.url ?? '';
   const q = url.indexOf('?');
-  return q < 0 ? url : url.slice(0, q);
+  if (part === 'path') return q < 0 ? url : url.slice(0, q);
+  return q < 0 ? '' : url.slice(q + 1);
+}
+
+function pathOf(r: ExchangeRecord): string {
+  const v = r.environ?.PATH_INFO;
+  return typeof v === 'string' ? v : targetPart(r, 'path');
 }
 
 function queryOf(r: ExchangeRecord): string {
-  const env = r.environ;
-  if (env !== undefined && typeof env.QUERY_STRING === 'string') return env.QUERY_STRING;
-  const url = r.req.url ?? '';
-  const q = url.indexOf('?');
-  return q < 0 ? '' : url.slice(q + 1);
+  const v = r.environ?.QUERY_STRING;
+  return typeof v === 'string' ? v : targetPart(r, 'query');
 }
 
 /** Every value of a response header (any case), joined with `, `. */
