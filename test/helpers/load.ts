@@ -23,6 +23,8 @@ export interface LoadOptions {
   /** Hard cap on requests, to keep traffic bounded. */
   maxRequests?: number;
   path?: string;
+  /** Called with the body of each successful response (to wait until the load reached every worker). */
+  onOk?: (body: string) => void;
 }
 
 /** Responses a socket carried so far. */
@@ -66,6 +68,7 @@ export async function runLoad(port: number, options: LoadOptions): Promise<LoadR
       if (r.error === undefined && r.status === 200) {
         result.ok++;
         result.bodies.add(r.body);
+        options.onOk?.(r.body);
       } else if (r.error !== undefined && r.reused && !r.gotBytes && ['ECONNRESET', 'EPIPE'].includes(r.error.code ?? '') ) {
         result.races++;
       } else if (r.error !== undefined && r.reused && !r.gotBytes && r.error.message === 'socket hang up') {

@@ -78,8 +78,10 @@ describe('master: signals and supervision', function () {
     const srv = await startGwserver(['-w', '2', APP]);
     const before = await waitWorkers(srv, 2);
     let stop = false;
-    const load = runLoad(srv.port, { concurrency: 4, until: () => stop });
-    await new Promise((r) => setTimeout(r, 300));
+    const warm = new Set<string>();
+    const load = runLoad(srv.port, { concurrency: 4, until: () => stop, onOk: (b) => warm.add(b) });
+    // The load is under way before the signal.
+    await waitFor(() => warm.size > 0, 10_000, 'the load under way');
     for (const round of [1, 2]) {
       srv.proc.kill('SIGHUP');
       await srv.waitForRecord((r) => r.msg?.startsWith('reloaded in') && srv.records().filter((x) => x.msg?.startsWith('reloaded in')).length >= round, 15_000);
@@ -99,8 +101,10 @@ describe('master: signals and supervision', function () {
     const srv = await startGwserver(['-w', '2', APP]);
     await waitWorkers(srv, 2);
     let stop = false;
-    const load = runLoad(srv.port, { concurrency: 4, keepAlive: true, until: () => stop });
-    await new Promise((r) => setTimeout(r, 300));
+    const warm = new Set<string>();
+    const load = runLoad(srv.port, { concurrency: 4, keepAlive: true, until: () => stop, onOk: (b) => warm.add(b) });
+    // The load is under way before the signal.
+    await waitFor(() => warm.size > 0, 10_000, 'the load under way');
     for (const round of [1, 2]) {
       srv.proc.kill('SIGHUP');
       await srv.waitForRecord(() => srv.records().filter((x) => x.msg?.startsWith('reloaded in')).length >= round, 15_000);

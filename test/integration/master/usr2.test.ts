@@ -102,9 +102,10 @@ describe('master: USR2 (re-executing the master)', function () {
     const srv = await startGwserver(['-w', '2', '--pid', pidfile, '-b', '127.0.0.1:0', '-b', `unix:${sock}`, APP]);
     const oldWorkers = await waitWorkers(srv.pid, 2);
     let stop = false;
-    const load = runLoad(srv.port, { concurrency: 4, until: () => stop });
-    // Let the load reach both old workers first.
-    await new Promise((r) => setTimeout(r, 300));
+    const warm = new Set<string>();
+    const load = runLoad(srv.port, { concurrency: 4, until: () => stop, onOk: (b) => warm.add(b) });
+    // The load is under way before the signal.
+    await waitFor(() => warm.size > 0, 10_000, 'the load under way');
 
     const up = upgrade(srv);
     const spawned = await srv.waitForRecord((r) => r.pid === srv.pid && /re-executing the master/.test(r.msg ?? ''));
@@ -155,8 +156,10 @@ describe('master: USR2 (re-executing the master)', function () {
     const srv = await startGwserver(['-w', '2', APP]);
     await waitWorkers(srv.pid, 2);
     let stop = false;
-    const load = runLoad(srv.port, { concurrency: 4, keepAlive: true, until: () => stop });
-    await new Promise((r) => setTimeout(r, 300));
+    const warm = new Set<string>();
+    const load = runLoad(srv.port, { concurrency: 4, keepAlive: true, until: () => stop, onOk: (b) => warm.add(b) });
+    // The load is under way before the signal.
+    await waitFor(() => warm.size > 0, 10_000, 'the load under way');
     const { newPid } = await upgrade(srv);
     await srv.exited;
     const newWorkers = await waitWorkers(newPid, 2);
@@ -174,8 +177,10 @@ describe('master: USR2 (re-executing the master)', function () {
     const srv = await startGwserver(['-w', '1', '--keep-old-master', '--name', 'upg', '--pid', pidfile, '-b', '127.0.0.1:0', '-b', `unix:${sock}`, APP]);
     const [oldWorker] = await waitWorkers(srv.pid, 1);
     let stop = false;
-    const load = runLoad(srv.port, { concurrency: 4, until: () => stop });
-    await new Promise((r) => setTimeout(r, 200));
+    const warm = new Set<string>();
+    const load = runLoad(srv.port, { concurrency: 4, until: () => stop, onOk: (b) => warm.add(b) });
+    // The load is under way before the signal.
+    await waitFor(() => warm.size > 0, 10_000, 'the load under way');
 
     const { newPid } = await upgrade(srv);
     await srv.waitForRecord((r) => r.pid === srv.pid && /--keep-old-master: this master/.test(r.msg ?? ''));
