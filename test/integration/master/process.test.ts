@@ -4,11 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
-import { startGwserver } from '../../helpers/gwserver.js';
+import { ROOT, startGwserver } from '../../helpers/gwserver.js';
 import { waitFor } from '../../helpers/raw.js';
 
 const WHOAMI = 'test/fixtures/apps/whoami.mjs:application';
@@ -41,15 +41,25 @@ describe('master: process mechanics', function () {
     const nobody = Number(execFileSync('id', ['-u', 'nobody']).toString().trim());
     const nogroup = Number(execFileSync('id', ['-g', 'nobody']).toString().trim());
     const port = await freePrivilegedPort();
-    // Only root may bind it: the master does, before the workers drop to nobody.
-    const srv = await startGwserver(['-b', `127.0.0.1:${port}`, '-w', '2', '--user', 'nobody', '--group', String(nogroup), WHOAMI]);
-    assert.equal(srv.port, port);
-    await waitFor(() => srv.workerPids().length === 2, 10_000, 'workers');
-    const r = (await (await fetch(`${srv.url}/`)).json()) as { uid: number; gid: number };
-    assert.equal(r.uid, nobody);
-    assert.equal(r.gid, nogroup);
-    assert.equal(uidOf(srv.pid), 0, 'the master keeps root');
-    for (const pid of srv.workerPids()) assert.equal(uidOf(pid), nobody);
+    // The app must be readable by nobody: a checkout under `mktemp -d` (mode 0700) is not.
+    const appDir = mkdtempSync(path.join(os.tmpdir(), 'gw-user-'));
+    try {
+      chmodSync(appDir, 0o755);
+      const app = path.join(appDir, 'whoami.mjs');
+      copyFileSync(path.join(ROOT, 'test/fixtures/apps/whoami.mjs'), app);
+      chmodSync(app, 0o644);
+      // Only root may bind it: the master does, before the workers drop to nobody.
+      const srv = await startGwserver(['-b', `127.0.0.1:${port}`, '-w', '2', '--user', 'nobody', '--group', String(nogroup), `${app}:application`]);
+      assert.equal(srv.port, port);
+      await waitFor(() => srv.workerPids().length === 2, 10_000, 'workers');
+      const r = (await (await fetch(`${srv.url}/`)).json()) as { uid: number; gid: number };
+      assert.equal(r.uid, nobody);
+      assert.equal(r.gid, nogroup);
+      assert.equal(uidOf(srv.pid), 0, 'the master keeps root');
+      for (const pid of srv.workerPids()) assert.equal(uidOf(pid), nobody);
+    } finally {
+      rmSync(appDir, { recursive: true, force: true });
+    }
   });
 
   it('--user that does not exist halts the master at boot with a clear message', async function () {
