@@ -3,7 +3,7 @@
  * Server CPU time per request, A/B: a steadier measure than requests/s on a
  * shared, noisy machine, for deciding whether a change to the hot path helps.
  *
- *     node bench/cpu-per-request.mjs [--variants raw,gw,gw:bench/out/base/dist]
+ *     node bench/cpu-per-request.mjs [--variants raw,gw,gw+log,gw:bench/out/base/dist]
  *                                    [--routes hello,echo,stream] [--rounds 5]
  *                                    [--duration 3] [--warmup 1] [--connections 50]
  *                                    [--rss] [--profile DIR] [--app FILE:NAME]
@@ -12,7 +12,11 @@
  * `gw:DIR` (another build of gwserver, e.g. an earlier one made with
  * `npx tsc -p tsconfig.build.json --outDir bench/out/base/dist` and a copy
  * of package.json in bench/out/base/; inside the repository, so that it
- * finds node_modules; see docs/benchmark.md). Every run starts
+ * finds node_modules; see docs/benchmark.md). Suffixes add gwserver
+ * flags: `+log` the access log (a file in the temp dir, removed after each
+ * run) and metrics (`--metrics-bind 127.0.0.1:0`), as the bench's
+ * "hello+log" row; `+access` the access log alone, `+null` the access log
+ * to /dev/null, `+metrics` metrics alone (`gw+access`, `gw:DIR+log`). Every run starts
  * the server afresh pinned to CPU 0 (`taskset -c 0`, gwserver `-w 1`), wrk
  * pinned to CPU 1 (`wrk -t1 -cN`), warms up, then reads the worker's
  * utime+stime (/proc/PID/stat, every thread) before and after a measured wrk
@@ -31,7 +35,8 @@
  * @module
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -63,13 +68,23 @@ const ROUTES = {
   echo: ['-s', path.join(ROOT, 'bench/post.lua'), 'http://127.0.0.1:PORT/echo'],
 };
 
+const ACCESS_LOG = path.join(os.tmpdir(), `gwserver-cpu-${process.pid}.log`);
+
 const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
 
 /** @param {string} v */
 function command(v, /** @type {number} */ port) {
   if (v === 'raw') return ['node', 'bench/servers/raw.mjs', '--port', String(port), '--workers', '1'];
-  const dist = v === 'gw' ? 'dist' : v.slice(3);
-  return ['node', path.join(dist, 'cli/bin.js'), '-b', `127.0.0.1:${port}`, '-w', '1', /** @type {string} */ (argv.app)];
+  const [base, ...extras] = v.split('+');
+  const dist = base === 'gw' ? 'dist' : /** @type {string} */ (base).slice(3);
+  const logArgs = extras.flatMap((x) => {
+    if (x === 'log') return ['--access-logfile', ACCESS_LOG, '--metrics-bind', '127.0.0.1:0'];
+    if (x === 'access') return ['--access-logfile', ACCESS_LOG];
+    if (x === 'null') return ['--access-logfile', '/dev/null'];
+    if (x === 'metrics') return ['--metrics-bind', '127.0.0.1:0'];
+    throw new Error(`unknown variant suffix +${x} (log, access, null, metrics)`);
+  });
+  return ['node', path.join(dist, 'cli/bin.js'), '-b', `127.0.0.1:${port}`, '-w', '1', ...logArgs, /** @type {string} */ (argv.app)];
 }
 
 /** utime + stime of a process (all its threads), in µs. */
@@ -128,6 +143,7 @@ async function measure(variant, route) {
     const t = setTimeout(() => proc.kill('SIGKILL'), 8000);
     await exited;
     clearTimeout(t);
+    rmSync(ACCESS_LOG, { force: true });
   }
 }
 
@@ -151,9 +167,13 @@ for (let round = 1; round <= Number(argv.rounds); round++) {
     }
   }
 }
-// The minimum too: on a shared machine noise only ever adds CPU time.
-process.stdout.write(`\n${'route variant'.padEnd(36)} ${'µs/req med'.padStart(10)} ${'min'.padStart(6)} ${'req/s med'.padStart(9)}${argv.rss ? ' RSS MiB' : ''}  µs/req per round\n`);
+// The minimum too: on a shared machine noise only ever adds CPU time. And the
+// median of the per-round ratios to the route's first variant: the two ran
+// seconds apart, so a slow drift of the machine cancels out.
+process.stdout.write(`\n${'route variant'.padEnd(36)} ${'µs/req med'.padStart(10)} ${'min'.padStart(6)} ${'x first'.padStart(7)} ${'req/s med'.padStart(9)}${argv.rss ? ' RSS MiB' : ''}  µs/req per round\n`);
 for (const [k, rs] of Object.entries(results)) {
   const us = rs.map((r) => r.usPerReq);
-  process.stdout.write(`${k.padEnd(36)} ${median(us).toFixed(2).padStart(10)} ${Math.min(...us).toFixed(1).padStart(6)} ${median(rs.map((r) => r.rps)).toFixed(0).padStart(9)}${argv.rss ? ` ${median(rs.map((r) => r.rss)).toFixed(1).padStart(7)}` : ''}  ${us.map((u) => u.toFixed(1)).join(', ')}\n`);
+  const first = /** @type {Array<{ usPerReq: number }>} */ (results[`${k.split(' ')[0]} ${variants[0]}`]);
+  const paired = median(us.map((u, i) => u / /** @type {{ usPerReq: number }} */ (first[i]).usPerReq));
+  process.stdout.write(`${k.padEnd(36)} ${median(us).toFixed(2).padStart(10)} ${Math.min(...us).toFixed(1).padStart(6)} ${paired.toFixed(3).padStart(7)} ${median(rs.map((r) => r.rps)).toFixed(0).padStart(9)}${argv.rss ? ` ${median(rs.map((r) => r.rss)).toFixed(1).padStart(7)}` : ''}  ${us.map((u) => u.toFixed(1)).join(', ')}\n`);
 }

@@ -993,13 +993,18 @@ const ID_PREFIX = (() => {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${((parseInt(hex[16]!, 16) & 3) | 8).toString(16)}${hex.slice(17, 20)}-`;
 })();
 let idCounter = 0;
-// 2^48 + n in hex is "1" and n in 12 hex digits: one toString, no padding.
-const ID_BASE = 2 ** 48;
+// Number#toString(16) costs ~300 ns (a runtime call): it runs once per 256
+// ids, for the first 10 of the 12 counter digits; the last two come from a table.
+// 2^40 + n in hex is "1" and n in 10 hex digits: no padding.
+const ID_BLOCK_BASE = 2 ** 40;
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => (i < 16 ? '0' : '') + i.toString(16));
+let idBlock = '';
 
 /** A new request id. */
 export function nextRequestId(): string {
-  idCounter++;
-  return ID_PREFIX + (ID_BASE + idCounter).toString(16).slice(1);
+  const low = ++idCounter & 0xff;
+  if (low === 0 || idBlock === '') idBlock = ID_PREFIX + (ID_BLOCK_BASE + Math.floor(idCounter / 256)).toString(16).slice(1);
+  return idBlock + HEX_BYTE[low]!;
 }
 
 /** What the worker server needs besides the request handler. */

@@ -1,8 +1,12 @@
 /**
  * An append-only log file written off the request path: lines are queued,
  * and written together by one write within FLUSH_MS (at once when
- * BATCH_CHARS wait). The cost on the request path is an array push; the
- * lines are copied into one reused buffer as byte strings.
+ * BATCH_BYTES wait). Lines go straight into one reused buffer: the access
+ * log writes its JSON lines there byte by byte ({@link LineSink}), other
+ * lines are copied in as byte strings. A line that waited as a JS string
+ * (a rope of ~30 pieces) survived the young-generation GCs of a busy
+ * worker and had to be flattened at write time: about 1.5 µs per line
+ * more, and longer GC pauses, than writing its bytes at once.
  *
  * pino's own asynchronous destination (sonic-boom, `sync: false`) does the
  * same job, but measured 4-6 µs per line here against 1.3-1.6 µs for this
@@ -21,14 +25,37 @@ export interface CoalescingWriterOptions {
   file: string;
   /** A write or a reopen failed; the lines of a failed write are lost. */
   onError?: (err: NodeJS.ErrnoException, lost: number) => void;
-  /** Lines queued beyond this many characters are dropped and counted (a disk that cannot keep up must not fill the memory). Default 16 MiB. */
+  /** Lines queued beyond this many bytes are dropped and counted (a disk that cannot keep up must not fill the memory). Default 16 MiB. */
   maxPending?: number;
 }
 
 /** How long a line may wait for others to share its write (ms). */
 const FLUSH_MS = 20;
-/** Characters queued that make a write start at once. */
-const BATCH_CHARS = 64 * 1024;
+/** Bytes queued that make a write start at once. */
+const BATCH_BYTES = 64 * 1024;
+/** The buffer's first size (allocated on the first line: an idle worker has none). */
+const INITIAL_BYTES = 128 * 1024;
+
+/**
+ * Where a line is written byte by byte: `room(max)` gives a buffer with at
+ * least `max` free bytes from `end`; the writer puts its line there and
+ * calls `commit` with the new end. Every committed range is whole lines.
+ */
+export interface LineSink {
+  /** The buffer to write at {@link LineSink.end} (with `max` bytes free), or undefined: the line is to be dropped. */
+  room(max: number): Buffer | undefined;
+  /** Where the next line starts in the buffer `room` returned. */
+  readonly end: number;
+  /** The bytes up to `end` are written (whole lines, each with its `\n`). */
+  commit(end: number): void;
+}
+
+/** The number of lines (newlines) in buf[start, end): for the lost-lines count of a failed write. */
+function countLines(buf: Buffer, start: number, end: number): number {
+  let n = 0;
+  for (let i = buf.indexOf(0x0a, start); i >= 0 && i < end; i = buf.indexOf(0x0a, i + 1)) n++;
+  return n;
+}
 
 /** A pipe or socket takes at most this much in one atomic write (PIPE_BUF): several workers share stdout. */
 const ATOMIC_WRITE = 4096;
@@ -39,15 +66,16 @@ function sleepSync(ms: number): void {
 }
 
 /** See the module comment. */
-export class CoalescingWriter {
+export class CoalescingWriter implements LineSink {
   readonly file: string;
   #fd: number;
   /** Whether writes must stay whole lines of at most ATOMIC_WRITE bytes (not a regular file). */
   #shared: boolean;
-  #pending: string[] = [];
-  /** The buffer writes are encoded into (grown as needed, never shrunk). */
-  #out: Buffer = Buffer.alloc(0);
-  #pendingChars = 0;
+  /** Queued lines: buf[0, end). Written from here synchronously; only a part a pipe would not take is copied out (#inFlight). */
+  #buf: Buffer = Buffer.alloc(0);
+  #end = 0;
+  #source: (() => void) | undefined;
+  #rendering = false;
   #maxPending: number;
   #scheduled = false;
   #timer: NodeJS.Timeout | undefined;
@@ -57,7 +85,6 @@ export class CoalescingWriter {
   #inFlightFd = -1;
   /** Fds replaced by a reopen while a write on them was in flight: closed when it ends. */
   #retired: number[] = [];
-  #taken = 0;
   #dropped = 0;
   #waiters: Array<() => void> = [];
   #onError: CoalescingWriterOptions['onError'];
@@ -94,50 +121,63 @@ export class CoalescingWriter {
    * character (ASCII, or the latin-1 form of UTF-8 bytes), copied as is.
    */
   write(line: string): void {
-    if (this.#pendingChars > this.#maxPending) {
+    const buf = this.room(line.length);
+    if (buf !== undefined) this.commit(this.#end + buf.write(line, this.#end, 'latin1'));
+  }
+
+  room(max: number): Buffer | undefined {
+    if (this.#end + max <= this.#buf.length) return this.#buf;
+    if (this.#end + max > this.#maxPending) {
       this.#dropped++;
-      return;
+      return undefined;
     }
-    this.#pending.push(line);
-    this.#pendingChars += line.length;
-    if (this.#inFlight === undefined) this.#schedule();
+    const grown = Buffer.allocUnsafeSlow(Math.max(INITIAL_BYTES, 2 * this.#buf.length, this.#end + max));
+    this.#buf.copy(grown, 0, 0, this.#end);
+    this.#buf = grown;
+    return grown;
+  }
+
+  get end(): number {
+    return this.#end;
+  }
+
+  commit(end: number): void {
+    this.#end = end;
+    if (this.#inFlight === undefined && !this.#rendering) this.#schedule();
   }
 
   /**
-   * Encodes the queued lines that go out in one write; #taken says how
-   * many. `reuse`: into the writer's own buffer (nothing may be in flight),
-   * so that a busy worker does not allocate, fault in and collect a large
-   * buffer for every write: joining the lines into one string and
-   * Buffer.from() of it measured about 2 µs per line here, mostly that.
+   * Lines kept outside the writer until it writes (the access log keeps
+   * request values and formats them in a batch): `render` puts them into
+   * the buffer (room/commit) before every write, flush and drain.
    */
-  #take(reuse: boolean): Buffer {
-    const pending = this.#pending;
-    // One byte a character (byte strings, see write()).
-    const worst = this.#pendingChars;
-    let out: Buffer;
-    if (reuse) {
-      if (this.#out.length < worst) this.#out = Buffer.allocUnsafeSlow(Math.max(worst, 2 * this.#out.length, 64 * 1024));
-      out = this.#out;
-    } else {
-      out = Buffer.allocUnsafe(worst);
+  setSource(render: () => void): void {
+    this.#source = render;
+  }
+
+  /** The source has queued a line: it is written within FLUSH_MS. */
+  queued(): void {
+    if (this.#inFlight === undefined) this.#schedule();
+  }
+
+  #render(): void {
+    if (this.#source === undefined) return;
+    this.#rendering = true;
+    try {
+      this.#source();
+    } finally {
+      this.#rendering = false;
     }
-    let off = 0;
-    let n = 0;
-    let chars = 0;
-    while (n < pending.length) {
-      const line = pending[n]!;
-      const w = out.write(line, off, 'latin1');
-      // Shared (a pipe): whole lines up to ATOMIC_WRITE bytes, so that another worker's lines never land inside one of ours.
-      if (this.#shared && n > 0 && off + w > ATOMIC_WRITE) break;
-      off += w;
-      chars += line.length;
-      n++;
-    }
-    if (n === pending.length) this.#pending = [];
-    else pending.splice(0, n);
-    this.#pendingChars -= chars;
-    this.#taken = n;
-    return out.subarray(0, off);
+  }
+
+  /** Where the write that starts at `start` ends: everything, or for a pipe whole lines of at most ATOMIC_WRITE bytes (a longer line alone). */
+  #chunkEnd(start: number): number {
+    const end = this.#end;
+    if (!this.#shared || end - start <= ATOMIC_WRITE) return end;
+    const nl = this.#buf.lastIndexOf(0x0a, start + ATOMIC_WRITE - 1);
+    if (nl >= start) return nl + 1;
+    const next = this.#buf.indexOf(0x0a, start);
+    return next < 0 || next >= end ? end : next + 1;
   }
 
   /**
@@ -148,7 +188,7 @@ export class CoalescingWriter {
    * access log's cost).
    */
   #schedule(): void {
-    if (this.#pendingChars >= BATCH_CHARS) {
+    if (this.#end >= BATCH_BYTES) {
       if (this.#timer !== undefined) {
         clearTimeout(this.#timer);
         this.#timer = undefined;
@@ -176,7 +216,7 @@ export class CoalescingWriter {
 
   /**
    * Writes what is queued now, synchronously: a batch every FLUSH_MS (or
-   * BATCH_CHARS), into the page cache or a pipe. A trip through libuv's
+   * BATCH_BYTES), into the page cache or a pipe. A trip through libuv's
    * thread pool per batch measured costlier than the write itself (on a
    * 2-core VM, hello world with the access log: +5.3 µs of CPU a request
    * asynchronously, +3.7 synchronously, to a file; to a pipe, in 4 KiB
@@ -186,25 +226,33 @@ export class CoalescingWriter {
    * blocking one makes the write wait for its reader, as gunicorn's would.
    */
   #writeNow(): void {
-    while (this.#pending.length > 0) {
-      const buf = this.#take(true);
+    this.#render();
+    const buf = this.#buf;
+    let start = 0;
+    while (start < this.#end) {
+      const stop = this.#chunkEnd(start);
       let n = 0;
       try {
-        n = writeSync(this.#fd, buf, 0, buf.length);
+        n = writeSync(this.#fd, buf, start, stop - start);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') {
-          this.#onError?.(err as NodeJS.ErrnoException, this.#taken);
+          this.#onError?.(err as NodeJS.ErrnoException, countLines(buf, start, stop));
+          start = stop;
           continue;
         }
       }
-      if (n < buf.length) {
-        this.#inFlight = buf.subarray(n);
-        this.#inFlightLines = this.#taken;
+      if (start + n < stop) {
+        // The rest of this write goes asynchronously from its own copy; later lines move to the front and wait.
+        this.#inFlight = Buffer.from(buf.subarray(start + n, stop));
+        this.#inFlightLines = countLines(buf, start + n, stop);
         this.#inFlightFd = this.#fd;
+        this.#end = buf.copy(buf, 0, stop, this.#end);
         write(this.#inFlightFd, this.#inFlight, 0, this.#inFlight.length, null, this.#writtenBound);
         return;
       }
+      start = stop;
     }
+    this.#end = 0;
     this.#settled();
   }
 
@@ -225,8 +273,9 @@ export class CoalescingWriter {
     this.#inFlight = undefined;
     this.#inFlightFd = -1;
     for (const fd of this.#retired.splice(0)) this.#close(fd);
+    this.#render();
     // Someone waits in drain(): go on at once (the FLUSH_MS timer is unref'd).
-    if (this.#pending.length > 0) {
+    if (this.#end > 0) {
       if (this.#waiters.length > 0) this.#start();
       else this.#schedule();
     }
@@ -239,7 +288,8 @@ export class CoalescingWriter {
 
   /** Resolves once every line queued so far has been written (or failed). */
   drain(): Promise<void> {
-    if (this.#inFlight === undefined && this.#pending.length === 0) return Promise.resolve();
+    if (this.#inFlight === undefined) this.#render();
+    if (this.#inFlight === undefined && this.#end === 0) return Promise.resolve();
     const drained = new Promise<void>((resolve) => this.#waiters.push(resolve));
     // Not after FLUSH_MS: that timer is unref'd, and a caller waiting on us may be all that is left.
     if (this.#inFlight === undefined) this.#start();
@@ -251,23 +301,22 @@ export class CoalescingWriter {
    * flight is left to finish by itself: Node completes it before the process ends.
    */
   flushSync(): void {
-    while (this.#pending.length > 0) {
-      // A write may still be in flight from the writer's own buffer: not that one.
-      const buf = this.#take(false);
-      let off = 0;
-      let retries = 0;
-      while (off < buf.length) {
-        try {
-          off += writeSync(this.#fd, buf, off, buf.length - off);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'EAGAIN' && retries++ < 200) {
-            sleepSync(5);
-            continue;
-          }
-          return;
+    this.#render();
+    let start = 0;
+    let retries = 0;
+    while (start < this.#end) {
+      const stop = this.#chunkEnd(start);
+      try {
+        start += writeSync(this.#fd, this.#buf, start, stop - start);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN' && retries++ < 200) {
+          sleepSync(5);
+          continue;
         }
+        break;
       }
     }
+    this.#end = 0;
   }
 
   /**

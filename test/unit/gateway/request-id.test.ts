@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { toNodeHandler, type ExchangeRecord, type HandlerOptions, type RequestObserver } from '../../../src/gateway/handler.js';
+import { nextRequestId, toNodeHandler, type ExchangeRecord, type HandlerOptions, type RequestObserver } from '../../../src/gateway/handler.js';
 import { createLogger } from '../../../src/logging/logger.js';
 import type { Application, Environ } from '../../../src/gateway/types.js';
 import { waitFor } from '../../helpers/raw.js';
@@ -85,6 +85,15 @@ describe('request ids', () => {
       assert.equal(await a.text(), idA);
       assert.deepEqual(seen, [idA, idB]);
     });
+  });
+
+  it('counts ids up in the last 12 hex digits, across the 256-id blocks the prefix is made for', () => {
+    const ids = Array.from({ length: 1100 }, () => nextRequestId());
+    for (const id of ids) assert.match(id, UUID_SHAPE);
+    assert.equal(new Set(ids).size, ids.length);
+    const counters = ids.map((id) => parseInt(id.slice(24), 16));
+    for (let i = 1; i < counters.length; i++) assert.equal(counters[i], counters[i - 1]! + 1, `${ids[i - 1]} then ${ids[i]}`);
+    assert.equal(new Set(ids.map((id) => id.slice(0, 24))).size, 1);
   });
 
   it('keeps a valid incoming X-Request-ID', async () => {

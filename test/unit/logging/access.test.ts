@@ -59,6 +59,13 @@ describe('logging/access: the line of a request', () => {
       assert.match(rec.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     });
 
+    it('writes the numbers in decimal, as JSON.stringify would', () => {
+      for (const n of [0, 7, 9, 10, 99, 100, 65536, 1234567890123, 2 ** 53 - 1]) {
+        const rec = JSON.parse(line(record({ sent: n, received: n, status: 499 })));
+        assert.deepEqual([rec.bytes, rec.request_bytes, rec.status], [n, n, 499]);
+      }
+    });
+
     it('writes duration_ms with three decimals', () => {
       for (let i = 0; i < 50; i++) {
         const m = /"duration_ms":(\d+)\.(\d{3}),/.exec(line(record({ ms: i * 0.137 + 0.0004 })));
@@ -201,7 +208,8 @@ describe('logging/access: the line of a request', () => {
         import { createAccessLog } from './src/logging/access.ts';
         const log = createAccessLog({ file: '-', workerId: 7 });
         const rec = { req: { method: 'GET', url: '/' + 'x'.repeat(300), httpVersionMajor: 1, httpVersionMinor: 1, headers: {}, socket: {} }, requestId: 'r', environ: undefined, loggedStatus: 200, headers: [], sent: 0, received: 0, startedAt: 0, completed: true };
-        for (let i = 0; i < 3000; i++) log.log(rec);
+        const long = { ...rec, req: { ...rec.req, url: '/' + 'y'.repeat(5000) } };
+        for (let i = 0; i < 3000; i++) log.log(i % 500 === 7 ? long : rec);
         await log.drain();
       `;
       const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
@@ -209,6 +217,7 @@ describe('logging/access: the line of a request', () => {
       const out = r.stdout.replace(/\n$/, '').split('\n');
       assert.equal(out.length, 3000);
       for (const l of out) assert.equal(JSON.parse(l).worker_id, 7);
+      assert.equal(out.filter((l) => l.length > 5000).length, 6, 'the lines longer than a pipe\'s atomic write are whole too');
     });
   });
 });
