@@ -28,7 +28,8 @@
  * and 50 connections in both.
  *
  * Then startup: `-w 2` servers spawned in turn (5 each), timed from spawn to
- * the first 200 answer of a request loop.
+ * the first 200 answer of a request loop. Last, settled idle memory: every
+ * server of both shapes started at once, left idle 12 s, its workers' VmRSS read.
  *
  * Writes RESULTS.md, results.svg and results.json into the output directory
  * (bench/ by default; bench/out/ with --smoke, which is gitignored).
@@ -76,6 +77,8 @@ const DURATION = num(argv.duration, SMOKE ? 1 : 5);
 const WARMUP = num(argv.warmup, SMOKE ? 0 : 1);
 const CONNECTIONS = num(argv.connections, 50);
 const STARTUP_RUNS = num(argv['startup-runs'], SMOKE ? 1 : 5);
+/** How long servers sit idle before the settled memory reading (ms). */
+const SETTLED_MS = SMOKE ? 1000 : 12_000;
 const SETTLE_MS = SMOKE ? 200 : 500;
 const OUT = path.resolve(argv.out ?? (SMOKE ? path.join(ROOT, 'bench/out') : path.join(ROOT, 'bench')));
 const PYTHON = argv.python ?? '/usr/bin/python3';
@@ -585,10 +588,34 @@ async function main() {
     }
   }
 
+  // Idle memory once V8 has settled: every server of both shapes started at
+  // once, left alone SETTLED_MS, read. 0.5 s after ready (the runs above) a
+  // Node worker still holds the garbage of its boot, which V8's memory
+  // reducer collects about 8 s later.
+  log(`bench: idle memory, settled (${SETTLED_MS / 1000} s after ready)`);
+  /** @type {Array<{ server: string; shape: string; workerKiB: number; masterKiB: number }>} */
+  const settled = [];
+  {
+    const started = [];
+    for (const shape of shapes) {
+      for (const server of servers) started.push({ shape: shape.id, server, srv: await startServer(server, shape.workers) });
+    }
+    try {
+      await sleep(SETTLED_MS);
+      for (const { shape, server, srv } of started) {
+        const mem = memory(srv);
+        settled.push({ server: server.id, shape, workerKiB: mem.worker, masterKiB: mem.master });
+        log(`  ${shape} ${server.id.padEnd(8)} worker ${(mem.worker / 1024).toFixed(1)} MiB${Number.isNaN(mem.master) ? ' (single process)' : `, master ${(mem.master / 1024).toFixed(1)} MiB`}`);
+      }
+    } finally {
+      for (const { srv } of started) await srv.stop();
+    }
+  }
+
   const results = {
     machine: m,
-    config: { smoke: SMOKE, python: PYTHON, rounds: ROUNDS, duration: DURATION, warmup: WARMUP, connections: CONNECTIONS, settleMs: SETTLE_MS, startupRuns: STARTUP_RUNS, shapes, servers: servers.map((s) => s.id), routes: ROUTES.map((r) => ({ id: r.id, title: r.title, path: r.path, method: r.method ?? 'GET', only: r.only })) },
-    notes, runs, notApplicable, starts, builds,
+    config: { smoke: SMOKE, python: PYTHON, rounds: ROUNDS, duration: DURATION, warmup: WARMUP, connections: CONNECTIONS, settleMs: SETTLE_MS, settledMs: SETTLED_MS, startupRuns: STARTUP_RUNS, shapes, servers: servers.map((s) => s.id), routes: ROUTES.map((r) => ({ id: r.id, title: r.title, path: r.path, method: r.method ?? 'GET', only: r.only })) },
+    notes, runs, notApplicable, starts, settled, builds,
     wallSeconds: (Date.now() - t0) / 1000,
     load1After: os.loadavg()[0] ?? NaN,
   };

@@ -3,8 +3,9 @@
  * the client goes away. A JSON object by default; with `--log-format text`,
  * a line in gunicorn's `access_log_format` atoms.
  *
- * This runs on the request path of every request, so a JSON line is
- * written byte by byte into the {@link CoalescingWriter}'s buffer (no
+ * This runs on the request path of every request, so a request that ends
+ * only leaves its values in a queue; the JSON lines are made in batches,
+ * byte by byte, straight into the {@link CoalescingWriter}'s buffer (no
  * intermediate object or string, no pino child, no per-request closure),
  * and the lines of up to 20 ms go out in one write. A worker
  * that exits writes what is queued first (`flushLogs`, `drainLogs`),
@@ -269,6 +270,8 @@ class JsonLineQueue {
   readonly #ids: string[];
   readonly #reqs: Array<ExchangeRecord['req'] | undefined>;
   readonly #environs: Array<ExchangeRecord['environ']>;
+  /** The peer's address of a request refused before its environ: read now, a closed socket forgets it. */
+  readonly #peers: Array<string | undefined>;
   /** Per record: end (performance.now()), start, status, bytes, request_bytes, completed. */
   readonly #nums: Float64Array;
   readonly #view: { req: ExchangeRecord['req']; environ: ExchangeRecord['environ'] } = { req: undefined as never, environ: undefined };
@@ -281,6 +284,7 @@ class JsonLineQueue {
     this.#ids = new Array<string>(capacity).fill('');
     this.#reqs = new Array<ExchangeRecord['req'] | undefined>(capacity).fill(undefined);
     this.#environs = new Array<ExchangeRecord['environ']>(capacity).fill(undefined);
+    this.#peers = new Array<string | undefined>(capacity).fill(undefined);
     this.#nums = new Float64Array(capacity * NUMS);
     this.#mid = `","pid":${pid},"worker_id":${workerId},"request_id":`;
   }
@@ -292,6 +296,7 @@ class JsonLineQueue {
     this.#ids[i] = r.requestId;
     this.#reqs[i] = r.req;
     this.#environs[i] = r.environ;
+    if (r.environ === undefined) this.#peers[i] = remoteOf(r);
     const k = i * NUMS;
     const nums = this.#nums;
     nums[k] = perf.now();
@@ -317,6 +322,7 @@ class JsonLineQueue {
     // Released at once: a queue that goes quiet must not keep the last requests alive.
     this.#reqs.fill(undefined, 0, n);
     this.#environs.fill(undefined, 0, n);
+    this.#peers.fill(undefined, 0, n);
     this.#ids.fill('', 0, n);
   }
 
@@ -327,7 +333,7 @@ class JsonLineQueue {
     const id = this.#ids[i]!;
     const method = req.method;
     const url = req.url ?? '';
-    const remote = remoteOf(view);
+    const remote = view.environ === undefined ? this.#peers[i] : remoteOf(view);
     const agent = requestHeader(view, 'HTTP_USER_AGENT', 'user-agent');
     const referer = requestHeader(view, 'HTTP_REFERER', 'referer');
     const strings = id.length + (method?.length ?? 0) + url.length + (remote?.length ?? 0) + (agent?.length ?? 0) + (referer?.length ?? 0);
