@@ -81,6 +81,8 @@ export interface ExchangeRecord {
   readonly received: number;
   /** `performance.now()` when the request reached the handler. */
   readonly startedAt: number;
+  /** `performance.now()` when the response ended or the client went away: read once for every observer. */
+  readonly endedAt: number;
   /** The response was written whole (false: the client went away, or it was cut). */
   readonly completed: boolean;
 }
@@ -223,6 +225,7 @@ class Exchange implements ExchangeRecord {
   readonly s: Shared;
   requestId = '';
   startedAt = 0;
+  endedAt = 0;
   environ: Environ | undefined;
   input: RequestInput | undefined;
   controller: AbortController | undefined;
@@ -849,8 +852,10 @@ class Exchange implements ExchangeRecord {
   onClose(): void {
     const socket = this.req.socket as TrackedSocket;
     if (socket[kExchange] === this) socket[kExchange] = undefined;
+    const observer = this.s.observer;
+    if (observer !== undefined) this.endedAt = performance.now();
     if (this.res.writableFinished) {
-      this.s.observer?.requestEnded(this);
+      observer?.requestEnded(this);
       return;
     }
     // The client went away (or we destroyed the response) before the end.
@@ -864,7 +869,7 @@ class Exchange implements ExchangeRecord {
     // the app, and close() must not wait for it.
     if (this.pulling) void this.closeBody();
     else void stopping.then(() => this.closeBody());
-    this.s.observer?.requestEnded(this);
+    observer?.requestEnded(this);
   }
 
   /** Calls the body's close() exactly once; before the app returned a body there is nothing to close yet (run() calls this again). */

@@ -129,7 +129,7 @@ export function accessLineFormatter(options: Pick<AccessLogOptions, 'format' | '
 /** The part of a record the request's values are read from. */
 type RequestView = Pick<ExchangeRecord, 'req' | 'environ'>;
 
-/** `performance.now()` is the clock of ExchangeRecord.startedAt. */
+/** `performance.now()` is the clock of ExchangeRecord.startedAt and endedAt. */
 const perf = globalThis.performance;
 
 /** What JSON.stringify would escape in a string, and everything outside ASCII. */
@@ -299,7 +299,7 @@ class JsonLineQueue {
     if (r.environ === undefined) this.#peers[i] = remoteOf(r);
     const k = i * NUMS;
     const nums = this.#nums;
-    nums[k] = perf.now();
+    nums[k] = r.endedAt;
     nums[k + 1] = r.startedAt;
     nums[k + 2] = r.loggedStatus;
     nums[k + 3] = r.sent;
@@ -469,7 +469,7 @@ function responseHeader(headers: readonly HeaderPair[], lower: string): string |
   return out;
 }
 
-const elapsed = (r: ExchangeRecord): number => perf.now() - r.startedAt;
+const elapsed = (r: ExchangeRecord): number => r.endedAt - r.startedAt;
 
 /** gunicorn's simple atoms (glogging.py), by letter. */
 const ATOMS: Record<string, Atom> = {

@@ -87,6 +87,7 @@ export interface ObservedRequest {
   readonly sent: number;
   readonly received: number;
   readonly startedAt: number;
+  readonly endedAt: number;
 }
 
 /**
@@ -119,7 +120,7 @@ export class RequestRecorder {
       this.#slots[key] = slot;
       this.#seen.push(slot);
     }
-    const seconds = (performance.now() - r.startedAt) / 1000;
+    const seconds = (r.endedAt - r.startedAt) / 1000;
     const d = slot.duration;
     d.counts[bucketOf(this.#buckets, seconds)]!++;
     d.sum += seconds;

@@ -30,6 +30,7 @@ function record(over: { url?: string; method?: string; environ?: Record<string, 
     sent: over.sent ?? 12,
     received: over.received ?? 0,
     startedAt: performance.now() - (over.ms ?? 1.5),
+    endedAt: performance.now(),
     completed: over.completed ?? true,
   } as unknown as ExchangeRecord;
 }
@@ -193,7 +194,7 @@ describe('logging/access: the line of a request', () => {
         import { flushLogs } from './src/logging/logger.ts';
         process.on('exit', flushLogs);
         const log = createAccessLog({ file: ${JSON.stringify(file)} });
-        const rec = { req: { method: 'GET', url: '/', httpVersionMajor: 1, httpVersionMinor: 1, headers: {}, socket: {} }, requestId: 'r', environ: undefined, loggedStatus: 200, headers: [], sent: 0, received: 0, startedAt: 0, completed: true };
+        const rec = { req: { method: 'GET', url: '/', httpVersionMajor: 1, httpVersionMinor: 1, headers: {}, socket: {} }, requestId: 'r', environ: undefined, loggedStatus: 200, headers: [], sent: 0, received: 0, startedAt: 0, endedAt: 0, completed: true };
         let n = 0;
         const burst = () => { for (let i = 0; i < 500; i++) { log.log(rec); n++; } if (n >= 5000) process.exit(0); setImmediate(burst); };
         burst();
@@ -207,7 +208,7 @@ describe('logging/access: the line of a request', () => {
       const script = `
         import { createAccessLog } from './src/logging/access.ts';
         const log = createAccessLog({ file: '-', workerId: 7 });
-        const rec = { req: { method: 'GET', url: '/' + 'x'.repeat(300), httpVersionMajor: 1, httpVersionMinor: 1, headers: {}, socket: {} }, requestId: 'r', environ: undefined, loggedStatus: 200, headers: [], sent: 0, received: 0, startedAt: 0, completed: true };
+        const rec = { req: { method: 'GET', url: '/' + 'x'.repeat(300), httpVersionMajor: 1, httpVersionMinor: 1, headers: {}, socket: {} }, requestId: 'r', environ: undefined, loggedStatus: 200, headers: [], sent: 0, received: 0, startedAt: 0, endedAt: 0, completed: true };
         const long = { ...rec, req: { ...rec.req, url: '/' + 'y'.repeat(5000) } };
         for (let i = 0; i < 3000; i++) log.log(i % 500 === 7 ? long : rec);
         await log.drain();

@@ -11,7 +11,7 @@ import { sharedAppAddress } from '../../../src/metrics/server.js';
 
 function snapshot(n: number, status = 200): MetricJSON[] {
   const r = new RequestRecorder([0.1, 1]);
-  for (let i = 0; i < n; i++) r.observe({ req: { method: 'GET' }, loggedStatus: status, sent: 1, received: 0, startedAt: 0 });
+  for (let i = 0; i < n; i++) r.observe({ req: { method: 'GET' }, loggedStatus: status, sent: 1, received: 0, startedAt: 0, endedAt: 0 });
   return r.toJSON(n);
 }
 

@@ -8,7 +8,7 @@ import { METHODS, methodIndex, NAMES, RequestRecorder, statusIndex, statusLabel,
 import type { MetricJSON } from '../../../src/metrics/types.js';
 
 function req(method: string | undefined, status: number, extra: Partial<ObservedRequest> = {}): ObservedRequest {
-  return { req: { method }, loggedStatus: status, sent: 10, received: 0, startedAt: performance.now(), ...extra };
+  return { req: { method }, loggedStatus: status, sent: 10, received: 0, startedAt: performance.now(), endedAt: performance.now(), ...extra };
 }
 
 function family(json: MetricJSON[], name: string): MetricJSON {
