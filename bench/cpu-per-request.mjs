@@ -6,7 +6,7 @@
  *     node bench/cpu-per-request.mjs [--variants raw,gw,gw+log,gw:bench/out/base/dist]
  *                                    [--routes hello,echo,stream] [--rounds 5]
  *                                    [--duration 3] [--warmup 1] [--connections 50]
- *                                    [--rss] [--profile DIR] [--app FILE:NAME]
+ *                                    [--idle MS] [--rss] [--profile DIR] [--app FILE:NAME]
  *
  * Variants: `raw` (bench/servers/raw.mjs), `gw` (dist/, the current build),
  * `gw:DIR` (another build of gwserver, e.g. an earlier one made with
@@ -27,7 +27,11 @@
  * `--app`: the gateway app gwserver serves (default
  * bench/servers/app.mjs:application, the routes raw.mjs has too).
  *
- * `--rss`: also the worker's idle VmRSS (0.5 s after ready, before any
+ * `--idle MS`: how long the server idles between ready and the warm-up
+ * (default 500): 12000 lets V8's memory reducer run first, as it does on a
+ * server that waits for its first traffic.
+ *
+ * `--rss`: also the worker's idle VmRSS (after the idle time, before any
  * request). `--profile DIR`: run the server with `node --cpu-prof` into
  * DIR/VARIANT/ (gwserver's worker inherits the flag and writes its profile
  * when it exits).
@@ -51,6 +55,7 @@ const { values: argv } = parseArgs({
     duration: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '1' },
     connections: { type: 'string', default: '50' },
+    idle: { type: 'string', default: '500' },
     rss: { type: 'boolean', default: false },
     profile: { type: 'string' },
     app: { type: 'string', default: 'bench/servers/app.mjs:application' },
@@ -127,7 +132,7 @@ async function measure(variant, route) {
   });
   try {
     await ready;
-    await sleep(500);
+    await sleep(Number(argv.idle));
     const pid = variant === 'raw' ? /** @type {number} */ (proc.pid) : childPids(/** @type {number} */ (proc.pid))[0];
     if (pid === undefined) throw new Error('no worker');
     const rss = (rssKiB(pid) ?? NaN) / 1024;

@@ -67,6 +67,18 @@ export function report(results, { median }) {
     return parts.length ? parts.join(', ') : '0';
   };
 
+  /** hello once more on the settled servers (bench/run.mjs's settled phase; absent in older results). */
+  /** @type {Array<any>} */
+  const afterIdle = results.afterIdle ?? [];
+  const idleOf = (/** @type {string} */ shape, /** @type {string} */ server) => afterIdle.find((x) => x.shape === shape && x.server === server && x.route === 'hello');
+  const idleSeconds = (/** @type {any} */ a) => fmt((a.idleMs ?? c.settledMs) / 1000, 0);
+  const runErrorsText = (/** @type {any} */ r) => {
+    const parts = [];
+    if (r.non2xx) parts.push(`${r.non2xx} non-2xx`);
+    for (const [k, v] of Object.entries(r.socketErrors ?? {})) if (v) parts.push(`${v} ${k}`);
+    return parts.length ? parts.join(', ') : '0';
+  };
+
   // ------------------------------------------------------------ targets
   /** @type {Array<{ target: string; shape: string; measured: string; ok: boolean | undefined; note?: string }>} */
   const targets = [];
@@ -85,6 +97,12 @@ export function report(results, { median }) {
       if (route === 'hello') {
         const y = ratio(g.p99, r.p99);
         targets.push({ target: 'hello: gwserver p99 <= 1.2 x raw', shape: st, measured: `${fmt(y)} x (${fmt(g.p99)} / ${fmt(r.p99)} ms)`, ok: y <= 1.2, note: issueShape ? undefined : 'the issue sets it per core; shown for information' });
+        const gi = idleOf(shape, 'gwserver');
+        const ri = idleOf(shape, 'raw');
+        if (gi && ri) {
+          const z = ratio(gi.rps, ri.rps);
+          targets.push({ target: `hello after ${idleSeconds(gi)} s idle: gwserver req/s vs raw`, shape: st, measured: `${fmt(z)} x (${fmtInt(gi.rps)} / ${fmtInt(ri.rps)}); main runs (0.5 s after ready, median): ${fmt(x)} x`, ok: undefined, note: 'one run per server on the settled servers, not alternated rounds; shown for information' });
+        }
       }
     }
     const log = get(shape, 'hello+log', 'gwserver');
@@ -174,6 +192,21 @@ export function report(results, { median }) {
       }
     }
     L.push('');
+    const idle = afterIdle.filter((a) => a.shape === shape.id && a.route === 'hello');
+    if (idle.length) {
+      const raw = idleOf(shape.id, 'raw');
+      L.push(`### hello after ${idleSeconds(/** @type {any} */ (idle[0]))} s idle (${SHAPE_TITLES[shape.id] ?? shape.id})`, '');
+      L.push(`The servers of the settled-memory reading (see Startup and idle memory), started at once, pinned like the runs above and left idle ${idleSeconds(/** @type {any} */ (idle[0]))} s: V8's memory reducer has run its full GCs before their first request, as in a server that idles before its traffic. Then, for each server in turn, the check request, a ${c.warmup} s warm-up and one ${c.duration} s wrk run of hello. One run per server, not alternated rounds: a check against the table above, not a precise ratio.`, '');
+      L.push('| server | req/s | p50 ms | p99 ms | errors | x raw req/s | main runs req/s (median) | x main runs | first request after ready, s |');
+      L.push('| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |');
+      for (const server of servers) {
+        const a = idleOf(shape.id, server);
+        if (!a) continue;
+        const main = summary(shape.id, 'hello', server);
+        L.push(`| ${SERVER_TITLES[server] ?? server} | ${fmtInt(a.rps)} | ${fmt(a.p50)} | ${fmt(a.p99)} | ${runErrorsText(a)} | ${raw ? fmt(ratio(a.rps, raw.rps)) : '-'} | ${fmtInt(main?.rps ?? NaN)} | ${fmt(ratio(a.rps, main?.rps ?? NaN))} | ${fmt((a.readyAgoMs ?? NaN) / 1000, 1)} |`);
+      }
+      L.push('');
+    }
   }
 
   L.push('## Ratios', '');

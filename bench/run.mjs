@@ -29,7 +29,10 @@
  *
  * Then startup: `-w 2` servers spawned in turn (5 each), timed from spawn to
  * the first 200 answer of a request loop. Last, settled idle memory: every
- * server of both shapes started at once, left idle 12 s, its workers' VmRSS read.
+ * server of both shapes started at once (per core: pinned to CPU 0), left
+ * idle 12 s, its workers' VmRSS read; then, per core only, each of those
+ * servers in turn gets the hello route's warm-up and one measured wrk run
+ * ("hello after 12 s idle": results.afterIdle).
  *
  * Writes RESULTS.md, results.svg and results.json into the output directory
  * (bench/ by default; bench/out/ with --smoke, which is gitignored).
@@ -589,33 +592,83 @@ async function main() {
   }
 
   // Idle memory once V8 has settled: every server of both shapes started at
-  // once, left alone SETTLED_MS, read. 0.5 s after ready (the runs above) a
-  // Node worker still holds the garbage of its boot, which V8's memory
-  // reducer collects about 8 s later.
+  // once (the per-core ones pinned to CPU 0, as in the runs above), left
+  // alone SETTLED_MS, read. 0.5 s after ready (the runs above) a Node worker
+  // still holds the garbage of its boot, which V8's memory reducer collects
+  // about 8 s later.
+  //
+  // Then, per core only, hello once more on each of those servers: a real
+  // server idles before its traffic, and the memory reducer's full GCs
+  // during the idle can change how the worker serves afterwards (they once
+  // left gwserver's worker ~20% slower for good). One sample per server,
+  // one after the other: a check, not a median of alternated rounds.
   log(`bench: idle memory, settled (${SETTLED_MS / 1000} s after ready)`);
   /** @type {Array<{ server: string; shape: string; workerKiB: number; masterKiB: number }>} */
   const settled = [];
+  /** @type {Array<{ shape: string; server: string; route: string; idleMs: number; readyAgoMs: number; load1: number; serverCmd: string; wrkCmd: string; build: number } & Awaited<ReturnType<typeof runWrk>>>} */
+  const afterIdle = [];
   {
+    /** @type {Array<{ shape: Shape; server: Server; srv: Running; readyAt: number; stopped: boolean }>} */
     const started = [];
+    const stopOne = async (/** @type {typeof started[number]} */ s) => {
+      if (s.stopped) return;
+      s.stopped = true;
+      await s.srv.stop();
+    };
     for (const shape of shapes) {
-      for (const server of servers) started.push({ shape: shape.id, server, srv: await startServer(server, shape.workers) });
+      for (const server of servers) {
+        const srv = await startServer(server, shape.workers, { cpu: shape.serverCpu });
+        started.push({ shape, server, srv, readyAt: performance.now(), stopped: false });
+      }
     }
     try {
       await sleep(SETTLED_MS);
       for (const { shape, server, srv } of started) {
         const mem = memory(srv);
-        settled.push({ server: server.id, shape, workerKiB: mem.worker, masterKiB: mem.master });
-        log(`  ${shape} ${server.id.padEnd(8)} worker ${(mem.worker / 1024).toFixed(1)} MiB${Number.isNaN(mem.master) ? ' (single process)' : `, master ${(mem.master / 1024).toFixed(1)} MiB`}`);
+        settled.push({ server: server.id, shape: shape.id, workerKiB: mem.worker, masterKiB: mem.master });
+        log(`  ${shape.id} ${server.id.padEnd(8)} worker ${(mem.worker / 1024).toFixed(1)} MiB${Number.isNaN(mem.master) ? ' (single process)' : `, master ${(mem.master / 1024).toFixed(1)} MiB`}`);
+      }
+      const core = started.filter((s) => s.shape.id === 'core');
+      if (core.length === 0) {
+        log('bench: hello after the settled idle: skipped (it is measured in the per-core shape, not in this run)');
+      } else {
+        const route = /** @type {Route} */ (ROUTES.find((r) => r.id === 'hello'));
+        log(`bench: hello after the settled idle, per core, one run each (${WARMUP} s warm-up, ${DURATION} s measured)`);
+        // The other shapes' servers go first: only the measured server and wrk are left busy.
+        for (const s of started) if (s.shape.id !== 'core') await stopOne(s);
+        for (const s of core) {
+          const { shape, server, srv } = s;
+          const build = currentBuild(`${shape.id} after idle hello ${server.id}`);
+          const readyAgoMs = performance.now() - s.readyAt;
+          const check = await request(srv.port, route);
+          if (!route.expect(check.status, check.body)) {
+            throw new Error(`${server.id} ${route.path} after the idle: unexpected answer ${check.status} (${check.body.length} bytes: ${JSON.stringify(check.body.subarray(0, 60).toString())})`);
+          }
+          if (WARMUP > 0) await runWrk(wrkCommand(shape, route, srv.port, WARMUP), WARMUP);
+          const load = os.loadavg()[0] ?? NaN;
+          const wrkCmd = wrkCommand(shape, route, srv.port, DURATION);
+          const r = await runWrk(wrkCmd, DURATION);
+          const a = {
+            shape: shape.id, server: server.id, route: route.id, idleMs: SETTLED_MS, readyAgoMs, ...r, load1: load,
+            serverCmd: srv.cmd.map((x) => x.replace(String(srv.port), 'PORT')).join(' '),
+            wrkCmd: wrkCmd.map((x) => x.replace(String(srv.port), 'PORT')).join(' '),
+            build,
+          };
+          afterIdle.push(a);
+          const errs = r.socketErrors.connect + r.socketErrors.read + r.socketErrors.write + r.socketErrors.timeout + r.non2xx;
+          log(`  ${shape.id} after idle ${route.id.padEnd(9)} ${server.id.padEnd(8)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${errs}  first request ${(readyAgoMs / 1000).toFixed(1)} s after ready  (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+          await stopOne(s);
+        }
       }
     } finally {
-      for (const { srv } of started) await srv.stop();
+      for (const s of started) await stopOne(s);
     }
   }
 
   const results = {
     machine: m,
     config: { smoke: SMOKE, python: PYTHON, rounds: ROUNDS, duration: DURATION, warmup: WARMUP, connections: CONNECTIONS, settleMs: SETTLE_MS, settledMs: SETTLED_MS, startupRuns: STARTUP_RUNS, shapes, servers: servers.map((s) => s.id), routes: ROUTES.map((r) => ({ id: r.id, title: r.title, path: r.path, method: r.method ?? 'GET', only: r.only })) },
-    notes, runs, notApplicable, starts, settled, builds,
+    notes, runs, notApplicable, starts, settled, afterIdle, builds,
     wallSeconds: (Date.now() - t0) / 1000,
     load1After: os.loadavg()[0] ?? NaN,
   };

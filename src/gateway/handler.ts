@@ -253,6 +253,8 @@ class Exchange implements ExchangeRecord {
   appCalled = false;
   parseFailed = false;
   closed = false;
+  /** The response's 'close' is listened to (watchClose). */
+  watching = false;
   /** A next() of the body iterator is pending. */
   pulling = false;
   // One promise per drain cycle, shared by every write waiting on it (writes
@@ -299,8 +301,10 @@ class Exchange implements ExchangeRecord {
     } else {
       this.requestId = nextRequestId();
     }
-    (res as TrackedResponse)[kExchange] = this;
-    res.on('close', onResponseClose);
+    // The observer hears of every end, refusals included. Without one, a
+    // request answered in the tick it arrived in has nothing to stop when
+    // its client goes away: run() listens for 'close' only when it must.
+    if (s.observer !== undefined) this.watchClose();
     const refusal = this.checkLimits();
     if (refusal !== undefined) return this.refuse(refusal);
 
@@ -358,8 +362,9 @@ class Exchange implements ExchangeRecord {
 
     (req.socket as TrackedSocket)[kExchange] = this;
     if (length === 0) {
-      void this.run();
+      this.run();
     } else {
+      this.watchClose();
       // Let the parser finish the bytes it already has: a malformed chunk
       // in them must be refused before the app is called. Not a tick: Node
       // runs the tick queue after each body chunk's callback, in the middle
@@ -416,11 +421,20 @@ class Exchange implements ExchangeRecord {
     res.end(text);
   }
 
+  /** Follows the response's 'close': the client going away, the observer's end of the request. */
+  watchClose(): void {
+    if (this.watching) return;
+    this.watching = true;
+    (this.res as TrackedResponse)[kExchange] = this;
+    this.res.on('close', onResponseClose);
+  }
+
   run(): void {
     if (this.gone || this.parseFailed) return;
     this.appCalled = true;
     const s = this.s;
     if (s.preRequest !== undefined || s.postRequest !== undefined) {
+      this.watchClose();
       void this.runWithHooks();
       return;
     }
@@ -430,15 +444,26 @@ class Exchange implements ExchangeRecord {
     try {
       body = s.app(this.environ!, this.startResponse);
     } catch (err) {
+      this.watchClose();
       this.fail(err);
       return;
     }
     if (body instanceof Promise) {
+      this.watchClose();
       // An async app: no async function of our own around its promise.
       body.then((b: unknown) => this.settled(b), (err: unknown) => this.fail(err));
       return;
     }
-    if (!isThenable(body) && this.sendWhole(body)) return;
+    if (!isThenable(body) && this.sendWhole(body)) {
+      // Answered whole in this tick. Only an app that took the signal (and
+      // may still be at work with it) needs to hear of the client leaving;
+      // the socket forgets the request, which is over (a keep-alive
+      // connection must not hold its environ while it idles).
+      if (this.controller !== undefined) this.watchClose();
+      else if (!this.watching) (this.req.socket as TrackedSocket)[kExchange] = undefined;
+      return;
+    }
+    this.watchClose();
     void this.finish(body);
   }
 

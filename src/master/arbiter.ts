@@ -74,7 +74,7 @@ export interface ArbiterOptions {
   notify?: { ready(status?: string): Promise<void>; reloading(): Promise<void>; stopping(): Promise<void>; status(text: string): Promise<void> };
 }
 
-const WORKER_ENTRY = fileURLToPath(new URL('../worker/main.js', import.meta.url));
+const WORKER_ENTRY = fileURLToPath(new URL('../worker/entry.js', import.meta.url));
 const SIGNALS = ['SIGHUP', 'SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGTTIN', 'SIGTTOU', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const;
 type Sig = (typeof SIGNALS)[number];
 

@@ -1,6 +1,6 @@
 /**
  * A worker process: load the app, accept on the master's sockets, serve,
- * heartbeat, and stop when told. The master forks this file through
+ * heartbeat, and stop when told. The master forks entry.ts, which runs this file, through
  * node:cluster with the sockets as inherited descriptors and a WorkerSpec in
  * GWSERVER_WORKER.
  *
