@@ -8,6 +8,7 @@
 import type { Application } from '../gateway/types.js';
 import { parseBind } from './binds.js';
 import { WorkerServer, type WorkerServerOptions } from './http-worker.js';
+import { pinTickShape } from './tick-shape.js';
 
 export interface ServeOptions extends WorkerServerOptions {
   /** Where to listen, in `--bind` syntax (default `127.0.0.1:8000`; port 0 picks a free one). */
@@ -24,6 +25,8 @@ export interface RunningServer {
 
 /** Serves `app` until `close()` is called. */
 export async function serve(app: Application, options: ServeOptions = {}): Promise<RunningServer> {
+  // A process that serves and then idles, as gwserver's workers (tick-shape.ts).
+  pinTickShape();
   const server = new WorkerServer(app, options);
   const url = await server.listen(parseBind(options.bind ?? '127.0.0.1:8000'));
   return { url, server, close: (graceMs) => server.close(graceMs) };
