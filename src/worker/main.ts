@@ -174,9 +174,6 @@ export async function workerMain(): Promise<void> {
         send({ act: 'gwserver:retire', reason: 'max-requests', requests });
       }
     },
-    requestEnded(record) {
-      for (let i = 0; i < ended.length; i++) ended[i]!(record);
-    },
   };
   if (accessLog !== undefined) ended.push(accessLog.log);
   // --metrics-bind: imported only then, so that a worker without metrics never loads prom-client.
@@ -189,6 +186,13 @@ export async function workerMain(): Promise<void> {
       onError: (err) => logger.error({ err }, "cannot collect prom-client's default registry (an app metric failed)"),
     });
     ended.push(metrics.observe);
+  }
+  // Only then is each request timed and followed to its end.
+  if (ended.length === 1) observer.requestEnded = ended[0];
+  else if (ended.length > 1) {
+    observer.requestEnded = (record) => {
+      for (let i = 0; i < ended.length; i++) ended[i]!(record);
+    };
   }
 
   const server = new WorkerServer(app, {
