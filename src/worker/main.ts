@@ -1,8 +1,8 @@
 /**
  * A worker process: load the app, accept on the master's sockets, serve,
- * heartbeat, and stop when told. The master forks entry.ts, which runs this file, through
- * node:cluster with the sockets as inherited descriptors and a WorkerSpec in
- * GWSERVER_WORKER.
+ * heartbeat, and stop when told. The master forks entry.ts (which runs
+ * this file) through node:cluster with the sockets as inherited
+ * descriptors and a WorkerSpec in GWSERVER_WORKER.
  *
  * Signals, as gunicorn's workers: TERM stops gracefully (finish in-flight
  * requests within --graceful-timeout), INT and QUIT stop at once, USR1

@@ -9,7 +9,7 @@
  * next tick makes new ones. A worker that waits for traffic after booting
  * has several full GCs (V8's memory reducer returns its boot garbage) with a
  * timer's tick or an IPC message in between: each sees a new hidden class,
- * and after four the feedback turns megamorphic for good. Measured here
+ * and after a few (V8 keeps four) the feedback turns megamorphic for good. Measured here
  * (hello, one pinned worker, idle 12 s after boot): 60k req/s instead of
  * 75k, with `nextTick` taking a fifth of the worker's CPU.
  *
@@ -26,7 +26,7 @@ let pinned: object | undefined;
 
 /**
  * Keeps one `process.nextTick` object alive for the life of the process.
- * Call it as early as possible (before the feedback has seen four shapes);
+ * Call it as early as possible (before the feedback has seen five shapes);
  * calling it again does nothing.
  */
 export function pinTickShape(): void {
