@@ -6,8 +6,9 @@
  */
 import { pinTickShape } from '../worker/tick-shape.js';
 
-// Before anything else runs: see tick-shape.ts (a worker that idles after
-// booting would otherwise serve ~20% slower).
+// Before anything else runs: the master idles too, and its IPC and metrics
+// take the same nextTick path (see tick-shape.ts; workers pin theirs in
+// worker/entry.ts).
 pinTickShape();
 const { main } = await import('./main.js');
 

@@ -453,12 +453,6 @@ class Exchange implements ExchangeRecord {
       this.fail(err);
       return;
     }
-    if (body instanceof Promise) {
-      this.watchClose();
-      // An async app: no async function of our own around its promise.
-      body.then((b: unknown) => this.settled(b), (err: unknown) => this.fail(err));
-      return;
-    }
     if (!isThenable(body) && this.sendWhole(body)) {
       // Answered whole in this tick. Only an app that took the signal (and
       // may still be at work with it) needs to hear of the client leaving;
@@ -469,6 +463,11 @@ class Exchange implements ExchangeRecord {
       return;
     }
     this.watchClose();
+    if (body instanceof Promise) {
+      // An async app: no async function of our own around its promise.
+      body.then((b: unknown) => this.settled(b), (err: unknown) => this.fail(err));
+      return;
+    }
     void this.finish(body);
   }
 
