@@ -8,7 +8,7 @@
  */
 import http from 'node:http';
 import { chmod, lstat, unlink } from 'node:fs/promises';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import { GatewayError, type ErrorCode } from '../errors.js';
 import { createHandler, type GatewayHandler, type HandlerOptions } from '../gateway/handler.js';
 import type { Application } from '../gateway/types.js';
@@ -28,6 +28,14 @@ export interface WorkerServerOptions extends HandlerOptions {
   /** Mode of unix sockets this server creates. */
   socketMode?: number;
 }
+
+/**
+ * How long a stopping worker keeps its idle keep-alive connections open
+ * (see {@link WorkerServer.close}). A proxy under load reuses each of its
+ * connections within milliseconds; one that stays idle for a second is
+ * rarely picked at the instant it is closed.
+ */
+export const DRAIN_MS = 1000;
 
 const kFailed = Symbol('gwserver.parseFailed');
 type Sock = Socket & { [kFailed]?: boolean; _httpMessage?: http.ServerResponse | null };
@@ -230,26 +238,37 @@ export class WorkerServer {
   }
 
   /**
-   * Stops accepting, lets in-flight requests finish (idle keep-alive
-   * connections are closed at once), and resolves when all connections are
-   * gone or `graceMs` has passed (then remaining connections are cut).
+   * Stops accepting and lets in-flight requests finish, every response from
+   * now on with `Connection: close`. Idle keep-alive connections stay open
+   * for `drainMs` (default {@link DRAIN_MS}, at most `graceMs`): a client
+   * that sends its next request on one gets its answer and a clean close,
+   * instead of a connection closed as its request arrives (which a proxy
+   * cannot retry for a POST: nginx answers 502). Those still idle then are
+   * closed. Resolves when all connections are gone, or after `graceMs`
+   * (remaining connections are cut).
    */
-  async close(graceMs = 30_000): Promise<void> {
+  async close(graceMs = 30_000, drainMs = DRAIN_MS): Promise<void> {
     this.handler.stop();
     const closing = this.#servers.map((s) => new Promise<void>((resolve) => {
       if (!s.listening) return resolve();
-      s.close(() => resolve());
-      s.closeIdleConnections();
+      // net.Server's close, not http.Server's: since Node 19 that one also
+      // closes the idle keep-alive connections at once.
+      net.Server.prototype.close.call(s, () => resolve());
     }));
-    // A keep-alive connection whose response went out before the stop
-    // becomes idle when it ends: close those as they come.
-    const sweep = setInterval(() => {
+    let sweep: NodeJS.Timeout | undefined;
+    const drained = setTimeout(() => {
       for (const s of this.#servers) s.closeIdleConnections();
-    }, 50);
+      // A keep-alive connection whose response went out before the stop
+      // becomes idle when it ends: close those as they come.
+      sweep = setInterval(() => {
+        for (const s of this.#servers) s.closeIdleConnections();
+      }, 50);
+    }, Math.min(drainMs, graceMs));
     const timer = setTimeout(() => {
       for (const s of this.#servers) s.closeAllConnections();
     }, graceMs);
     await Promise.all(closing);
+    clearTimeout(drained);
     clearInterval(sweep);
     clearTimeout(timer);
     await Promise.all(this.#unixPaths.map((p) => unlink(p).catch(() => undefined)));

@@ -23,6 +23,8 @@ export interface LoadOptions {
   /** Hard cap on requests, to keep traffic bounded. */
   maxRequests?: number;
   path?: string;
+  /** `GET` by default; a `POST` carries a small body (`x=1`). */
+  method?: 'GET' | 'POST';
   /** Called with the body of each successful response (to wait until the load reached every worker). */
   onOk?: (body: string) => void;
 }
@@ -31,12 +33,14 @@ export interface LoadOptions {
 const kServed = Symbol('load.served');
 type Counted = import('node:net').Socket & { [kServed]?: number };
 
-function once(agent: http.Agent | false, port: number, path: string, keepAlive: boolean): Promise<{ status: number; body: string; reused: boolean; error?: NodeJS.ErrnoException; gotBytes: boolean }> {
+function once(agent: http.Agent | false, port: number, path: string, keepAlive: boolean, method: 'GET' | 'POST'): Promise<{ status: number; body: string; reused: boolean; error?: NodeJS.ErrnoException; gotBytes: boolean }> {
   return new Promise((resolve) => {
     let gotBytes = false;
     // req.reusedSocket misses a request the agent queued and then gave a socket that came free: count the socket's responses instead.
     let reused = false;
-    const req = http.request({ host: '127.0.0.1', port, path, agent, headers: keepAlive ? {} : { Connection: 'close' } }, (res) => {
+    const headers: http.OutgoingHttpHeaders = keepAlive ? {} : { Connection: 'close' };
+    if (method === 'POST') headers['Content-Type'] = 'application/x-www-form-urlencoded';
+    const req = http.request({ host: '127.0.0.1', port, path, method, agent, headers }, (res) => {
       gotBytes = true;
       let body = '';
       res.setEncoding('utf8');
@@ -51,20 +55,20 @@ function once(agent: http.Agent | false, port: number, path: string, keepAlive: 
     req.on('socket', (sock: Counted) => { reused = (sock[kServed] ?? 0) > 0; });
     req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
     req.on('error', (error: NodeJS.ErrnoException) => resolve({ status: 0, body: '', reused: reused || req.reusedSocket, error, gotBytes }));
-    req.end();
+    req.end(method === 'POST' ? 'x=1' : undefined);
   });
 }
 
 /** Runs request loops against 127.0.0.1:port until `until()` or `maxRequests`. */
 export async function runLoad(port: number, options: LoadOptions): Promise<LoadResult> {
-  const { concurrency = 4, keepAlive = false, maxRequests = 20_000, path = '/' } = options;
+  const { concurrency = 4, keepAlive = false, maxRequests = 20_000, path = '/', method = 'GET' } = options;
   const agent = keepAlive ? new http.Agent({ keepAlive: true, maxSockets: concurrency }) : false;
   const result: LoadResult = { ok: 0, failed: 0, races: 0, errors: [], bodies: new Set() };
   let sent = 0;
   const loop = async () => {
     while (!options.until() && sent < maxRequests) {
       sent++;
-      const r = await once(agent, port, path, keepAlive);
+      const r = await once(agent, port, path, keepAlive, method);
       if (r.error === undefined && r.status === 200) {
         result.ok++;
         result.bodies.add(r.body);
