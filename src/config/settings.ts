@@ -182,7 +182,7 @@ export const SETTINGS = [
     default: (env) => (env.FORWARDED_ALLOW_IPS ?? '127.0.0.1,::1').split(','),
     defaultDoc: "'127.0.0.1,::1', or $FORWARDED_ALLOW_IPS", env: 'FORWARDED_ALLOW_IPS', gunicorn: 'forwarded_allow_ips',
     validate: v.addressList,
-    doc: 'Peers trusted to set X-Forwarded-For and X-Forwarded-Proto (comma-separated; `*` trusts every peer). Connections over a unix socket are always trusted. From a trusted peer, REMOTE_ADDR is the right-most X-Forwarded-For address that is not itself trusted, and wsgi.url_scheme follows X-Forwarded-Proto (or, as in gunicorn's secure_scheme_headers, X-Forwarded-Protocol: ssl and X-Forwarded-Ssl: on; headers that disagree are a 400). A proxy in front must set or clear all three (config/nginx.conf does).',
+    doc: 'Peers trusted to set X-Forwarded-For and X-Forwarded-Proto (comma-separated; `*` trusts every peer). Connections over a unix socket are always trusted. From a trusted peer, REMOTE_ADDR is the right-most X-Forwarded-For address that is not itself trusted, and wsgi.url_scheme follows X-Forwarded-Proto (or, as in gunicorn\'s secure_scheme_headers, X-Forwarded-Protocol: ssl and X-Forwarded-Ssl: on; headers that disagree are a 400). A proxy in front must set or clear all three (config/nginx.conf does).',
   }),
   setting({
     name: 'limitRequestLine', flag: '--limit-request-line', section: 'Security', type: 'int', meta: 'BYTES',
