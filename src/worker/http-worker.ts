@@ -136,7 +136,7 @@ export class WorkerServer {
     server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: unknown }, socket: Sock) => this.#onClientError(err, socket));
     server.on('connect', (_req: http.IncomingMessage, socket: Sock) => {
       // CONNECT (a proxy tunnel) has no meaning for a gateway app.
-      socket.end(rawResponse(405));
+      release(socket, rawResponse(405));
     });
     this.#servers.push(server);
     return server;
@@ -165,12 +165,7 @@ export class WorkerServer {
       socket.destroy();
       return;
     }
-    // End, then destroy after a grace: destroying at once can reset the
-    // connection before the client has read the response.
-    socket.end(rawResponse(status));
-    const timer = setTimeout(() => socket.destroy(), 2000);
-    timer.unref();
-    socket.once('close', () => clearTimeout(timer));
+    release(socket, rawResponse(status));
   }
 
   /** The node:http servers, one per socket. */
@@ -273,6 +268,27 @@ export class WorkerServer {
     clearTimeout(timer);
     await Promise.all(this.#unixPaths.map((p) => unlink(p).catch(() => undefined)));
   }
+}
+
+/** How long a refused connection may take to read its answer before it is destroyed. */
+export const REFUSE_GRACE_MS = 2000;
+
+/**
+ * Answers a refused connection and lets it go within {@link REFUSE_GRACE_MS},
+ * whatever the peer does. Ending alone is not enough: the server's sockets
+ * are half-open, so a peer that keeps sending (a CONNECT tunnel's payload)
+ * would hold the socket forever; and a socket nobody reads never sees the
+ * peer's FIN behind its unread bytes. What arrives is read and dropped, and
+ * the socket is destroyed after a grace, not at once, since destroying it
+ * at once can reset the connection before the client has read the answer.
+ */
+function release(socket: Socket, answer: string): void {
+  if (socket.destroyed) return;
+  socket.end(answer);
+  socket.resume();
+  const timer = setTimeout(() => socket.destroy(), REFUSE_GRACE_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }
 
 /** A socket file left by a process that died would make listen() fail with EADDRINUSE. */
