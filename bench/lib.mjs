@@ -50,3 +50,26 @@ export function rssKiB(pid) {
     return undefined;
   }
 }
+
+/**
+ * The pids of wrk processes running now that are not in `ours`: another
+ * benchmark sharing the machine, which makes every figure of the run noisy.
+ * @param {Iterable<number>} ours
+ * @returns {number[]}
+ */
+export function foreignWrk(ours) {
+  const mine = new Set(ours);
+  /** @type {number[]} */
+  const out = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const pid = Number(e);
+    if (mine.has(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'wrk') out.push(pid);
+    } catch {
+      // Gone.
+    }
+  }
+  return out;
+}

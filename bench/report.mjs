@@ -9,7 +9,7 @@
 const SERVER_TITLES = /** @type {Record<string, string>} */ ({ raw: 'raw node:http', gwserver: 'gwserver', gunicorn: 'gunicorn (sync)' });
 const SERVER_COLORS = /** @type {Record<string, string>} */ ({ raw: '#8c8c8c', gwserver: '#2f6fd0', gunicorn: '#e08a2c' });
 const SHAPE_TITLES = /** @type {Record<string, string>} */ ({ core: 'per core', w2: '-w 2' });
-const ROUTE_SHORT = /** @type {Record<string, string>} */ ({ hello: 'hello', stream: 'stream 1 MiB', echo: 'echo 64 KiB', 'hello+log': 'hello + log/metrics' });
+const ROUTE_SHORT = /** @type {Record<string, string>} */ ({ hello: 'hello', async: 'async hello', stream: 'stream 1 MiB', echo: 'echo 64 KiB', 'echo-iter': 'for await 64K', 'echo-read': 'read() 64K', 'hello+log': 'hello + log/metrics' });
 /** gwserver / raw requests/s targets per route (issue 4). */
 const RAW_TARGET = /** @type {Record<string, number>} */ ({ hello: 0.9, stream: 0.9, echo: 0.85 });
 const MiB = 1024;
@@ -28,7 +28,12 @@ const esc = (/** @type {string} */ s) => s.replace(/&/g, '&amp;').replace(/</g, 
  * @param {{ median: (xs: number[]) => number }} h
  */
 export function report(results, { median }) {
+  if (!results.runs) return { markdown: frameworksOnly(results, median), svg: undefined, targets: [] };
   const { machine: m, config: c } = results;
+  /** Whether a route was measured in a shape (results of older runs: every route in every shape). */
+  const inShape = (/** @type {any} */ route, /** @type {string} */ shape) => !route.shapes || route.shapes.includes(shape);
+  /** The route whose raw node:http figure a route is compared with. */
+  const baseOf = (/** @type {any} */ route) => route.baseline ?? route.id;
   /** @type {Array<any>} */
   const runs = results.runs;
   const shapes = c.shapes.map((/** @type {any} */ s) => s.id);
@@ -160,13 +165,17 @@ export function report(results, { median }) {
   L.push(`- Node ${m.node}; ${m.wrk}; gunicorn ${m.gunicorn ?? 'not installed'}${m.python ? ` (${m.python}, \`${results.config.python ?? '/usr/bin/python3'} -m gunicorn\`)` : ''}`);
   L.push(`- gwserver: ${m.git ? `\`git describe --always --dirty\` = ${m.git}` : 'not a git checkout'}`);
   L.push(`- ${runsLine}`);
-  L.push(`- wrk: one thread, ${c.connections} keep-alive connections, \`--latency\`; load average (1 min) ${fmt(m.load1)} before, ${fmt(results.load1After)} after; wall time ${fmtInt(results.wallSeconds)} s`);
+  L.push(`- wrk: one thread, ${c.connections} keep-alive connections, \`--latency\`; load average (1 min) ${fmt(m.load1)} before, ${fmt(results.load1After)} after; wall time ${fmtInt(results.wallSeconds)} s${results.frameworks && !results.frameworks.kept && !results.kept ? ` (${fmtInt(results.totalWallSeconds)} s with the frameworks section)` : ''}`);
+  if (results.kept) L.push(`- **These figures are kept from the run of ${m.date}**: the last run (${results.frameworks?.date ?? '?'}) was \`--only frameworks\` and rewrote only the Frameworks section.`);
+  if (routes.some((/** @type {any} */ r) => r.baseline)) L.push("- The async, for await and read() rows (new gateway shapes) are measured in one shape only (per core when the run has it), next to their raw node:http baseline in each round: async hello against raw's hello, both uploads against raw's `for await` over the request.");
   if (results.builds.length > 1) {
     L.push(`- **dist/ was rebuilt during the run** (${results.builds.length} builds; new ones first measured at: ${results.builds.slice(1).map((/** @type {any} */ b) => b.before).join('; ')}): gwserver's figures mix builds (the "build" column of Every run says which). Run again on a checkout nobody rebuilds meanwhile.`);
   } else {
     L.push(`- dist/ (gwserver's build) was the same for every run (fingerprint ${results.builds[0]?.fingerprint ?? '-'})`);
   }
   for (const n of results.notes) L.push(`- **${n}**`);
+  const shared = runs.filter((r) => r.foreignWrk > 0).length;
+  if (shared) L.push(`- **The machine was shared: ${shared} of ${runs.length} measured runs had another wrk (not this bench's) running at their start or end** ("other wrk" in Every run): another benchmark competed for the 2 cores, and those figures are noisy.`);
   L.push('');
 
   L.push('## Targets (issue 4)', '');
@@ -179,6 +188,7 @@ export function report(results, { median }) {
     L.push('| route | server | req/s | p50 ms | p99 ms | errors | worker RSS idle MiB | worker RSS after load MiB | req/s per round |');
     L.push('| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |');
     for (const route of routes) {
+      if (!inShape(route, shape.id)) continue;
       for (const server of servers) {
         if (route.only && route.only !== server) continue;
         const n = na(shape.id, route.id, server);
@@ -210,23 +220,25 @@ export function report(results, { median }) {
   }
 
   L.push('## Ratios', '');
-  L.push('gwserver / raw node:http and gwserver / gunicorn, from the medians above (the target in brackets). raw / gunicorn is the ceiling of the gunicorn ratio: what a hand-written node:http server gets on the same routes.', '');
+  L.push('gwserver / raw node:http and gwserver / gunicorn, from the medians above (the target in brackets). raw / gunicorn is the ceiling of the gunicorn ratio: what a hand-written node:http server gets on the same routes. A route marked "vs raw ..." is compared with raw node:http\'s figure of that route, measured just before it in every round.', '');
   L.push('| route | shape | gwserver / raw req/s | gwserver / raw p99 | gwserver / gunicorn req/s | raw / gunicorn req/s |', '| --- | --- | ---: | ---: | ---: | ---: |');
   for (const route of routes) {
     for (const shape of shapes) {
+      if (!inShape(route, shape)) continue;
       const g = summary(shape, route.id, 'gwserver');
+      const title = baseOf(route) === route.id ? route.title : `${route.title} (vs raw ${routes.find((/** @type {any} */ x) => x.id === baseOf(route))?.title ?? baseOf(route)})`;
       if (!g) {
-        if (na(shape, route.id, 'gwserver')) L.push(`| ${route.title} | ${SHAPE_TITLES[shape] ?? shape} | ${na(shape, route.id, 'gwserver').reason} | | | |`);
+        if (na(shape, route.id, 'gwserver')) L.push(`| ${title} | ${SHAPE_TITLES[shape] ?? shape} | ${na(shape, route.id, 'gwserver').reason} | | | |`);
         continue;
       }
-      const r = summary(shape, route.id, 'raw');
+      const r = summary(shape, baseOf(route), 'raw');
       const p = summary(shape, route.id, 'gunicorn');
       const t = RAW_TARGET[route.id];
       const rr = r ? ratio(g.rps, r.rps) : NaN;
       const rp = r ? ratio(g.p99, r.p99) : NaN;
       const gp = p ? ratio(g.rps, p.rps) : NaN;
       const ceiling = r && p ? ratio(r.rps, p.rps) : NaN;
-      L.push(`| ${route.title} | ${SHAPE_TITLES[shape] ?? shape} | ${fmt(rr)}${t ? ` (>= ${t.toFixed(2)})` : ''} | ${fmt(rp)}${route.id === 'hello' ? ' (<= 1.20)' : ''} | ${fmt(gp, 1)}${shape === 'core' && p ? ' (>= 3)' : ''} | ${fmt(ceiling, 1)} |`);
+      L.push(`| ${title} | ${SHAPE_TITLES[shape] ?? shape} | ${fmt(rr)}${t ? ` (>= ${t.toFixed(2)})` : ''} | ${fmt(rp)}${route.id === 'hello' ? ' (<= 1.20)' : ''} | ${fmt(gp, 1)}${shape === 'core' && p ? ' (>= 3)' : ''} | ${fmt(ceiling, 1)} |`);
     }
   }
   L.push('');
@@ -243,6 +255,8 @@ export function report(results, { median }) {
     L.push(`| ${SERVER_TITLES[server] ?? server} | ${fmtInt(median(ss.map((s) => s.firstMs)))} | ${ss.map((s) => fmtInt(s.firstMs)).join(', ')} | ${fmtInt(median(ss.map((s) => s.readyMs)))} | ${mib(idle('w2', 'masterIdleKiB'))} | ${mib(idle('w2', 'rssIdleKiB'))} | ${mib(idle('core', 'rssIdleKiB'))}${single} | ${mib(settledOf('w2'))} | ${mib(settledOf('core'))} |`);
   }
   L.push('');
+
+  if (results.frameworks) L.push(...frameworksMarkdown(results.frameworks, median));
 
   L.push('## Commands', '');
   L.push('Each server is started by bench/run.mjs from the repository root, with PORT a fresh port for every start; wrk runs after a check request (the route must answer what it should) and a warm-up run of the same command with the warm-up duration.', '', '```');
@@ -264,11 +278,11 @@ export function report(results, { median }) {
 
   L.push('## Every run', '');
   L.push('In the order they ran (load average: 1 minute, read just before the measured run).', '');
-  L.push('| shape | round | route | server | req/s | p50 ms | p99 ms | requests | non-2xx | socket errors (connect/read/write/timeout) | worker RSS idle -> after MiB | master RSS idle MiB | load avg | build |');
-  L.push('| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: |');
+  L.push('| shape | round | route | server | req/s | p50 ms | p99 ms | requests | non-2xx | socket errors (connect/read/write/timeout) | worker RSS idle -> after MiB | master RSS idle MiB | load avg | build | other wrk |');
+  L.push('| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: |');
   for (const r of runs) {
     const e = r.socketErrors;
-    L.push(`| ${SHAPE_TITLES[r.shape] ?? r.shape} | ${r.round} | ${r.route} | ${r.server} | ${fmtInt(r.rps)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmtInt(r.requests)} | ${r.non2xx} | ${e.connect}/${e.read}/${e.write}/${e.timeout} | ${r.workersIdleKiB.map(mib).join('+')} -> ${r.workersLoadKiB.map(mib).join('+')} | ${mib(r.masterIdleKiB)} | ${fmt(r.load1)} | ${r.build} |`);
+    L.push(`| ${SHAPE_TITLES[r.shape] ?? r.shape} | ${r.round} | ${r.route} | ${r.server} | ${fmtInt(r.rps)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmtInt(r.requests)} | ${r.non2xx} | ${e.connect}/${e.read}/${e.write}/${e.timeout} | ${r.workersIdleKiB.map(mib).join('+')} -> ${r.workersLoadKiB.map(mib).join('+')} | ${mib(r.masterIdleKiB)} | ${fmt(r.load1)} | ${r.build} | ${r.foreignWrk ?? '-'} |`);
   }
   L.push('');
 
@@ -277,7 +291,8 @@ export function report(results, { median }) {
   L.push('- **The gunicorn target and its ceiling**: the ratios table gives raw / gunicorn, what a hand-written node:http server reaches against gunicorn on the same route. Where it is under 3, no Node server meets "3 x gunicorn" on that route on this machine: for the 1 MiB stream the work is copying bytes through the kernel, which gunicorn\'s blocking `sendall` does as cheaply as Node (or more so).');
   L.push('- **Noise.** The machine is a shared VM with 2 cores; single pinned runs drift by up to 30%. The servers alternate within each round and the tables give medians; the per-round columns show the spread. Ratios within one run are what to compare, not absolute numbers across machines or days.');
   L.push('- **-w 2 shares the cores with wrk**: 2 workers and wrk (one thread) compete for 2 cores, so that shape measures how the servers do under contention rather than their ceiling.');
-  L.push('- **Access log + metrics**: gwserver has neither yet (issue 5); the row holds the place. raw and gunicorn are not measured in that row: the target compares gwserver with itself.');
+  L.push('- **Access log + metrics**: raw and gunicorn are not measured in that row: the target compares gwserver with itself. The Frameworks section has the same comparison for the node and fetch interfaces, and raw node:http writing a similar file, the machine\'s cost of the write.');
+  L.push('- **Frameworks**: short rounds (see its first paragraph), servers started once per group rather than once per run; its ratios are medians of per-round ratios, with their spread. An "(adapter)" row measures gwserver\'s adapters, not native serving.');
   L.push('- The 1 GiB slow-reader / upload memory target is covered by test/integration/memory.test.ts, not by this benchmark.');
   L.push('');
 
@@ -295,8 +310,9 @@ function chart(results, summary, na) {
   const c = results.config;
   const shapes = c.shapes.map((/** @type {any} */ s) => s.id);
   const servers = c.servers;
-  const routes = c.routes;
-  const panelW = 470;
+  const routesIn = (/** @type {string} */ shape) => c.routes.filter((/** @type {any} */ r) => !r.shapes || r.shapes.includes(shape));
+  const baseOf = (/** @type {any} */ route) => route.baseline ?? route.id;
+  const panelW = Math.max(470, ...shapes.map((/** @type {string} */ s) => 70 + 88 * routesIn(s).length));
   const panelH = 330;
   const top = 70;
   const W = Math.max(980, panelW * shapes.length + 40);
@@ -308,8 +324,8 @@ function chart(results, summary, na) {
   // The y scale: relative to raw, at least 0..120%.
   let ymax = 1.2;
   for (const shape of shapes) {
-    for (const route of routes) {
-      const raw = summary(shape, route.id, 'raw');
+    for (const route of routesIn(shape)) {
+      const raw = summary(shape, baseOf(route), 'raw');
       for (const server of servers) {
         const s = summary(shape, route.id, server);
         if (s && raw) ymax = Math.max(ymax, s.rps / raw.rps);
@@ -344,21 +360,22 @@ function chart(results, summary, na) {
       o.push(`<line x1="${px}" y1="${y}" x2="${px + plotW}" y2="${y}" stroke="${t === 0 ? '#333' : '#e3e3e3'}"/>`);
       o.push(`<text x="${px - 4}" y="${y + 4}" text-anchor="end" fill="#555" font-size="10">${Math.round(t * 100)}%</text>`);
     }
+    const routes = routesIn(shape);
     const groupW = plotW / routes.length;
     routes.forEach((/** @type {any} */ route, /** @type {number} */ ri) => {
       const gx = px + ri * groupW;
-      const raw = summary(shape, route.id, 'raw');
+      const raw = summary(shape, baseOf(route), 'raw');
       const inRow = servers.filter((/** @type {string} */ s) => !route.only || route.only === s);
-      const barW = Math.min(34, (groupW - 16) / Math.max(1, servers.length));
-      const bx0 = gx + (groupW - barW * servers.length) / 2;
+      const shown = servers.filter((/** @type {string} */ s) => inRow.includes(s));
+      const barW = Math.min(34, (groupW - 16) / Math.max(1, shown.length));
+      const bx0 = gx + (groupW - barW * shown.length) / 2;
       const base = raw?.rps ?? Math.max(...inRow.map((/** @type {string} */ s) => summary(shape, route.id, s)?.rps ?? 0), 1);
-      servers.forEach((/** @type {string} */ server, /** @type {number} */ si) => {
+      shown.forEach((/** @type {string} */ server, /** @type {number} */ si) => {
         const bx = bx0 + si * barW;
         const s = summary(shape, route.id, server);
-        if (!inRow.includes(server)) return;
         const n = na(shape, route.id, server);
         if (n || !s) {
-          const label = n ? n.reason : 'not run';
+          const label = n ? n.reason.replace(/\s*\(.*\)$/, '') : 'not run';
           o.push(`<text transform="translate(${bx + barW / 2 + 4},${py + plotH - 6}) rotate(-90)" font-size="11" fill="${SERVER_COLORS[server] ?? '#555'}">${esc(`${SERVER_TITLES[server] ?? server}: ${label}`)}</text>`);
           return;
         }
@@ -366,19 +383,124 @@ function chart(results, summary, na) {
         const y = yOf(v);
         o.push(`<rect x="${bx + 2}" y="${y}" width="${barW - 4}" height="${py + plotH - y}" fill="${SERVER_COLORS[server] ?? '#555'}"><title>${esc(`${SERVER_TITLES[server] ?? server}, ${route.title}: ${fmtInt(s.rps)} req/s (${Math.round(v * 100)}% of raw), p99 ${fmt(s.p99)} ms`)}</title></rect>`);
         const target = RAW_TARGET[route.id];
-        if (server === 'gwserver' && target && raw) {
+        if (server === 'gwserver' && target && raw && baseOf(route) === route.id) {
           const ty = yOf(target);
           o.push(`<line x1="${bx - 1}" y1="${ty}" x2="${bx + barW + 1}" y2="${ty}" stroke="#c0392b" stroke-width="2" stroke-dasharray="4 3"/>`);
         }
         o.push(`<text x="${bx + barW / 2}" y="${y - 4}" text-anchor="middle" font-size="10" stroke="#ffffff" stroke-width="3" paint-order="stroke">${short(s.rps)}</text>`);
       });
-      o.push(`<text x="${gx + groupW / 2}" y="${py + plotH + 16}" text-anchor="middle" font-size="11.5">${esc(ROUTE_SHORT[route.id] ?? route.id)}</text>`);
+      o.push(`<text x="${gx + groupW / 2}" y="${py + plotH + 16}" text-anchor="middle" font-size="11">${esc(ROUTE_SHORT[route.id] ?? route.id)}</text>`);
       const g = summary(shape, route.id, 'gwserver');
-      if (g && raw && route.id !== 'hello+log') o.push(`<text x="${gx + groupW / 2}" y="${py + plotH + 31}" text-anchor="middle" font-size="10.5" fill="${SERVER_COLORS.gwserver}">gwserver ${fmt(g.rps / raw.rps)} x raw</text>`);
+      if (g && raw && route.id !== 'hello+log') o.push(`<text x="${gx + groupW / 2}" y="${py + plotH + 31}" text-anchor="middle" font-size="10" fill="${SERVER_COLORS.gwserver}">${fmt(g.rps / raw.rps)} x raw</text>`);
     });
     o.push(`</g>`);
   });
-  o.push(`<text x="12" y="${H - 12}" font-size="10.5" fill="#444">gunicorn (sync worker) closes the connection after every response: wrk reconnects for every request, so its figure is a floor. Routes: GET /hello, GET /stream, POST /echo.</text>`);
+  o.push(`<text x="12" y="${H - 12}" font-size="10.5" fill="#444">gunicorn (sync) closes the connection after every response, so its figure is a floor. async hello: x raw's hello; for await, read() 64K: x raw's for await.</text>`);
   o.push('</svg>');
   return `${o.join('\n')}\n`;
+}
+
+/**
+ * The frameworks section of RESULTS.md (bench/frameworks.mjs's results):
+ * one table per kind of comparison, the rounds, the servers' command lines
+ * and the notes.
+ * @param {any} fw results.frameworks
+ * @param {(xs: number[]) => number} median
+ * @returns {string[]}
+ */
+export function frameworksMarkdown(fw, median) {
+  const c = fw.config;
+  /** @type {any[]} */
+  const runs = fw.runs;
+  /** @type {any[]} */
+  const variants = fw.variants;
+  const L = [];
+  const variant = (/** @type {string} */ g, /** @type {string} */ id) => variants.find((v) => v.group === g && v.id === id);
+  const label = (/** @type {string} */ g, /** @type {string} */ id) => {
+    const v = variant(g, id);
+    if (!v) return `${id} (not run)`;
+    if (v.mode === 'adapter') return `${v.label} ${v.served && v.served.interface !== 'gateway' ? `(adapter module, served natively as ${v.served.interface})` : '**(adapter)**'}`;
+    return `${v.label}${v.mode === 'native' ? ' (native)' : ''}`;
+  };
+  const of = (/** @type {string} */ g, /** @type {string} */ route, /** @type {string} */ id) => runs.filter((r) => r.group === g && r.route === route && r.variant === id);
+  const errs = (/** @type {any[]} */ rs) => rs.reduce((a, r) => a + r.non2xx + r.socketErrors.connect + r.socketErrors.read + r.socketErrors.write + r.socketErrors.timeout, 0);
+  const roundsLine = `${c.rounds} round${c.rounds === 1 ? '' : 's'} of ${c.duration} s per server and route`;
+  L.push('## Frameworks (per core)', '');
+  L.push(`Run on ${fw.date}${fw.kept ? ' (**kept from an earlier run**: the last run did not include this section)' : ''}${c.smoke ? ' (**smoke run: the numbers are not meaningful**)' : ''}, wall time ${fmtInt(fw.wallSeconds)} s. ${roundsLine} (short rounds, to keep the whole \`npm run bench\` near 12 minutes), after a ${c.warmup} s warm-up of each server and route; wrk \`-t1 -c${c.connections} --latency\` pinned to CPU ${c.wrkCpu}, every server pinned to CPU ${c.serverCpu}. Within a group (one app) every server is started once, and in each round the servers take turns route by route (A, B, A, B, ...), so that the machine's drifts hit both sides of a ratio alike; a server idles while another is measured.`, '');
+  const fm = fw.machine;
+  if (fm) L.push(`Machine: ${fm.cores} × ${fm.cpu}, ${fmt(fm.memoryGiB, 1)} GiB, ${fm.kernel}; Node ${fm.node}; ${fm.wrk}; gwserver ${fm.git ? `\`git describe --always --dirty\` = ${fm.git}` : '(not a git checkout)'}; dist/ fingerprint ${[...new Set(runs.map((r) => fw.builds?.[r.build - 1]?.fingerprint).filter(Boolean))].join(', ') || '-'}; load average (1 min) ${fmt(fw.load1Before)} before the section.`, '');
+  L.push('**B / A** is the median of the per-round ratios of requests/s, **min-max** the smallest and largest of them (the noise between two servers measured seconds apart); req/s and p99 are the medians of the rounds. **(adapter)**: gwserver could not serve the module natively (the notes below say why) and served it through `fromNodeHandler` / `fromFetch` (bench/servers/frameworks/adapter.mjs) instead; **(native)**: gwserver served the module itself.', '');
+  const kinds = /** @type {const} */ ([
+    ['framework', 'Frameworks: their own server (A) / gwserver -w 1 (B)'],
+    ['host', 'Hosting a bare node:http handler: PM2 cluster mode, gwserver, raw node:http'],
+    ['observability', 'Access log + metrics on (B) / off (A), and the file write on a raw node:http server'],
+  ]);
+  for (const [kind, title] of kinds) {
+    const cs = fw.comparisons.filter((/** @type {any} */ x) => x.kind === kind);
+    if (!cs.length) continue;
+    L.push(`### ${title}`, '');
+    L.push('| comparison | A | B | A req/s | B req/s | B / A req/s | min-max | A p99 ms | B p99 ms | errors A / B |');
+    L.push('| --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |');
+    for (const x of cs) {
+      const a = of(x.group, x.route, x.a);
+      const b = of(x.group, x.route, x.b);
+      /** @type {number[]} */
+      const ratios = [];
+      for (const ra of a) {
+        const rb = b.find((r) => r.round === ra.round);
+        if (rb) ratios.push(ratio(rb.rps, ra.rps));
+      }
+      const fin = ratios.filter(Number.isFinite);
+      const spread = fin.length ? `${fmt(Math.min(...fin))}-${fmt(Math.max(...fin))}` : '-';
+      L.push(`| ${x.title} | ${label(x.group, x.a)} | ${label(x.group, x.b)} | ${fmtInt(median(a.map((r) => r.rps)))} | ${fmtInt(median(b.map((r) => r.rps)))} | ${fmt(median(ratios))} | ${spread} | ${fmt(median(a.map((r) => r.p99)))} | ${fmt(median(b.map((r) => r.p99)))} | ${a.length ? errs(a) : '-'} / ${b.length ? errs(b) : '-'} |`);
+    }
+    L.push('');
+  }
+  const shared = runs.filter((r) => r.foreignWrk > 0).length;
+  if (shared) L.push(`**The machine was shared: ${shared} of ${runs.length} runs of this section had another wrk (not this bench's) running at their start or end** (marked * below): another benchmark competed for the 2 cores, and those figures are noisy.`, '');
+  L.push('### Every server, every round', '');
+  L.push('| group | route | server | req/s per round | median | p99 ms per round | worker RSS after the rounds MiB |');
+  L.push('| --- | --- | --- | --- | ---: | --- | ---: |');
+  for (const g of fw.groups) {
+    for (const route of g.routes) {
+      for (const v of g.variants) {
+        if (!v.routes.includes(route)) continue;
+        const rs = of(g.id, route, v.id);
+        const vv = variant(g.id, v.id);
+        if (!rs.length) {
+          const u = (fw.unavailable ?? []).find((/** @type {any} */ x) => x.group === g.id && x.variant === v.id);
+          L.push(`| ${g.title} | ${route} | ${v.id} | not run${u ? `: ${u.reason}` : ''} | - | - | - |`);
+          continue;
+        }
+        L.push(`| ${g.title} | ${route} | ${label(g.id, v.id)} | ${rs.map((r) => `${fmtInt(r.rps)}${r.foreignWrk > 0 ? '*' : ''}`).join(', ')} | ${fmtInt(median(rs.map((r) => r.rps)))} | ${rs.map((r) => fmt(r.p99)).join(', ')} | ${vv?.workerRssKiB ? mib(vv.workerRssKiB) : '-'} |`);
+      }
+    }
+  }
+  L.push('');
+  L.push('Servers, as bench/run.mjs started them from the repository root (PORT a fresh port, LOGFILE a file in the temp directory, emptied before each run; wrk: `taskset -c 1 wrk -t1 -c50 -dDs --latency http://127.0.0.1:PORT/ROUTE`):', '', '```');
+  for (const v of variants) L.push(`# ${fw.groups.find((/** @type {any} */ g) => g.id === v.group)?.title ?? v.group}, ${v.id} (${v.mode}${v.served ? `; the worker: interface ${v.served.interface}, ${v.served.why}` : ''})`, v.cmd);
+  L.push('```', '');
+  const builds = fw.builds ?? [];
+  const fwBuilds = new Set(runs.map((r) => r.build));
+  if (fwBuilds.size > 1) L.push(`- **dist/ was rebuilt during the section** (builds ${[...fwBuilds].join(', ')} of ${builds.length}): gwserver's figures mix builds.`);
+  for (const n of fw.notes) L.push(`- ${n}`);
+  if (fw.notes.length || fwBuilds.size > 1) L.push('');
+  return L;
+}
+
+/**
+ * RESULTS.md when the output directory had no routes figures to keep and the
+ * run was `--only frameworks`.
+ * @param {any} results @param {(xs: number[]) => number} median
+ */
+function frameworksOnly(results, median) {
+  const m = results.machine;
+  const L = ['# Benchmark results', ''];
+  L.push(`Written by \`node bench/run.mjs --only frameworks\` on ${m.date}; the run rewrites this file, do not edit it. A full \`npm run bench\` adds the routes, startup and idle memory. How to run it and how to read it: [docs/benchmark.md](../docs/benchmark.md).`, '');
+  L.push('## Machine', '');
+  L.push(`- machine: ${m.cores} × ${m.cpu}, ${fmt(m.memoryGiB, 1)} GiB, ${m.kernel}`);
+  L.push(`- Node ${m.node}; ${m.wrk}`);
+  L.push(`- gwserver: ${m.git ? `\`git describe --always --dirty\` = ${m.git}` : 'not a git checkout'}`, '');
+  if (results.frameworks) L.push(...frameworksMarkdown(results.frameworks, median));
+  return L.join('\n');
 }

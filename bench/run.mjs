@@ -10,6 +10,7 @@
  *     node bench/run.mjs [--rounds 3] [--duration 5] [--warmup 1] [--connections 50]
  *                        [--shapes core,w2] [--servers raw,gwserver,gunicorn]
  *                        [--startup-runs 5] [--out DIR] [--python /usr/bin/python3] [--smoke]
+ *                        [--only main|frameworks] [--fw-rounds 5] [--fw-duration 2] [--fw-warmup 1]
  *
  * Every server is started by this script (the built CLI `node
  * dist/cli/bin.js` for gwserver, bench/servers/raw.mjs for raw,
@@ -34,6 +35,15 @@
  * servers in turn gets the hello route's warm-up and one measured wrk run
  * ("hello after 12 s idle": results.afterIdle).
  *
+ * Then the frameworks section (bench/frameworks.mjs): Express, Hono and
+ * Fastify on their own servers and under `gwserver -w 1`, a bare node:http
+ * handler under raw node:http, PM2's cluster mode and gwserver, and the
+ * access log + metrics on the node and fetch interfaces; per core, servers
+ * alternated round by round (`--fw-rounds` rounds of `--fw-duration` s).
+ * `--only frameworks` runs only that section, `--only main` everything
+ * else; either keeps the other section's figures of the last run in the
+ * output directory's results.json.
+ *
  * Writes RESULTS.md, results.svg and results.json into the output directory
  * (bench/ by default; bench/out/ with --smoke, which is gitignored).
  *
@@ -48,7 +58,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { report } from './report.mjs';
-import { childPids, freePort, rssKiB } from './lib.mjs';
+import { runFrameworks } from './frameworks.mjs';
+import { childPids, foreignWrk, freePort, rssKiB } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'dist/cli/bin.js');
@@ -65,6 +76,10 @@ const { values: argv } = parseArgs({
     'startup-runs': { type: 'string' },
     out: { type: 'string' },
     python: { type: 'string', default: '/usr/bin/python3' },
+    only: { type: 'string' },
+    'fw-rounds': { type: 'string' },
+    'fw-duration': { type: 'string' },
+    'fw-warmup': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -87,6 +102,22 @@ const OUT = path.resolve(argv.out ?? (SMOKE ? path.join(ROOT, 'bench/out') : pat
 const PYTHON = argv.python ?? '/usr/bin/python3';
 /** The access log of the hello+log row: a real file, emptied before each run, removed at exit. */
 const ACCESS_LOG = path.join(os.tmpdir(), `gwserver-bench-${process.pid}`, 'access.log');
+/** The bench's sections (`--only`): the routes, startup and idle memory ("main"), and the frameworks. */
+const SECTIONS = ['main', 'frameworks'];
+const ONLY = argv.only === undefined ? undefined : argv.only.split(',').map((x) => x.trim()).filter(Boolean);
+for (const x of ONLY ?? []) {
+  if (!SECTIONS.includes(x)) {
+    process.stderr.write(`bench: unknown section ${x} for --only (${SECTIONS.join(', ')})\n`);
+    process.exit(2);
+  }
+}
+const RUN_SECTIONS = ONLY ?? SECTIONS;
+/** The frameworks section: 5 rounds of 2 s per server and route after a 1 s warm-up of each (smoke: 1 round of 1 s, no warm-up). */
+const FW = {
+  rounds: num(argv['fw-rounds'], SMOKE ? 1 : 5),
+  duration: num(argv['fw-duration'], SMOKE ? 1 : 2),
+  warmup: num(argv['fw-warmup'], SMOKE ? 0 : 1),
+};
 
 /** @typedef {{ id: string; title: string; workers: number; serverCpu?: string; wrkCpu?: string; threads: number }} Shape */
 /** @type {Record<string, Shape>} */
@@ -96,15 +127,36 @@ const SHAPES = {
 };
 
 /**
+ * A route. `only`: the one server that runs it (the others are left out of
+ * its row); `servers`: the servers that run it (the others show "n/a");
+ * `baseline`: the route whose raw node:http figure it is compared with
+ * (itself by default); `oneShape`: measured in one shape only, per core
+ * when the run has it (else the run's first shape), to keep the run short.
  * @typedef {{ id: string; title: string; path: string; method?: string; lua?: string;
- *   body?: Buffer; expect: (status: number, body: Buffer) => boolean; only?: string }} Route
+ *   body?: Buffer; expect: (status: number, body: Buffer) => boolean; only?: string;
+ *   servers?: string[]; baseline?: string; oneShape?: boolean }} Route
  */
 /** @type {Route[]} */
 const ROUTES = [
   { id: 'hello', title: 'hello world (12 B)', path: '/hello', expect: (s, b) => s === 200 && b.toString() === 'Hello world!' },
+  // New gateway shapes, per core only (oneShape), each next to its raw
+  // baseline in the same round. An async app's hello: raw's baseline is its
+  // hello, measured just before.
+  { id: 'async', title: 'hello world from an async app', path: '/async', only: 'gwserver', baseline: 'hello', oneShape: true, expect: (s, b) => s === 200 && b.toString() === 'Hello world!' },
   { id: 'stream', title: '1 MiB streamed in 64 KiB chunks', path: '/stream', expect: (s, b) => s === 200 && b.length === 1024 * 1024 },
   {
     id: 'echo', title: 'POST 64 KiB, read fully, answer its length', path: '/echo', method: 'POST', lua: 'bench/post.lua',
+    body: Buffer.alloc(65536, 'x'), expect: (s, b) => s === 200 && b.toString() === '65536',
+  },
+  // The 64 KiB upload read chunk by chunk: gwserver with `for await (const
+  // chunk of environ['wsgi.input'])`, raw with `for await (const chunk of
+  // req)`; then gwserver reading it with `read()` against the same raw run.
+  {
+    id: 'echo-iter', title: 'POST 64 KiB, read with for await', path: '/echo-iter', method: 'POST', lua: 'bench/post.lua', servers: ['raw', 'gwserver'], oneShape: true,
+    body: Buffer.alloc(65536, 'x'), expect: (s, b) => s === 200 && b.toString() === '65536',
+  },
+  {
+    id: 'echo-read', title: 'POST 64 KiB, read with read()', path: '/echo-read', method: 'POST', lua: 'bench/post.lua', only: 'gwserver', baseline: 'echo-iter', oneShape: true,
     body: Buffer.alloc(65536, 'x'), expect: (s, b) => s === 200 && b.toString() === '65536',
   },
   // The same hello world with gwserver's access log (JSON lines to a real
@@ -175,10 +227,50 @@ function killTree(/** @type {number} */ pid) {
   for (const p of new Set([...first, ...family(pid)])) signal(p, 'SIGKILL');
 }
 
+/** The start time of a process (field 22 of /proc/PID/stat), to tell it from a later one with the same pid. */
+function startTime(/** @type {number} */ pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Processes the bench caused but did not spawn itself (PM2's daemon and its
+ * workers, daemonized away from us): pid -> what it is and its start time.
+ * killEverything kills them too, by pid, if the pid is still that process.
+ * @type {Map<number, { name: string; start: string | undefined }>}
+ */
+const adopted = new Map();
+/** Called synchronously by killEverything before the adopted pids are killed (PM2's own `pm2 kill`). */
+/** @type {Set<() => void>} */
+const emergencyStops = new Set();
+
+function adopt(/** @type {number} */ pid, /** @type {string} */ name) {
+  if (!adopted.has(pid)) adopted.set(pid, { name, start: startTime(pid) });
+}
+/** SIGKILLs an adopted pid if it is still the process adopted. */
+function killAdopted(/** @type {number} */ pid) {
+  const a = adopted.get(pid);
+  if (a && a.start !== undefined && startTime(pid) === a.start) signal(pid, 'SIGKILL');
+  adopted.delete(pid);
+}
+
 /** Kills everything still running, synchronously (signal handlers, exit). */
 function killEverything() {
+  for (const stop of emergencyStops) {
+    try {
+      stop();
+    } catch {
+      // Killed by pid below anyway.
+    }
+  }
+  emergencyStops.clear();
   for (const [pid] of live) killTree(pid);
   live.clear();
+  for (const [pid] of adopted) killAdopted(pid);
 }
 
 let interrupted = false;
@@ -186,7 +278,7 @@ for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
   process.on(sig, () => {
     if (interrupted) return;
     interrupted = true;
-    log(`\nbench: ${sig}: stopping every process it started (${[...live.values()].map((e) => `${e.name} ${e.proc.pid}`).join(', ') || 'none running'})`);
+    log(`\nbench: ${sig}: stopping every process it started (${[...[...live.values()].map((e) => `${e.name} ${e.proc.pid}`), ...[...adopted].map(([pid, a]) => `${a.name} ${pid}`)].join(', ') || 'none running'})`);
     killEverything();
     process.exit(130);
   });
@@ -195,12 +287,13 @@ process.on('exit', killEverything);
 process.on('exit', () => rmSync(path.dirname(ACCESS_LOG), { recursive: true, force: true }));
 
 /**
- * Spawns a command from the repository's root; tracked in `live` until it exits.
- * @param {string[]} cmd @param {string} name
+ * Spawns a command from the repository's root; tracked in `live` until it
+ * exits.
+ * @param {string[]} cmd @param {string} name @param {NodeJS.ProcessEnv} [env] added to the environment
  */
-function launch(cmd, name) {
+function launch(cmd, name, env) {
   const [file, ...args] = cmd;
-  const proc = spawn(file === 'node' ? process.execPath : /** @type {string} */ (file), args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(file === 'node' ? process.execPath : /** @type {string} */ (file), args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
   const pid = proc.pid;
   if (pid === undefined) throw new Error(`could not start ${cmd.join(' ')}`);
   live.set(pid, { proc, name });
@@ -219,8 +312,8 @@ function launch(cmd, name) {
 
 /**
  * Starts a server on a fresh port. With `wait`, resolves once it is ready
- * (killing it if it does not get there within 20 s).
- * @param {Server} server @param {number} workers @param {{ cpu?: string; extra?: string[]; wait?: boolean }} [o]
+ * (killing it if it does not get there within `timeoutMs`, 20 s by default).
+ * @param {Server} server @param {number} workers @param {{ cpu?: string; extra?: string[]; wait?: boolean; timeoutMs?: number }} [o]
  * @returns {Promise<Running>}
  */
 async function startServer(server, workers, o = {}) {
@@ -271,7 +364,8 @@ async function startServer(server, workers, o = {}) {
   if (o.wait === false) return running;
   try {
     await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${server.id} was not ready within 20 s:\n${lines.join('\n')}`)), 20_000);
+      const timeoutMs = o.timeoutMs ?? 20_000;
+      const timer = setTimeout(() => reject(new Error(`${server.id} was not ready within ${timeoutMs / 1000} s:\n${lines.join('\n')}`)), timeoutMs);
       onLine = () => {
         if (server.ready(lines, workers)) {
           clearTimeout(timer);
@@ -336,7 +430,8 @@ function parseWrk(out) {
   const rps = n(/Requests\/sec:\s+([\d.]+)/);
   if (!/Requests\/sec:/.test(out)) throw new Error(`could not read wrk's output:\n${out}`);
   return {
-    requests, rps, p50: lat(50), p99: lat(99),
+    // No request completed: wrk prints zeros for the latencies, which are no figures.
+    requests, rps, p50: requests > 0 ? lat(50) : NaN, p99: requests > 0 ? lat(99) : NaN,
     socketErrors: e ? { connect: Number(e[1]), read: Number(e[2]), write: Number(e[3]), timeout: Number(e[4]) } : { connect: 0, read: 0, write: 0, timeout: 0 },
     non2xx: n(/Non-2xx or 3xx responses: (\d+)/),
   };
@@ -348,6 +443,11 @@ function wrkCommand(/** @type {Shape} */ shape, /** @type {Route} */ route, /** 
     ...(shape.wrkCpu === undefined ? [] : ['taskset', '-c', shape.wrkCpu]),
     'wrk', `-t${shape.threads}`, `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', ...(route.lua ? ['-s', route.lua] : []), `http://127.0.0.1:${port}${route.path}`,
   ];
+}
+
+/** Other wrk processes running now (another benchmark on the machine): the pids of ours are excluded. */
+function foreignWrkNow() {
+  return foreignWrk(live.keys()).length;
 }
 
 async function runWrk(/** @type {string[]} */ cmd, /** @type {number} */ seconds) {
@@ -403,12 +503,14 @@ async function measure(shape, route, server, round) {
     if (WARMUP > 0) await runWrk(wrkCommand(shape, route, srv.port, WARMUP), WARMUP);
     const load = os.loadavg()[0] ?? NaN;
     const wrkCmd = wrkCommand(shape, route, srv.port, DURATION);
+    const foreign0 = foreignWrkNow();
     const r = await runWrk(wrkCmd, DURATION);
+    const foreign = Math.max(foreign0, foreignWrkNow());
     const after = memory(srv);
     result = {
       shape: shape.id, route: route.id, server: server.id, round, ...r,
       rssIdleKiB: idle.worker, rssLoadKiB: after.worker, masterIdleKiB: idle.master,
-      workersIdleKiB: idle.workers, workersLoadKiB: after.workers, load1: load,
+      workersIdleKiB: idle.workers, workersLoadKiB: after.workers, load1: load, foreignWrk: foreign,
       serverCmd: srv.cmd.map((a) => a.replace(String(srv.port), 'PORT')).join(' '),
       wrkCmd: wrkCmd.map((a) => a.replace(String(srv.port), 'PORT')).join(' '),
       startMs,
@@ -526,11 +628,12 @@ function machine() {
 
 // ------------------------------------------------------------------- main
 
-async function main() {
-  const t0 = Date.now();
-  if (!existsSync(BIN)) throw new Error('dist/cli/bin.js is missing: run `npm run build` first (npm run bench does)');
-  const m = machine();
-  if (!m.wrk) throw new Error('wrk is not installed: apt-get install -y wrk (see docs/benchmark.md)');
+/**
+ * The routes (every shape, every round), startup, and the settled idle
+ * memory with hello after the idle: what issue 4's targets are judged on.
+ * @param {ReturnType<typeof machine>} m @param {number} t0
+ */
+async function mainSection(m, t0) {
   const shapes = (argv.shapes ?? (SMOKE ? 'w2' : 'core,w2')).split(',').map((s) => {
     const shape = SHAPES[s.trim()];
     if (!shape) throw new Error(`unknown shape ${s} (core, w2)`);
@@ -550,7 +653,17 @@ async function main() {
     return true;
   }).map((id) => /** @type {Server} */ (SERVERS[id]));
 
-  const cells = shapes.length * ROUNDS * ROUTES.reduce((a, r) => a + servers.filter((s) => !r.only || r.only === s.id).filter((s) => r.id !== 'hello+log' || s.logArgs).length, 0);
+  /** The shape of the routes measured in one shape only: per core when the run has it. */
+  const oneShapeId = (shapes.find((s) => s.id === 'core') ?? /** @type {Shape} */ (shapes[0])).id;
+  const routesOf = (/** @type {Shape} */ shape) => ROUTES.filter((r) => !r.oneShape || shape.id === oneShapeId);
+  /** Whether a server takes part in a route: it runs it (true), shows n/a (a reason), or is left out of its row (false). */
+  const takes = (/** @type {Route} */ route, /** @type {Server} */ server) => {
+    if (route.only && route.only !== server.id) return false;
+    if (route.id === 'hello+log' && !server.logArgs) return server.naReason ?? 'n/a';
+    if (route.servers && !route.servers.includes(server.id)) return `n/a (${route.servers.join(' and ')} only)`;
+    return true;
+  };
+  const cells = ROUNDS * shapes.reduce((n, shape) => n + routesOf(shape).reduce((a, r) => a + servers.filter((s) => takes(r, s) === true).length, 0), 0);
   log(`bench: ${shapes.map((s) => s.id).join(', ')} x ${ROUNDS} round(s) x ${servers.map((s) => s.id).join('/')}: ${cells} measured runs of ${DURATION} s (+${WARMUP} s warm-up); output in ${path.relative(process.cwd(), OUT) || '.'}`);
 
   /** @type {Run[]} */
@@ -558,17 +671,16 @@ async function main() {
   /** @type {Array<{ shape: string; route: string; server: string; reason: string }>} */
   const notApplicable = [];
   for (const shape of shapes) {
-    for (const route of ROUTES) {
+    for (const route of routesOf(shape)) {
       for (const server of servers) {
-        if (route.only && route.only !== server.id) continue;
-        if (route.id === 'hello+log' && !server.logArgs) notApplicable.push({ shape: shape.id, route: route.id, server: server.id, reason: server.naReason ?? 'n/a' });
+        const t = takes(route, server);
+        if (typeof t === 'string') notApplicable.push({ shape: shape.id, route: route.id, server: server.id, reason: t });
       }
     }
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const route of ROUTES) {
+      for (const route of routesOf(shape)) {
         for (const server of servers) {
-          if (route.only && route.only !== server.id) continue;
-          if (route.id === 'hello+log' && !server.logArgs) continue;
+          if (takes(route, server) !== true) continue;
           const build = currentBuild(`${shape.id} round ${round} ${route.id} ${server.id}`);
           const r = { ...(await measure(shape, route, server, round)), build };
           runs.push(r);
@@ -665,19 +777,75 @@ async function main() {
     }
   }
 
-  const results = {
+  return {
     machine: m,
-    config: { smoke: SMOKE, python: PYTHON, rounds: ROUNDS, duration: DURATION, warmup: WARMUP, connections: CONNECTIONS, settleMs: SETTLE_MS, settledMs: SETTLED_MS, startupRuns: STARTUP_RUNS, shapes, servers: servers.map((s) => s.id), routes: ROUTES.map((r) => ({ id: r.id, title: r.title, path: r.path, method: r.method ?? 'GET', only: r.only })) },
-    notes, runs, notApplicable, starts, settled, afterIdle, builds,
+    config: {
+      smoke: SMOKE, python: PYTHON, rounds: ROUNDS, duration: DURATION, warmup: WARMUP, connections: CONNECTIONS, settleMs: SETTLE_MS, settledMs: SETTLED_MS, startupRuns: STARTUP_RUNS, shapes, servers: servers.map((s) => s.id),
+      routes: ROUTES.map((r) => ({ id: r.id, title: r.title, path: r.path, method: r.method ?? 'GET', only: r.only, servers: r.servers, baseline: r.baseline, shapes: shapes.filter((s) => routesOf(s).includes(r)).map((s) => s.id) })),
+    },
+    notes, runs, notApplicable, starts, settled, afterIdle,
     wallSeconds: (Date.now() - t0) / 1000,
     load1After: os.loadavg()[0] ?? NaN,
   };
+}
+
+async function main() {
+  const t0 = Date.now();
+  if (!existsSync(BIN)) throw new Error('dist/cli/bin.js is missing: run `npm run build` first (npm run bench does)');
+  const m = machine();
+  if (!m.wrk) throw new Error('wrk is not installed: apt-get install -y wrk (see docs/benchmark.md)');
+  log(`bench: sections ${RUN_SECTIONS.join(', ')}${ONLY ? ' (--only)' : ''}`);
+
+  /** With --only, the other section's figures of the last run in OUT are kept. */
+  /** @type {any} */
+  let previous;
+  if (ONLY && existsSync(path.join(OUT, 'results.json'))) {
+    try {
+      previous = JSON.parse(readFileSync(path.join(OUT, 'results.json'), 'utf8'));
+    } catch (err) {
+      log(`bench: could not read the previous ${path.join(OUT, 'results.json')} (${err instanceof Error ? err.message : String(err)}): its other sections are not kept`);
+    }
+  }
+
+  /** @type {any} */
+  let results;
+  if (RUN_SECTIONS.includes('main')) {
+    results = await mainSection(m, t0);
+    results.builds = builds.slice();
+  } else if (previous?.runs) {
+    const { frameworks: _old, ...rest } = previous;
+    results = { ...rest, kept: true };
+    log(`bench: keeping the routes, startup and idle-memory figures of the run of ${previous.machine?.date ?? '?'} from ${path.relative(process.cwd(), path.join(OUT, 'results.json'))}`);
+  } else {
+    results = { machine: m };
+  }
+
+  if (RUN_SECTIONS.includes('frameworks')) {
+    const tf = Date.now();
+    if (os.cpus().length < 2) throw new Error('the frameworks section runs per core and needs 2 CPUs (servers on CPU 0, wrk on CPU 1)');
+    if (!tryRun('taskset', ['-c', '0', 'true']).ok) throw new Error('taskset (util-linux) is needed for the frameworks section');
+    const fw = await runFrameworks({
+      ROOT, BIN, tmpDir: path.dirname(ACCESS_LOG), smoke: SMOKE, connections: CONNECTIONS, ...FW,
+      startServer, runWrk, request, launch, adopt, killAdopted, emergencyStops, currentBuild, log, sleep, median, foreignWrkNow,
+    });
+    results.frameworks = { ...fw, machine: m, builds: builds.slice(), wallSeconds: (Date.now() - tf) / 1000 };
+  } else if (previous?.frameworks) {
+    results.frameworks = { ...previous.frameworks, kept: true };
+    log(`bench: keeping the frameworks figures of the run of ${previous.frameworks.machine?.date ?? '?'}`);
+  }
+  results.totalWallSeconds = (Date.now() - t0) / 1000;
+
   mkdirSync(OUT, { recursive: true });
-  const { markdown, svg } = report(results, { median });
+  // The figures first: a report that throws must not lose the run.
   writeFileSync(path.join(OUT, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(path.join(OUT, 'results.svg'), svg);
+  const { markdown, svg } = report(results, { median });
+  const wrote = ['RESULTS.md', 'results.json'];
+  if (svg) {
+    writeFileSync(path.join(OUT, 'results.svg'), svg);
+    wrote.push('results.svg');
+  }
   writeFileSync(path.join(OUT, 'RESULTS.md'), markdown);
-  log(`bench: done in ${results.wallSeconds.toFixed(0)} s; wrote ${['RESULTS.md', 'results.svg', 'results.json'].map((f) => path.relative(process.cwd(), path.join(OUT, f))).join(', ')}`);
+  log(`bench: done in ${results.totalWallSeconds.toFixed(0)} s; wrote ${wrote.map((f) => path.relative(process.cwd(), path.join(OUT, f))).join(', ')}`);
 }
 
 main().then(

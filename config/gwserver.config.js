@@ -96,6 +96,12 @@ export const rootPath = process.env.SCRIPT_NAME ?? '';
 // Load the app in the master first, so that a broken app stops gwserver before any worker starts.
 export const preload = false;
 
+// The app's calling convention: 'auto' (decided from the app: see docs/app-loading.md),
+// 'gateway' (environ, startResponse), 'node' (a node:http (req, res) handler) or 'fetch'.
+// `interface` is a reserved word, so it is exported under another local name.
+const iface = 'auto';
+export { iface as interface };
+
 // Write the master's pid to this file ('': none).
 export const pidfile = '';
 

@@ -25,7 +25,7 @@ export { RequestInput, type RequestInputOptions } from './gateway/input.js';
 export { FileWrapper, fileWrapper } from './gateway/file-wrapper.js';
 export { HOP_BY_HOP, checkHeaders, parseStatus, isToken } from './gateway/start-response.js';
 export { WorkerServer, type WorkerServerOptions } from './worker/http-worker.js';
-export { loadApp } from './loader/load-app.js';
+export { loadApp, loadServedApp, type LoadServedAppOptions } from './loader/load-app.js';
 export { compose } from './gateway/middleware.js';
 export { serve, type ServeOptions, type RunningServer } from './worker/serve.js';
 export { validator, LintError, type LintSide } from './gateway/lint.js';
@@ -39,6 +39,7 @@ export {
   ErrorCollector,
 } from './gateway/util.js';
 export { Headers, type HeaderParam } from './gateway/headers.js';
-export { fromFetch, toFetch, type FetchHandler, type ToFetchOptions } from './interop/fetch.js';
-export { fromNodeHandler, type NodeHandler, type FromNodeHandlerOptions } from './interop/node.js';
+export { fromFetch, toFetch, type FetchHandler, type FetchEnv, type FromFetchOptions, type ToFetchOptions } from './interop/fetch.js';
+export { fromNodeHandler, type NodeHandler, type UpgradeHandler, type ServerHook, type FromNodeHandlerOptions } from './interop/node.js';
+export { type InterfaceName, type InterfaceSetting, type ServedApp } from './interop/kinds.js';
 export { metricsRegistry } from './metrics/registry.js';

@@ -10,6 +10,13 @@
  *   preallocated Buffer), chunked.
  * - `POST /echo`: reads the whole body through `wsgi.input` and answers its
  *   length in bytes.
+ * - `GET /async`: "Hello world!" as `/hello`, answered by an async function
+ *   (the app returns a promise).
+ * - `POST /echo-iter`: reads the body with `for await (const chunk of
+ *   environ['wsgi.input'])`, counting its bytes, and answers the count.
+ * - `POST /echo-read`: the same as `/echo` (`await wsgi.input.read()`),
+ *   under its own path: the bench measures it next to `/echo-iter`, against
+ *   raw node:http's `for await` over the request.
  *
  * The same routes are in bench/servers/raw.mjs (node:http) and
  * bench/peers/app.py (WSGI, for gunicorn).
@@ -36,6 +43,20 @@ async function echo(environ, startResponse) {
   return [String(body.length)];
 }
 
+/** @param {Environ} environ @param {StartResponse} startResponse */
+async function echoIter(environ, startResponse) {
+  let size = 0;
+  for await (const chunk of environ['wsgi.input']) size += chunk.length;
+  startResponse('200 OK', [TEXT]);
+  return [String(size)];
+}
+
+/** @param {Environ} _environ @param {StartResponse} startResponse */
+async function helloAsync(_environ, startResponse) {
+  startResponse('200 OK', [TEXT]);
+  return ['Hello world!'];
+}
+
 /** @type {Application} */
 export const application = (environ, startResponse) => {
   switch (environ.PATH_INFO) {
@@ -46,7 +67,13 @@ export const application = (environ, startResponse) => {
       startResponse('200 OK', [['Content-Type', 'application/octet-stream']]);
       return stream();
     case '/echo':
+    case '/echo-read':
       if (environ.REQUEST_METHOD === 'POST') return echo(environ, startResponse);
+      break;
+    case '/async':
+      return helloAsync(environ, startResponse);
+    case '/echo-iter':
+      if (environ.REQUEST_METHOD === 'POST') return echoIter(environ, startResponse);
       break;
   }
   startResponse('404 Not Found', [TEXT]);

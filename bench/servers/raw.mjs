@@ -11,6 +11,9 @@
  *   with `res.write` and backpressure (waits for 'drain'), chunked.
  * - `POST /echo`: reads the whole body into one Buffer and answers its
  *   length in bytes.
+ * - `POST /echo-iter`: reads the body with `for await (const chunk of req)`,
+ *   counting its bytes, and answers the count (the baseline of gwserver's
+ *   `/echo-iter` and `/echo-read`).
  *
  * `--workers 1` (the default) is a single process serving by itself; with
  * more, a `node:cluster` primary forks that many workers, which accept on the
@@ -72,6 +75,15 @@ function echo(req, res) {
   });
 }
 
+/** @param {http.IncomingMessage} req @param {http.ServerResponse} res */
+async function echoIter(req, res) {
+  let size = 0;
+  for await (const chunk of req) size += /** @type {Buffer} */ (chunk).length;
+  const text = String(size);
+  res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(text.length) });
+  res.end(text);
+}
+
 function serve() {
   const server = http.createServer((req, res) => {
     const url = req.url;
@@ -82,6 +94,8 @@ function serve() {
       stream(res);
     } else if (url === '/echo' && req.method === 'POST') {
       echo(req, res);
+    } else if (url === '/echo-iter' && req.method === 'POST') {
+      echoIter(req, res).catch(() => res.destroy());
     } else {
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': '9' });
       res.end('Not Found');

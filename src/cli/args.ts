@@ -11,7 +11,9 @@ import { GatewayError } from '../errors.js';
 import { resolveConfig, type ResolvedConfig } from '../config/load.js';
 import { formatConfig } from '../config/print.js';
 import type { Config } from '../config/settings.js';
-import { loadApp } from '../loader/load-app.js';
+import { EXIT } from '../ipc/exit-codes.js';
+import type { ServedApp } from '../interop/kinds.js';
+import { loadServedApp } from '../loader/load-app.js';
 
 export { UsageError, ExitNow } from '../config/load.js';
 export { VERSION } from '../config/flags.js';
@@ -38,27 +40,32 @@ function fail(message: string, code: number): number {
 /** `--print-config`: writes the resolved configuration to stdout; resolves with exit code 0. */
 export async function printConfig(config: Config): Promise<number> {
   await writeOut(formatConfig(config));
-  return 0;
+  return EXIT.OK;
 }
 
 /**
  * `--check-config`: the configuration is valid (it resolved); now change to
- * --chdir and load the app as a worker would. Resolves with the exit code the
- * run path would have: 0 when both are fine, 1 when --chdir fails, 4 when the
- * app does not load (after one line on stderr saying why).
+ * --chdir and load the app as a worker would, and print on stdout which
+ * interface (calling convention) it will be served with and why. Resolves
+ * with the exit code the run path would have: 0 when both are fine, 1 when
+ * --chdir fails, 4 when the app does not load (after one line on stderr
+ * saying why). Nothing is started: a Fastify instance is not made ready.
  */
 export async function checkConfig(target: string, config: Config): Promise<number> {
   if (config.chdir !== '') {
     try {
       process.chdir(config.chdir);
     } catch (err) {
-      return fail(`cannot change to directory ${config.chdir} (--chdir): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 1);
+      return fail(`cannot change to directory ${config.chdir} (--chdir): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, EXIT.ERROR);
     }
   }
+  let served: ServedApp;
   try {
-    await loadApp(target, { cwd: process.cwd() });
+    served = await loadServedApp(target, { cwd: process.cwd(), interface: config.interface });
   } catch (err) {
-    return fail(err instanceof GatewayError ? err.message : `cannot load ${target}: ${(err as Error).message}`, 4);
+    return fail(err instanceof GatewayError ? err.message : `cannot load ${target}: ${(err as Error).message}`, EXIT.APP_LOAD_ERROR);
   }
-  return 0;
+  // Which convention a worker will serve the app with: the one thing --check-config can tell that --print-config cannot.
+  await writeOut(`interface: ${served.kind} (${served.why})\n`);
+  return EXIT.OK;
 }

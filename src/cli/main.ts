@@ -7,25 +7,15 @@
  */
 import { GatewayError } from '../errors.js';
 import type { Config } from '../config/settings.js';
+import { EXIT } from '../ipc/exit-codes.js';
 import { checkConfig, ExitNow, parseArgs, printConfig, UsageError, VERSION } from './args.js';
 import { createLogger, type Logger } from '../logging/logger.js';
-import { loadApp } from '../loader/load-app.js';
+import { loadServedApp } from '../loader/load-app.js';
 import { Arbiter, type MasterConfig } from '../master/arbiter.js';
 import { reloadConfig, type ResolvedConfig } from '../config/load.js';
 import { BindError, bindAll, inheritedSockets, type ListenSocket } from '../master/sockets.js';
 import { clearListenEnv, createNotifier, describeFd, listenFds, listenPidMismatch } from '../master/systemd.js';
 import { reportReadyToOldMaster, takeInheritedSockets } from '../master/reexec.js';
-
-/** Exit codes, as gunicorn's where they mean the same. */
-export const EXIT = {
-  OK: 0,
-  /** Could not start: a socket could not be bound, the chdir failed. */
-  ERROR: 1,
-  /** A bad flag or setting value. */
-  USAGE: 2,
-  /** The app could not be loaded (gunicorn's APP_LOAD_ERROR). */
-  APP_LOAD: 4,
-} as const;
 
 function fatal(message: string, code: number): number {
   process.stderr.write(`gwserver: error: ${message}\n`);
@@ -68,10 +58,10 @@ export async function main(argv: string[]): Promise<number | undefined> {
   if (cfg.preload) {
     // --preload: load the app in the master first, so a broken app stops gwserver before any fork.
     try {
-      await loadApp(target, { cwd: process.cwd() });
+      await loadServedApp(target, { cwd: process.cwd(), interface: config.interface });
     } catch (err) {
-      if (err instanceof GatewayError) return fatal(err.message, EXIT.APP_LOAD);
-      return fatal(`cannot load ${target}: ${(err as Error).message}`, EXIT.APP_LOAD);
+      if (err instanceof GatewayError) return fatal(err.message, EXIT.APP_LOAD_ERROR);
+      return fatal(`cannot load ${target}: ${(err as Error).message}`, EXIT.APP_LOAD_ERROR);
     }
   }
 

@@ -222,6 +222,11 @@ export const SETTINGS = [
     doc: 'Load the application in the master before starting the workers. Node workers are fresh processes started by node:cluster, not fork(2) copies of the master, so unlike in gunicorn this shares no memory; what it gives is one early load: an app that cannot load stops the master before any worker starts.',
   }),
   setting({
+    name: 'interface', flag: '--interface', section: 'Server mechanics', type: 'string', meta: 'KIND',
+    default: 'auto', validate: v.oneOf('auto', 'gateway', 'node', 'fetch'),
+    doc: 'The calling convention the application speaks: `auto`, `gateway`, `node` or `fetch` (the flag is granian\'s). `auto` (the default): gwserver decides from what MODULE:CALLABLE names, as docs/app-loading.md lays out: an app wrapped by fromNodeHandler or fromFetch is served as what it wraps, an Express or Connect app, a Koa app or a Fastify instance as `node`, an object with a fetch method (a Hono app, `export default { fetch }`) as `fetch`, and any other function as `gateway`. `gateway`: a function `application(environ, startResponse)`, gwserver\'s own convention; a wrapped app is served through its wrapper. `node`: a node:http request listener `(req, res)`, served with the worker\'s own request and response. `fetch`: a WHATWG fetch handler `(request) => Response`, or an object with a fetch method. Name one when a bare function is not a gateway app: an app that cannot be served as the convention named fails to load, with a message saying what it is. In a config file, `interface` is a reserved word: write `export default { interface: \'node\' }`, or `const iface = \'node\'; export { iface as interface };`, not `export const interface`.',
+  }),
+  setting({
     name: 'pidfile', flag: '--pid', short: 'p', section: 'Server mechanics', type: 'string', meta: 'FILE',
     default: '', defaultDoc: '(none)', gunicorn: 'pidfile', validate: v.str,
     doc: 'A file to write the master\'s process id to, once the sockets are bound; it is removed when the master exits. On USR2 the old master renames it to `FILE.oldbin` and the new master writes `FILE`. Empty (the default): no pid file.',
@@ -377,6 +382,8 @@ export interface Config {
   chdir: string;
   rootPath: string;
   preload: boolean;
+  /** The calling convention of the app (src/interop/kinds.ts `InterfaceSetting`); 'auto' = decided from the app. */
+  interface: 'auto' | 'gateway' | 'node' | 'fetch';
   /** '' = no pid file. */
   pidfile: string;
   /** USR2: the old master stays until told (gunicorn), instead of retiring once the new one is ready. */

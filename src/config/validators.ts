@@ -5,8 +5,7 @@
  *
  * @module
  */
-import { LOG_LEVELS } from '../logging/logger.js';
-import { parseBind } from '../worker/binds.js';
+import { parseBind } from './binds.js';
 
 export function str(value: unknown): string {
   if (typeof value !== 'string') throw new Error(`expected a string, got ${JSON.stringify(value)}`);
@@ -66,6 +65,9 @@ export function rootPath(value: unknown): string {
   if (s !== '' && !s.startsWith('/')) throw new Error(`must start with "/", got ${JSON.stringify(value)}`);
   return s;
 }
+
+/** The level names --log-level takes: gunicorn's, and pino's (src/logging/logger.ts maps one onto the other). */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'warn', 'error', 'critical', 'fatal', 'silent'] as const;
 
 export function logLevel(value: unknown): string {
   const s = str(value).toLowerCase();

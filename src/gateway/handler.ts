@@ -6,13 +6,15 @@
  *
  * @module
  */
-import { ServerResponse as ServerResponseClass, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { GatewayError, contractError } from '../errors.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { proxyTrust, requestEnviron, type EnvironSettings } from './environ.js';
 import { FileWrapper, fileWrapper } from './file-wrapper.js';
 import { EMPTY_INPUT, RequestInput } from './input.js';
+import { storeHead } from './response-internals.js';
+import { bodyLength, checkLimits, STATUS_TEXT, VALID_REQUEST_ID, type RequestLimits } from './request-checks.js';
 import { inspectHeaders, isToken, parseStatus } from './start-response.js';
 import type { Application, Chunk, Environ, ErrorStream, HeaderPair, RequestLogger, StartResponse, Write } from './types.js';
 
@@ -98,8 +100,6 @@ export interface RequestObserver {
   requestEnded?(record: ExchangeRecord): void;
 }
 
-/** A request id taken from a client: short, and nothing that could break a log line. */
-const VALID_REQUEST_ID = /^[A-Za-z0-9\-_.:+=/@~]{1,200}$/;
 
 /** How much of a body the app did not read is read and dropped to keep the connection. */
 export const DRAIN_LIMIT = 256 * 1024;
@@ -117,15 +117,11 @@ function onResponseClose(this: TrackedResponse): void {
   this[kExchange]!.onClose();
 }
 
-interface Shared {
+interface Shared extends RequestLimits {
   app: Application;
   logger: Logger;
   environ: EnvironSettings;
   workerId: number;
-  limitLine: number;
-  limitFields: number;
-  limitFieldSize: number;
-  limitBody: number;
   /** The worker is shutting down: every response closes its connection. */
   stopping: boolean;
   preRequest: HandlerOptions['preRequest'];
@@ -139,15 +135,6 @@ interface Shared {
   starts: RequestObserver | undefined;
   ends: RequestObserver | undefined;
 }
-
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  408: 'Request Timeout',
-  413: 'Content Too Large',
-  414: 'URI Too Long',
-  431: 'Request Header Fields Too Large',
-  500: 'Internal Server Error',
-};
 
 /** Whether `name` is `lower` in any case (`lower` is lower-case); no allocation. */
 function sameName(name: string, lower: string): boolean {
@@ -167,24 +154,6 @@ function hasHeader(headers: readonly HeaderPair[], lower: string): boolean {
   }
   return false;
 }
-
-/**
- * What gwserver uses of a ServerResponse's internals to write the head
- * itself (see {@link Exchange.storeHead}): Node 20's OutgoingMessage.
- */
-type InternalResponse = ServerResponse & {
-  _header: string | null;
-  _hasBody: boolean;
-  _expect_continue: boolean;
-  _sent100: boolean;
-  _contentLength: number | null;
-  useChunkedEncodingByDefault: boolean;
-  _storeHeader(firstLine: string, headers: string[] | null): void;
-};
-
-/** Whether this Node has the internal the fast head path needs (else writeHead does it all). */
-const CAN_STORE_HEADER = typeof (ServerResponseClass.prototype as Partial<InternalResponse>)._storeHeader === 'function';
-const WRITE_HEAD = ServerResponseClass.prototype.writeHead;
 
 /** Shared by every environ (frozen: an app cannot change it for the others). */
 const WSGI_VERSION = Object.freeze([1, 0]) as [1, 0];
@@ -310,7 +279,7 @@ class Exchange implements ExchangeRecord {
     // request answered in the tick it arrived in has nothing to stop when
     // its client goes away: run() listens for 'close' only when it must.
     if (s.ends !== undefined) this.watchClose();
-    const refusal = this.checkLimits();
+    const refusal = checkLimits(req, s);
     if (refusal !== undefined) return this.refuse(refusal);
 
     let cgi: Record<string, unknown>;
@@ -321,26 +290,9 @@ class Exchange implements ExchangeRecord {
     }
 
     // Framing of the request body (Node has refused CL with TE, bad CLs, ...).
-    let length: number | undefined = 0;
-    const te = req.headers['transfer-encoding'];
-    if (te !== undefined) {
-      // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
-      if (req.httpVersionMinor === 0) {
-        return this.refuse(new GatewayError('GW_BAD_REQUEST', 'Transfer-Encoding is not allowed in an HTTP/1.0 request'));
-      }
-      // RFC 9112 6.3: a request whose final coding is not chunked cannot be framed.
-      if (!/(?:^|,)[ \t]*chunked[ \t]*$/i.test(te)) {
-        return this.refuse(new GatewayError('GW_BAD_REQUEST', 'Transfer-Encoding must end with chunked'));
-      }
-      length = undefined;
-    } else if (cgi.CONTENT_LENGTH !== undefined) {
-      length = Number(cgi.CONTENT_LENGTH);
-    }
-    if (length !== undefined && s.limitBody > 0 && length > s.limitBody) {
-      return this.refuse(new GatewayError('GW_BODY_TOO_LARGE', `the declared body of ${length} bytes is over the limit of ${s.limitBody}`));
-    }
+    const length = bodyLength(req, s.limitBody);
+    if (length instanceof GatewayError) return this.refuse(length);
 
-    const ex = this;
     if (length !== 0) {
       this.input = new RequestInput(req, {
         length,
@@ -376,26 +328,6 @@ class Exchange implements ExchangeRecord {
       // of the bytes it parses.
       setImmediate(runExchange, this);
     }
-  }
-
-  checkLimits(): GatewayError | undefined {
-    const { req, s } = this;
-    if (s.limitLine > 0 && req.method!.length + req.url!.length + 10 > s.limitLine) {
-      return new GatewayError('GW_REQUEST_LINE_TOO_LONG', `the request line is longer than ${s.limitLine} bytes (--limit-request-line)`);
-    }
-    const raw = req.rawHeaders;
-    if (s.limitFields > 0 && raw.length > s.limitFields * 2) {
-      return new GatewayError('GW_HEADERS_TOO_LARGE', `more than ${s.limitFields} header fields (--limit-request-fields)`);
-    }
-    if (s.limitFieldSize > 0) {
-      for (let i = 0; i < raw.length; i += 2) {
-        // gunicorn counts the whole field line, CRLF included.
-        if (raw[i]!.length + raw[i + 1]!.length + 4 > s.limitFieldSize) {
-          return new GatewayError('GW_HEADERS_TOO_LARGE', `a header field is longer than ${s.limitFieldSize} bytes (--limit-request-field-size)`);
-        }
-      }
-    }
-    return undefined;
   }
 
   /** A request that must not reach the app: a 4xx, then the connection is closed. */
@@ -578,7 +510,9 @@ class Exchange implements ExchangeRecord {
 
   async send(body: unknown): Promise<void> {
     if (body === undefined || body === null) {
-      throw contractError(`the application returned ${body}; return an iterable of chunks (e.g. [] for an empty body)`);
+      // A node:http handler served as a gateway app returns nothing (and usually threw before).
+      const hint = this.started ? '' : '; if this is a node:http handler (req, res), serve it with --interface node';
+      throw contractError(`the application returned ${body}; return an iterable of chunks (e.g. [] for an empty body)${hint}`);
     }
     if (this.gone) return;
     if (typeof body === 'string' || body instanceof Uint8Array) return this.sendKnown([body]);
@@ -587,6 +521,7 @@ class Exchange implements ExchangeRecord {
     let it: Iterator<unknown> | AsyncIterator<unknown>;
     if (typeof b[Symbol.asyncIterator] === 'function') it = b[Symbol.asyncIterator]!();
     else if (typeof b[Symbol.iterator] === 'function') it = b[Symbol.iterator]!();
+    else if (typeof Response === 'function' && body instanceof Response) throw contractError('the application returned a fetch Response: if it is a fetch handler (request) => Response, serve it with --interface fetch (or export { fetch })');
     else throw contractError('the application returned a body that is not iterable; return an array, an iterable or an async iterable of chunks');
     let size: number | undefined;
     if (body instanceof FileWrapper) size = await body.size();
@@ -701,7 +636,7 @@ class Exchange implements ExchangeRecord {
     const input = this.input;
     if (s.stopping || (input !== undefined && !input.ended && !this.canDrain(input))) res.shouldKeepAlive = false;
     if (s.ownsResponses || res.getHeaderNames().length === 0) {
-      if (!this.storeHead(res as InternalResponse)) res.writeHead(status, this.reason, this.headers as unknown as string[]);
+      if (!this.storeHead(res)) res.writeHead(status, this.reason, this.headers as unknown as string[]);
       return;
     }
     // Mounted in a framework that already set headers (Express's X-Powered-By):
@@ -731,10 +666,7 @@ class Exchange implements ExchangeRecord {
    * response, or when a head is stored already (then writeHead does it,
    * and throws as it would).
    */
-  storeHead(res: InternalResponse): boolean {
-    // Not when something wrapped writeHead (fromNodeHandler's stand-in
-    // response, on-headers in a framework): it must see the call.
-    if (!CAN_STORE_HEADER || res.writeHead !== WRITE_HEAD || res._header) return false;
+  storeHead(res: ServerResponse): boolean {
     const status = this.status;
     const headers = this.appHeaders;
     let head = `HTTP/1.1 ${status} ${this.reason}\r\n`;
@@ -749,19 +681,7 @@ class Exchange implements ExchangeRecord {
       }
     }
     if (this.addedId) head += `${this.s.idHeader}: ${this.requestId}\r\n`;
-    if (status === 204 || status === 304) res._hasBody = false;
-    if (this.addedLength) {
-      // Node writes Content-Length from _contentLength itself when it frames
-      // a body with a known length (HTTP/1.1); HEAD and HTTP/1.0 get the header.
-      if (res._hasBody && res.useChunkedEncodingByDefault) res._contentLength = this.length!;
-      else (framing ??= []).push('Content-Length', String(this.length));
-    }
-    res.statusCode = status;
-    res.statusMessage = this.reason;
-    // As writeHead: a final status without 100 Continue sent ends the connection.
-    if (res._expect_continue && !res._sent100) res.shouldKeepAlive = false;
-    res._storeHeader(head, framing);
-    return true;
+    return storeHead(res, status, this.reason, head, framing, this.addedLength ? this.length : undefined);
   }
 
   canDrain(input: RequestInput): boolean {
@@ -875,6 +795,14 @@ class Exchange implements ExchangeRecord {
   }
 
   logAppError(err: unknown, msg: string): void {
+    // A node:http handler served as a gateway app calls startResponse's methods (res.setHeader...).
+    if (!this.started && err instanceof TypeError) {
+      const hint = /is not a function/.test(err.message)
+        ? 'if this is a node:http handler (req, res), serve it with --interface node'
+        : 'if this is a node:http handler (req, res) or a fetch handler (request), serve it with --interface node or --interface fetch';
+      this.s.logger.error({ request_id: this.requestId, method: this.req.method, path: this.req.url, err, hint }, `${msg}: ${hint}`);
+      return;
+    }
     this.s.logger.error({ request_id: this.requestId, method: this.req.method, path: this.req.url, err }, msg);
   }
 

@@ -38,8 +38,15 @@ import type {
 } from '../gateway/types.js';
 import { requestUrl } from './target.js';
 
-/** A WHATWG fetch handler, e.g. Hono's `app.fetch`. */
-export type FetchHandler = (request: Request) => Response | Promise<Response>;
+import { mark, type FetchHandler, type ServerHook } from './kinds.js';
+
+export type { FetchHandler, FetchEnv } from './kinds.js';
+
+/** Options of {@link fromFetch}. */
+export interface FromFetchOptions {
+  /** Called with each `http.Server` the worker listens with, before it accepts (Hono's `injectWebSocket`). */
+  onServer?: ServerHook;
+}
 
 // Methods the fetch standard refuses to carry in a Request.
 const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
@@ -88,8 +95,10 @@ function reasonPhrase(code: number): string {
  * export const application = fromFetch(hono.fetch);
  * ```
  */
-export function fromFetch(handler: FetchHandler): Application {
-  return async function fetchApplication(environ: Environ, startResponse: StartResponse): Promise<Body> {
+export function fromFetch(handler: FetchHandler, options: FromFetchOptions = {}): Application {
+  // A worker serving this app at the top level serves the handler itself (the fetch interface).
+  return mark(fetchApplication, { kind: 'fetch', fetch: handler, onServer: options.onServer });
+  async function fetchApplication(environ: Environ, startResponse: StartResponse): Promise<Body> {
     let request: Request;
     try {
       request = toRequest(environ);
@@ -102,7 +111,7 @@ export function fromFetch(handler: FetchHandler): Application {
     }
     const response = await handler(request);
     return fromResponse(response, startResponse, request.method === 'HEAD');
-  };
+  }
 }
 
 /** Builds the fetch `Request` that an environ describes. Throws when fetch cannot express it. */

@@ -29,12 +29,14 @@
 import { IncomingMessage, ServerResponse, type OutgoingHttpHeader, type OutgoingHttpHeaders } from 'node:http';
 import { Socket } from 'node:net';
 import { GatewayError } from '../errors.js';
+import { forgetHead, implicitHeader } from '../gateway/response-internals.js';
 import { HOP_BY_HOP } from '../gateway/start-response.js';
 import type { Application, Body, Chunk, Environ, HeaderPair, StartResponse } from '../gateway/types.js';
 import { originTarget } from './target.js';
 
-/** A `node:http` request listener: `(req, res) => void` (a returned promise is watched for rejection). */
-export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => unknown;
+import { mark, type NodeHandler, type ServerHook, type UpgradeHandler } from './kinds.js';
+
+export type { NodeHandler, UpgradeHandler, ServerHook } from './kinds.js';
 
 /** Options of {@link fromNodeHandler}. */
 export interface FromNodeHandlerOptions {
@@ -43,6 +45,15 @@ export interface FromNodeHandlerOptions {
    * false (default 16 KiB, node's socket default).
    */
   highWaterMark?: number;
+  /**
+   * Takes the worker's `'upgrade'` events (WebSocket handshakes), e.g.
+   * `(req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req))`.
+   * Only when gwserver serves this app at the top level (natively); a worker
+   * without one answers an upgrade request as a plain request.
+   */
+  upgrade?: UpgradeHandler;
+  /** Called with each `http.Server` the worker listens with, before it accepts (socket.io and the like). */
+  onServer?: ServerHook;
 }
 
 type WriteCallback = (err?: Error | null) => void;
@@ -83,9 +94,11 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
  */
 export function fromNodeHandler(handler: NodeHandler, options: FromNodeHandlerOptions = {}): Application {
   const highWaterMark = options.highWaterMark ?? 16 * 1024;
-  return function nodeHandlerApplication(environ: Environ, startResponse: StartResponse): Promise<Body> {
+  const app = function nodeHandlerApplication(environ: Environ, startResponse: StartResponse): Promise<Body> {
     return new NodeExchange(environ, startResponse, highWaterMark).run(handler);
   };
+  // A worker serving this app at the top level serves the handler itself (the node interface).
+  return mark(app, { kind: 'node', handler, upgrade: options.upgrade, onServer: options.onServer });
 }
 
 /**
@@ -280,7 +293,7 @@ class NodeExchange {
         ex.#head();
       } catch (err) {
         // Refused by startResponse: the headers are not sent after all.
-        (this as unknown as { _header: string | null })._header = null;
+        forgetHead(this);
         throw err;
       }
       return this;
@@ -575,11 +588,6 @@ class NodeExchange {
     const resTimeout = this.res.emit('timeout', this.socket);
     if (!reqTimeout && !resTimeout) this.socket.destroy();
   }
-}
-
-function implicitHeader(res: ServerResponse): void {
-  // Through res.writeHead, as node does, so wrappers (on-headers) run.
-  (res as unknown as { _implicitHeader(): void })._implicitHeader();
 }
 
 function toBuffer(chunk: unknown, encoding: BufferEncoding | undefined, op: string): Buffer {

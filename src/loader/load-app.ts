@@ -1,7 +1,10 @@
 /**
  * Loads the application named by `MODULE:CALLABLE` (gunicorn's APP_MODULE):
  * finds the module, imports it, walks to the callable, calls it first if it
- * is a factory, and checks that the result is a function.
+ * is a factory, and checks what the result is. {@link loadApp} wants a
+ * gateway function; {@link loadServedApp} also takes node:http handlers and
+ * fetch handlers (Express, Koa, Fastify, Hono...), and says which of the
+ * three calling conventions a worker must serve the app with, and why.
  *
  * Every failure is a `GW_APP_LOAD` {@link GatewayError} whose message is one
  * line saying what went wrong and what to do, so that the CLI can print it
@@ -12,7 +15,9 @@
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { GatewayError } from '../errors.js';
+import type { Config } from '../config/settings.js';
 import type { Application } from '../gateway/types.js';
+import { markOf, type FetchHandler, type InterfaceMark, type InterfaceName, type InterfaceSetting, type NodeHandler, type ServedApp } from '../interop/kinds.js';
 import { DEFAULT_CALLABLE, parseTarget, type AppTarget } from './parse-target.js';
 import { resolveModule } from './resolve-module.js';
 
@@ -23,6 +28,16 @@ export interface LoadAppOptions {
   /** The directory a relative MODULE and package names are resolved from. Default: `process.cwd()`. */
   cwd?: string;
 }
+
+/** Options of {@link loadServedApp}. */
+export interface LoadServedAppOptions extends LoadAppOptions {
+  /** `--interface`: the calling convention to serve the app with, or `auto` (the default) to decide from the app. */
+  interface?: InterfaceSetting;
+}
+
+// The setting's values and the loader's are the same four (checked by the compiler).
+const _sameInterfaces: [Config['interface'], InterfaceSetting] extends [InterfaceSetting, Config['interface']] ? true : never = true;
+void _sameInterfaces;
 
 const TS_FILE = /\.[cm]?ts$/;
 const LIST_LIMIT = 30;
@@ -222,6 +237,44 @@ async function importFile(file: string, spec: string): Promise<Record<string, un
   }
 }
 
+/** The module imported and CALLABLE walked: the value named, the object it was read from, and its name for messages. */
+interface Found {
+  parsed: AppTarget;
+  value: unknown;
+  parent: object | undefined;
+  /** `MODULE:CALLABLE` as messages name it (for a factory, without the arguments). */
+  named: string;
+}
+
+async function find(target: string, options: LoadAppOptions, fallbackToDefault: boolean): Promise<Found> {
+  const parsed: AppTarget = parseTarget(target);
+  const cwd = path.resolve(options.cwd ?? process.cwd());
+  const file = await resolveModule(parsed.module, cwd);
+  const ns = await importFile(file, parsed.module);
+  const spec = parsed.module;
+  // No CALLABLE at all: not even ":application" (parseTarget reports both as "application").
+  const noCallable = !parsed.call && parsed.callable === DEFAULT_CALLABLE && !target.endsWith(`:${DEFAULT_CALLABLE}`);
+  if (fallbackToDefault && noCallable && usableDefault(ns)) {
+    return { parsed, value: ns.default, parent: undefined, named: `${spec}:default` };
+  }
+  const dotted = parsed.call?.name ?? parsed.callable;
+  const { value, parent } = walk(ns, dotted, target, spec);
+  return { parsed, value, parent, named: `${spec}:${dotted}` };
+}
+
+/**
+ * Whether a module named without CALLABLE serves its default export: it has
+ * no `application` (as an export, or on module.exports), and its default
+ * export is something {@link loadServedApp} can serve. Otherwise the
+ * "has no attribute" message, which lists the exports, says more.
+ */
+function usableDefault(ns: Record<string, unknown>): boolean {
+  if (DEFAULT_CALLABLE in ns) return false;
+  const fallback = ns.default;
+  if (isObjectLike(fallback) && hasAttr(fallback, DEFAULT_CALLABLE)) return false;
+  return typeof fallback === 'function' || shapeOf(fallback) !== undefined;
+}
+
 /**
  * Loads the application that `target` (`MODULE:CALLABLE`) names.
  *
@@ -233,6 +286,9 @@ async function importFile(file: string, spec: string): Promise<Record<string, un
  * (`app.handler`), or a factory call with JSON arguments
  * (`createApp("prod", 2)`) whose result is awaited.
  *
+ * The result must be a gateway function; {@link loadServedApp} is the
+ * loader that also takes Express, Koa, Fastify and fetch apps.
+ *
  * @example
  * ```ts
  * const app = await loadApp('examples/hello');             // examples/hello.js, export "application"
@@ -242,15 +298,7 @@ async function importFile(file: string, spec: string): Promise<Record<string, un
  *   the error the module or factory threw, if any.
  */
 export async function loadApp(target: string, options: LoadAppOptions = {}): Promise<Application> {
-  const parsed: AppTarget = parseTarget(target);
-  const cwd = path.resolve(options.cwd ?? process.cwd());
-  const file = await resolveModule(parsed.module, cwd);
-  const ns = await importFile(file, parsed.module);
-  const spec = parsed.module;
-  const dotted = parsed.call?.name ?? parsed.callable;
-  const { value, parent } = walk(ns, dotted, target, spec);
-  const named = `${spec}:${dotted}`;
-
+  const { parsed, value, parent, named } = await find(target, options, false);
   checkFunction(named, value, 'is');
   if (!parsed.call) {
     // A method taken off its object would lose `this`.
@@ -264,4 +312,212 @@ export async function loadApp(target: string, options: LoadAppOptions = {}): Pro
   }
   checkFunction(target, app, 'returned');
   return app as Application;
+}
+
+// ---- loadServedApp: which calling convention, and why
+
+/**
+ * What a value looks like to the loader, read from its properties without
+ * calling anything: a wrapper's mark, a framework app it knows by its
+ * members, or an object with a fetch method. Plain functions are `undefined`
+ * here: what they are is --interface's say.
+ */
+type Shape =
+  | { kind: 'marked'; mark: InterfaceMark; by: 'fromNodeHandler' | 'fromFetch' }
+  | { kind: 'fastify' }
+  | { kind: 'koa' }
+  | { kind: 'connect' }
+  | { kind: 'fetch'; what: string };
+
+/** Reads `obj[key]` without letting a throwing getter escape. */
+function prop(obj: object, key: string): unknown {
+  try {
+    return (obj as Record<string, unknown>)[key];
+  } catch {
+    return undefined;
+  }
+}
+
+function shapeOf(value: unknown): Shape | undefined {
+  if (!isObjectLike(value)) return undefined;
+  // Marks first: a wrapped app is a gateway function, and what it wraps may look like anything.
+  const mark = markOf(value);
+  if (mark) return { kind: 'marked', mark, by: mark.kind === 'node' ? 'fromNodeHandler' : 'fromFetch' };
+  const fn = (key: string) => typeof prop(value, key) === 'function';
+  // fastify() returns an object (thenable: awaiting it boots its plugins).
+  if (fn('routing') && fn('ready')) return { kind: 'fastify' };
+  if (fn('callback') && Array.isArray(prop(value, 'middleware'))) return { kind: 'koa' };
+  // express() and connect() return the listener itself, a function (req, res, next).
+  if (typeof value === 'function' && fn('handle') && fn('use')) return { kind: 'connect' };
+  if (fn('fetch')) return { kind: 'fetch', what: fetchOwner(value) };
+  return undefined;
+}
+
+function fetchOwner(value: object): string {
+  if (typeof value === 'function') return 'a function with a fetch method';
+  const ctor = (Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null)?.constructor?.name;
+  if (ctor === 'Hono') return 'a Hono app';
+  return ctor && ctor !== 'Object' ? `an instance of ${ctor} with a fetch method` : 'an object with a fetch method';
+}
+
+/** What `shape` is, for messages: "an Express/Connect app", and the convention it speaks. */
+function describeShape(shape: Shape): { what: string; kind: InterfaceName } {
+  switch (shape.kind) {
+    case 'marked': return { what: `an app made by ${shape.by}`, kind: shape.mark.kind };
+    case 'fastify': return { what: 'a Fastify instance', kind: 'node' };
+    case 'koa': return { what: 'a Koa app', kind: 'node' };
+    case 'connect': return { what: 'an Express/Connect app', kind: 'node' };
+    case 'fetch': return { what: shape.what, kind: 'fetch' };
+  }
+}
+
+const NOT_A: Record<InterfaceName, string> = {
+  gateway: 'a gateway application (environ, startResponse)',
+  node: 'a node:http handler (req, res)',
+  fetch: 'a fetch handler',
+};
+
+/** An explicit --interface the value cannot be served with: what it is, and the fix. */
+function mismatch(named: string, shape: Shape, wanted: InterfaceName): GatewayError {
+  const { what, kind } = describeShape(shape);
+  // A wrapped app is also a gateway app: --interface gateway serves it through its wrapper.
+  const fix = shape.kind === 'marked' && wanted !== 'gateway' ? `--interface ${kind}, auto or gateway` : `--interface ${kind} or auto`;
+  return loadError(`"${named}" is ${what} (${kind}), not ${NOT_A[wanted]}: use ${fix}`);
+}
+
+function notAnApplication(what: string, value: unknown, verb: 'is' | 'returned'): GatewayError {
+  const methods = verb === 'is' && isObjectLike(value) ? methodNames(value) : [];
+  const pickMethod = methods.length ? `; to serve one of its methods (${list(methods)}), name it, e.g. "${what}.${methods[0]}"` : '';
+  return loadError(
+    `"${what}" ${verb === 'is' ? 'is not an application' : 'did not return an application'} (it ${verb} ${describeValue(value)}): ` +
+      `the application must be a function (environ, startResponse), an Express, Koa or Fastify app, or an object with a fetch method${pickMethod}`,
+  );
+}
+
+function classError(what: string, verb: 'is' | 'returned'): GatewayError {
+  return loadError(
+    `"${what}" ${verb} a class, which cannot be called without new: ` +
+      `name a method of an instance (e.g. app.handle) or a factory that returns the application`,
+  );
+}
+
+/** `fn` bound to `parent` (Function.prototype.bind: an Express app's own `bind` is a route method). */
+function bound<F extends Function>(fn: F, parent: object | undefined): F {
+  return (parent ? Function.prototype.bind.call(fn, parent) : fn) as F;
+}
+
+/**
+ * Decides how to serve `value` (what CALLABLE named, or a factory returned)
+ * under `--interface`, from its {@link shapeOf shape}.
+ */
+function serve(value: unknown, parent: object | undefined, iface: InterfaceSetting, what: string, verb: 'is' | 'returned'): ServedApp {
+  const shape = shapeOf(value);
+  if (shape?.kind === 'marked') {
+    const { mark, by } = shape;
+    if (iface === 'gateway') {
+      // Marks are left on functions; a marked object has no wrapper to serve.
+      if (typeof value !== 'function') throw mismatch(what, shape, iface);
+      return { kind: 'gateway', app: bound(value as Application, parent), why: `--interface gateway (the app ${by} made, served through it)` };
+    }
+    if (iface !== 'auto' && iface !== mark.kind) throw mismatch(what, shape, iface);
+    const why = `marked by ${by}`;
+    const onServer = mark.onServer ? { onServer: mark.onServer } : {};
+    if (mark.kind === 'fetch') return { kind: 'fetch', fetch: mark.fetch, ...onServer, why };
+    return { kind: 'node', handler: mark.handler, ...(mark.upgrade ? { upgrade: mark.upgrade } : {}), ...onServer, why };
+  }
+  if (shape !== undefined && shape.kind !== 'fetch') {
+    // A node:http app, which the loader knows by its members.
+    if (iface !== 'auto' && iface !== 'node') throw mismatch(what, shape, iface);
+    const app = value as Record<string, (...args: unknown[]) => unknown>;
+    switch (shape.kind) {
+      case 'fastify':
+        // Fastify routes a request only once ready() has resolved: the worker awaits `ready` before it accepts.
+        return {
+          kind: 'node',
+          handler: (req, res) => app.routing!(req, res),
+          ready: () => app.ready!(),
+          close: () => app.close?.(),
+          why: 'a Fastify instance: routing and ready',
+        };
+      case 'koa': {
+        let handler: NodeHandler;
+        try {
+          handler = app.callback!() as NodeHandler;
+        } catch (err) {
+          throw loadError(`"${what}" is a Koa app whose callback() threw: ${describeError(err)}`, err);
+        }
+        return { kind: 'node', handler, why: 'a Koa app: callback and middleware' };
+      }
+      case 'connect':
+        return { kind: 'node', handler: value as NodeHandler, why: 'an Express/Connect app: handle and use' };
+    }
+  }
+  if (shape?.kind === 'fetch' && (typeof value !== 'function' || iface === 'auto' || iface === 'fetch')) {
+    // An object (or function) with a fetch method; a function with one is also callable, which gateway and node may mean.
+    if (iface !== 'auto' && iface !== 'fetch') throw mismatch(what, shape, iface);
+    const why = shape.what === 'a Hono app' ? 'a Hono app: an object with a fetch method' : shape.what;
+    const fetch = prop(value as object, 'fetch') as Function;
+    return { kind: 'fetch', fetch: bound(fetch, value as object) as FetchHandler, why };
+  }
+  if (typeof value !== 'function') throw notAnApplication(what, value, verb);
+  if (isClass(value)) throw classError(what, verb);
+  const fn = bound(value, parent);
+  switch (iface) {
+    case 'auto':
+      return { kind: 'gateway', app: fn as Application, why: 'a function: the default for functions; --interface node or fetch to change' };
+    case 'gateway':
+      return { kind: 'gateway', app: fn as Application, why: '--interface gateway' };
+    case 'node':
+      return { kind: 'node', handler: fn as NodeHandler, why: '--interface node' };
+    case 'fetch':
+      return { kind: 'fetch', fetch: fn as FetchHandler, why: '--interface fetch' };
+  }
+}
+
+/**
+ * Loads the application that `target` (`MODULE:CALLABLE`) names, as
+ * {@link loadApp} does, and decides which calling convention a worker
+ * serves it with: `gateway` (environ, startResponse), `node` (a node:http
+ * request listener) or `fetch` (a WHATWG fetch handler).
+ *
+ * Differences from {@link loadApp}:
+ * - the value may be an object: a Hono app or `{ fetch }`, a Koa app, a
+ *   Fastify instance;
+ * - a target without CALLABLE whose module has no `application` serves the
+ *   module's default export (for CommonJS, `module.exports`);
+ * - `options.interface` (`--interface`) overrides the guess for a bare
+ *   function, and fails the load when the value cannot be served as named.
+ *
+ * Nothing is started: a Fastify instance is only read (its `ready` is in
+ * the result, for the worker to await), and a factory's result is awaited
+ * only when it is not such an instance (awaiting one boots it).
+ *
+ * @example
+ * ```ts
+ * const served = await loadServedApp('server.js', { interface: 'auto' });
+ * if (served.kind === 'node') http.createServer(served.handler);
+ * console.log(`interface: ${served.kind} (${served.why})`);
+ * ```
+ * @throws GatewayError `GW_APP_LOAD` with a one-line message, as loadApp;
+ *   also when an explicit `interface` does not fit the app, naming what was
+ *   found and the `--interface` to use.
+ */
+export async function loadServedApp(target: string, options: LoadServedAppOptions = {}): Promise<ServedApp> {
+  const iface = options.interface ?? 'auto';
+  const { parsed, value, parent, named } = await find(target, options, true);
+  if (!parsed.call) return serve(value, parent, iface, named, 'is');
+
+  if (typeof value !== 'function') {
+    throw loadError(`"${named}" is not a function (it is ${describeValue(value)}), so "${target}" cannot call it: name a factory function`);
+  }
+  if (isClass(value)) throw classError(named, 'is');
+  let app: unknown;
+  try {
+    app = value.apply(parent, parsed.call.args);
+    // Await a promise, but not an app that happens to be thenable (a Fastify instance).
+    if (shapeOf(app) === undefined) app = await app;
+  } catch (err) {
+    throw loadError(`factory "${target}" threw: ${describeError(err)}`, err);
+  }
+  return serve(app, undefined, iface, target, 'returned');
 }

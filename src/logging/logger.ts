@@ -21,7 +21,7 @@ export interface LoggerOptions {
   format?: 'json' | 'text' | string;
 }
 
-/** gunicorn's level names map onto pino's. */
+/** gunicorn's level names map onto pino's (the names --log-level takes: LOG_LEVELS in src/config/validators.ts). */
 export function pinoLevel(level: string): LevelWithSilent {
   switch (level.toLowerCase()) {
     case 'warning':
@@ -32,8 +32,6 @@ export function pinoLevel(level: string): LevelWithSilent {
       return level.toLowerCase() as LevelWithSilent;
   }
 }
-
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'warn', 'error', 'critical', 'fatal', 'silent'] as const;
 
 /** A log file of this process: reopened on SIGUSR1 (logrotate); an asynchronous one is also flushed at exit. */
 interface LogFile {

@@ -4,7 +4,9 @@
  * tired, and reacts to signals as gunicorn's arbiter does.
  *
  * Signal handlers only enqueue; one dispatcher runs `handle<SIG>` in order,
- * then reap -> murder -> manage (gunicorn's arbiter loop). The master never
+ * then reap -> murder -> manage (gunicorn's arbiter loop). The workers'
+ * messages (src/ipc/protocol.ts) come through one listener that hands each
+ * to the handlers of its act (src/master/channel.ts). The master never
  * loads the gateway (unless --preload) and never serves the app; its only
  * HTTP is the metrics and health endpoint on --metrics-bind (src/metrics/).
  *
@@ -17,8 +19,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/settings.js';
+import { EXIT } from '../ipc/exit-codes.js';
+import { heartbeatInterval, type WorkerMessage, type WorkerSpec, type WorkerState } from '../ipc/protocol.js';
 import { reopenLogs, type Logger } from '../logging/logger.js';
-import { heartbeatInterval, isWorkerMessage, type WorkerMessage, type WorkerSpec } from './ipc.js';
+import { MasterChannel } from './channel.js';
 import { BindError, closeAll, type ListenSocket } from './sockets.js';
 import { MasterUpgrade, takeInheritedMetricsFd } from './reexec.js';
 import type { MasterMetrics, RestartReason } from '../metrics/master.js';
@@ -28,16 +32,11 @@ import { watchSources } from './reloader.js';
 import { resolveModule } from '../loader/resolve-module.js';
 import { parseTarget } from '../loader/parse-target.js';
 
-/** Exit codes of the master, as gunicorn's where they mean the same. */
-export const MASTER_EXIT = { OK: 0, ERROR: 1, WORKER_BOOT_ERROR: 3, APP_LOAD_ERROR: 4 } as const;
-
 /** Why a worker was (or is being) stopped. */
 export type ExitReason = 'timeout' | 'memory' | 'max-requests' | 'reload' | 'shutdown' | 'scale-down' | 'boot-failure';
 
 /** The settings the master runs with (every setting: the registry declares the container's too). */
 export type MasterConfig = Readonly<Config>;
-
-type WorkerState = 'booting' | 'ready' | 'stopping';
 
 interface WorkerInfo {
   id: number;
@@ -107,6 +106,10 @@ export class Arbiter {
   #target: string;
   #log: Logger;
   #workers = new Map<number, WorkerInfo>();
+  /** The record of each forked worker, kept after its exit: its last messages (a final metrics snapshot) may come after 'exit'. */
+  #records = new WeakMap<Worker, WorkerInfo>();
+  /** The workers' messages, by act: the arbiter's handlers come first (see src/master/channel.ts). */
+  #channel = new MasterChannel();
   #lastId = 0;
   #generation = 1;
   #numWorkers: number;
@@ -117,7 +120,7 @@ export class Arbiter {
   #bootFailures = 0;
   #nextSpawnAt = 0;
   #tick: NodeJS.Timeout | undefined;
-  #exitCode: number = MASTER_EXIT.OK;
+  #exitCode: number = EXIT.OK;
   #done!: (code: number) => void;
   #readyWaiters: Array<() => void> = [];
   #reloadStarted = 0;
@@ -147,6 +150,26 @@ export class Arbiter {
     this.#log = options.logger;
     this.#numWorkers = options.config.workers;
     this.#metricsSettings = { metricsBind: options.config.metricsBind, metricsBuckets: options.config.metricsBuckets };
+    this.#onWorker('gwserver:ready', (w) => this.#ready(w));
+    this.#onWorker('gwserver:heartbeat', (w, m) => {
+      w.lastBeat = Date.now();
+      w.requests = m.requests;
+    });
+    this.#onWorker('gwserver:retire', (w, m) => {
+      w.requests = m.requests;
+      this.#replace(w, m.reason);
+    });
+    this.#onWorker('gwserver:boot-error', (w, m) => {
+      w.bootError = { kind: m.kind, message: m.message };
+    });
+  }
+
+  /** Handles the messages of `act` from this master's workers. */
+  #onWorker<A extends WorkerMessage['act']>(act: A, handler: (w: WorkerInfo, m: Extract<WorkerMessage, { act: A }>) => void): void {
+    this.#channel.on(act, (m, worker) => {
+      const w = this.#records.get(worker);
+      if (w !== undefined) handler(w, m);
+    });
   }
 
   /** The name in process titles: --name, else the app. */
@@ -193,8 +216,9 @@ export class Arbiter {
       }
     }
     this.#opened = true;
+    this.#channel.open();
     if (this.#config.scheduling === 'round-robin') {
-      this.#rr = new RoundRobin(this.#sockets, { logger: this.#log, backlog: this.#config.backlog, workers: () => this.#workers.values(), timeout: () => this.#config.timeout });
+      this.#rr = new RoundRobin(this.#sockets, { logger: this.#log, channel: this.#channel, backlog: this.#config.backlog, workers: () => this.#workers.values(), timeout: () => this.#config.timeout });
     }
     this.#writePidfile();
     this.#wake();
@@ -382,42 +406,23 @@ export class Arbiter {
     const now = Date.now();
     const info: WorkerInfo = { id, worker, pid: worker.process.pid ?? 0, state: 'booting', generation: this.#generation, bootedAt: now, lastBeat: now, requests: 0, reportFile };
     this.#workers.set(id, info);
+    this.#records.set(worker, info);
     this.#metrics?.add(id);
     this.#log.info({ worker_id: id, worker_pid: info.pid }, `booting worker ${id} with pid ${info.pid}`);
-    worker.on('message', (m: unknown) => {
-      if (isWorkerMessage(m)) this.#onMessage(info, m);
-    });
     worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => this.#onExit(info, code, signal));
     void this.#hook('postFork', this, { id, pid: info.pid });
   }
 
-  #onMessage(w: WorkerInfo, m: WorkerMessage): void {
-    switch (m.act) {
-      case 'gwserver:ready':
-        w.state = w.state === 'stopping' ? 'stopping' : 'ready';
-        w.lastBeat = Date.now();
-        this.#bootFailures = 0;
-        this.#log.info({ worker_id: w.id, worker_pid: w.pid, ms: Date.now() - w.bootedAt }, `worker ${w.id} ready`);
-        this.#retireReplaced();
-        if (this.#currentReady() >= this.#numWorkers) {
-          for (const r of this.#readyWaiters.splice(0)) r();
-          this.#finishReload();
-        }
-        break;
-      case 'gwserver:heartbeat':
-        w.lastBeat = Date.now();
-        w.requests = m.requests;
-        break;
-      case 'gwserver:retire':
-        w.requests = m.requests;
-        this.#replace(w, m.reason);
-        break;
-      case 'gwserver:boot-error':
-        w.bootError = { kind: m.kind, message: m.message };
-        break;
-      case 'gwserver:metrics':
-        this.#metrics?.update(w.id, m.metrics);
-        break;
+  /** `gwserver:ready`: the worker listens. */
+  #ready(w: WorkerInfo): void {
+    w.state = w.state === 'stopping' ? 'stopping' : 'ready';
+    w.lastBeat = Date.now();
+    this.#bootFailures = 0;
+    this.#log.info({ worker_id: w.id, worker_pid: w.pid, ms: Date.now() - w.bootedAt }, `worker ${w.id} ready`);
+    this.#retireReplaced();
+    if (this.#currentReady() >= this.#numWorkers) {
+      for (const r of this.#readyWaiters.splice(0)) r();
+      this.#finishReload();
     }
   }
 
@@ -479,17 +484,17 @@ export class Arbiter {
 
   #bootFailed(w: WorkerInfo, code: number | null): void {
     const err = w.bootError;
-    if (code === MASTER_EXIT.APP_LOAD_ERROR || err?.kind === 'app-load') {
+    if (code === EXIT.APP_LOAD_ERROR || err?.kind === 'app-load') {
       if (!this.#booted) {
         // Respawning would fail the same way: halt (gunicorn's APP_LOAD_ERROR).
-        this.#halt(MASTER_EXIT.APP_LOAD_ERROR, err?.message ?? 'the app failed to load');
+        this.#halt(EXIT.APP_LOAD_ERROR, err?.message ?? 'the app failed to load');
         return;
       }
       this.#log.error({ worker_id: w.id, reason: err?.message }, `a new worker could not load the app: ${err?.message ?? 'unknown error'}; the running workers keep serving`);
       this.#cancelReload();
     } else if (err?.kind === 'listen' || err?.kind === 'boot') {
       if (!this.#booted) {
-        this.#halt(MASTER_EXIT.WORKER_BOOT_ERROR, err.message);
+        this.#halt(EXIT.WORKER_BOOT_ERROR, err.message);
         return;
       }
     }
@@ -557,15 +562,17 @@ export class Arbiter {
   /** Loads the metrics (only now: a master without them never loads prom-client) and binds --metrics-bind. */
   async #startMetrics(): Promise<void> {
     const { MasterMetrics } = await import('../metrics/master.js');
-    this.#metrics = new MasterMetrics({
+    const metrics = new MasterMetrics({
       workers: () => this.#workers.values(),
       target: () => this.#numWorkers,
     });
+    this.#metrics = metrics;
+    this.#onWorker('gwserver:metrics', (w, m) => metrics.update(w.id, m.metrics));
     if (this.#metricsFd !== undefined) {
       this.#log.info({ fd: this.#metricsFd }, `using the metrics socket inherited from the old master (fd ${this.#metricsFd}) once this master is ready`);
       return;
     }
-    const { parseBind } = await import('../worker/binds.js');
+    const { parseBind } = await import('../config/binds.js');
     const bind = parseBind(this.#config.metricsBind);
     if (bind.kind !== 'tcp') throw new MetricsBindError(`--metrics-bind must be HOST:PORT, not ${this.#config.metricsBind}`);
     try {
@@ -734,6 +741,7 @@ export class Arbiter {
     this.#unwatch?.();
     await this.#metricsServer?.close();
     this.#rr?.close();
+    this.#channel.close();
     await closeAll(this.#sockets);
     this.#removePidfile();
     await this.#hook('onExit', this);

@@ -40,6 +40,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { ActTable } from '../ipc/dispatch.js';
+import { MASTER_EXIT_MEANING } from '../ipc/exit-codes.js';
+import type { MasterReadyMessage } from '../ipc/protocol.js';
 import type { Logger } from '../logging/logger.js';
 import type { ListenSocket } from './sockets.js';
 import { describeFd, inspectFd, type Notifier } from './systemd.js';
@@ -65,16 +68,6 @@ export interface HandedSocket {
   bind: string;
   /** A unix socket file gwserver created: the last master to exit removes it. */
   path?: string;
-}
-
-/** The message a new master sends its old master once its workers are ready. */
-export interface MasterReadyMessage {
-  act: 'gwserver:master-ready';
-  pid: number;
-}
-
-function isMasterReady(m: unknown): m is MasterReadyMessage {
-  return typeof m === 'object' && m !== null && (m as { act?: unknown }).act === 'gwserver:master-ready';
 }
 
 // ---- in the new master ---------------------------------------------------
@@ -231,17 +224,11 @@ interface Released {
   handle: unknown;
 }
 
-/** Why a master exited, from its exit code (src/cli/main.ts, MASTER_EXIT). */
+/** Why a master exited, from its exit code (src/ipc/exit-codes.ts). */
 function exitCause(code: number | null, signal: NodeJS.Signals | null): string {
   if (signal !== null) return `was killed by ${signal}`;
-  const why: Record<number, string> = {
-    0: 'exited with code 0',
-    1: 'exited with code 1 (it could not start)',
-    2: 'exited with code 2 (a bad setting or config file)',
-    3: 'exited with code 3 (its workers could not boot)',
-    4: 'exited with code 4 (the app could not be loaded)',
-  };
-  return why[code ?? -1] ?? `exited with code ${code}`;
+  const why = MASTER_EXIT_MEANING[code ?? -1];
+  return why === undefined ? `exited with code ${code}` : `exited with code ${code} (${why})`;
 }
 
 /**
@@ -308,12 +295,15 @@ export class MasterUpgrade {
 
     let readyAt = 0;
     let over = false;
-    child.on('message', (m: unknown) => {
-      if (!isMasterReady(m) || readyAt !== 0 || over) return;
+    // The new master's one message, on a channel of its own (not the workers').
+    const fromNewMaster = new ActTable<MasterReadyMessage>();
+    fromNewMaster.on('gwserver:master-ready', () => {
+      if (readyAt !== 0 || over) return;
       readyAt = Date.now();
       log.info({ new_master_pid: child.pid, ms: readyAt - started }, `the new master (pid ${child.pid}) is ready: upgrade took ${readyAt - started} ms`);
       host.handedOver(child.pid!);
     });
+    child.on('message', (m: unknown) => void fromNewMaster.dispatch(m));
     const finish = (cause: string, code: number | null, signal: NodeJS.Signals | null) => {
       if (over) return;
       over = true;

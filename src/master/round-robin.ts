@@ -25,36 +25,28 @@
  *
  * @module
  */
-import { heartbeatInterval } from './ipc.js';
 import cluster, { type Worker } from 'node:cluster';
 import net from 'node:net';
+import { heartbeatInterval, type ConnAckMessage, type ConnMessage, type WorkerState } from '../ipc/protocol.js';
 import type { Logger } from '../logging/logger.js';
+import type { MasterChannel } from './channel.js';
 import type { ListenSocket } from './sockets.js';
-
-/** The master's message handing a connection over (the descriptor rides along). */
-export interface ConnMessage {
-  act: 'gwserver:conn';
-  seq: number;
-  /** Index of the listening socket, in the order of the master's sockets (and the worker's servers). */
-  socket: number;
-}
-
-/** The worker's reply: `accepted: false` when it is closing (the master gives the connection to another worker). */
-export interface ConnAckMessage {
-  act: 'gwserver:conn-ack';
-  seq: number;
-  accepted: boolean;
-}
 
 /** What the round-robin needs to know of a worker (the arbiter's record of it). */
 export interface SchedulableWorker {
   worker: Worker;
-  state: string;
+  state: WorkerState;
   lastBeat: number;
 }
 
 export interface RoundRobinOptions {
   logger: Logger;
+  /**
+   * The workers' messages (acks, and ready and heartbeat, after which a
+   * worker may take connections). The arbiter registered its handlers
+   * first: when ours run, its record of the worker is up to date.
+   */
+  channel: MasterChannel;
   /** listen() backlog, and the bound of the master's own queue of waiting connections. */
   backlog: number;
   /** The master's workers, live. */
@@ -87,14 +79,6 @@ export function lateAfterMs(timeoutS: number): number {
   return 2 * heartbeatInterval(timeoutS) + 100;
 }
 
-function isAck(m: unknown): m is ConnAckMessage {
-  return typeof m === 'object' && m !== null && (m as { act?: unknown }).act === 'gwserver:conn-ack';
-}
-
-function actOf(m: unknown): unknown {
-  return typeof m === 'object' && m !== null ? (m as { act?: unknown }).act : undefined;
-}
-
 /** The master's accept loop and dispatcher for round-robin scheduling. */
 export class RoundRobin {
   readonly #o: RoundRobinOptions;
@@ -110,14 +94,19 @@ export class RoundRobin {
   #draining = false;
   #droppedAt = 0;
   #dropped = 0;
-  readonly #onMessage = (worker: Worker, m: unknown) => this.#message(worker, m);
+  /** Removes our handlers from the channel. */
+  readonly #unsubscribe: Array<() => void> = [];
   readonly #onDisconnect = (worker: Worker) => this.#gone(worker);
   // A killed worker's channel may not report 'disconnect': after its exit, give an ack it sent a moment to be read.
   readonly #onExit = (worker: Worker) => void setTimeout(() => this.#gone(worker), 100);
 
   constructor(sockets: readonly ListenSocket[], options: RoundRobinOptions) {
     this.#o = options;
-    cluster.on('message', this.#onMessage);
+    this.#unsubscribe.push(
+      options.channel.on('gwserver:conn-ack', (m, worker) => this.#acked(worker, m)),
+      options.channel.on('gwserver:ready', () => this.#workerFree()),
+      options.channel.on('gwserver:heartbeat', () => this.#workerFree()),
+    );
     cluster.on('disconnect', this.#onDisconnect);
     cluster.on('exit', this.#onExit);
     try {
@@ -222,24 +211,25 @@ export class RoundRobin {
     this.#schedule();
   }
 
-  #message(worker: Worker, m: unknown): void {
-    if (isAck(m)) {
-      const f = this.#inFlight.get(worker);
-      if (f === undefined || f.seq !== m.seq) return;
-      if (m.accepted) {
-        this.#inFlight.delete(worker);
-        f.handle.close();
-        this.#dispatch();
-      } else {
-        this.#takeBack(worker, m.seq);
-      }
-      return;
+  #acked(worker: Worker, m: ConnAckMessage): void {
+    const f = this.#inFlight.get(worker);
+    if (f === undefined || f.seq !== m.seq) return;
+    if (m.accepted) {
+      this.#inFlight.delete(worker);
+      f.handle.close();
+      this.#dispatch();
+    } else {
+      this.#takeBack(worker, m.seq);
     }
-    const act = actOf(m);
-    // The arbiter updates its record in its own listener, after this one: look again on the next turn.
-    if (act === 'gwserver:ready' || act === 'gwserver:heartbeat') {
-      if (this.#queue.length > 0) this.#schedule();
-    }
+  }
+
+  /**
+   * A worker said it is ready, or beat again (a late worker is skipped): it
+   * may take what waits. Looked at on the next turn, once for a burst of
+   * messages.
+   */
+  #workerFree(): void {
+    if (this.#queue.length > 0) this.#schedule();
   }
 
   /**
@@ -289,7 +279,7 @@ export class RoundRobin {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    cluster.off('message', this.#onMessage);
+    for (const off of this.#unsubscribe.splice(0)) off();
     cluster.off('disconnect', this.#onDisconnect);
     cluster.off('exit', this.#onExit);
     for (const w of this.#queue.splice(0)) w.handle.close();

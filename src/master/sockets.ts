@@ -21,7 +21,7 @@
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
-import { formatAddress, parseBind, type Bind } from '../worker/binds.js';
+import { formatAddress, parseBind, type Bind } from '../config/binds.js';
 
 /** A listening socket the master holds. */
 export interface ListenSocket {

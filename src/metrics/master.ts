@@ -11,6 +11,7 @@
  * @module
  */
 import client from 'prom-client';
+import type { WorkerState } from '../ipc/protocol.js';
 import { RetiredTotals } from './retired.js';
 import { PUSH_INTERVAL_MS, type MetricJSON } from './types.js';
 
@@ -31,7 +32,7 @@ export type RestartReason = (typeof RESTART_REASONS)[number];
 /** What the master metrics read of the arbiter's workers. */
 export interface WorkerView {
   id: number;
-  state: 'booting' | 'ready' | 'stopping';
+  state: WorkerState;
 }
 
 interface Live {

@@ -29,6 +29,8 @@ export const NAMES = {
   inFlight: 'gwserver_http_requests_in_flight',
   requestSize: 'gwserver_http_request_size_bytes',
   responseSize: 'gwserver_http_response_size_bytes',
+  upgraded: 'gwserver_upgraded_connections',
+  upgrades: 'gwserver_upgrades_total',
 } as const;
 
 /** The method's index in {@link METHODS}. */
@@ -144,8 +146,9 @@ export class RequestRecorder {
   /**
    * The metrics as prom-client's `getMetricsAsJSON()` would give them.
    * @param started requests started so far (in flight = started - ended).
+   * @param upgrades upgraded connections (WebSockets) open now and accepted so far.
    */
-  toJSON(started: number): MetricJSON[] {
+  toJSON(started: number, upgrades: { open: number; total: number } = { open: 0, total: 0 }): MetricJSON[] {
     const requests: MetricValue[] = [];
     const duration: MetricValue[] = [];
     for (const slot of this.#seen) {
@@ -159,6 +162,8 @@ export class RequestRecorder {
       { name: NAMES.inFlight, help: 'Requests being handled now.', type: 'gauge', values: [{ value: Math.max(0, started - this.#ended), labels: {} }], aggregator: 'sum' },
       { name: NAMES.requestSize, help: 'Request body sizes, in bytes (as read by the app).', type: 'histogram', values: histValues(NAMES.requestSize, SIZE_BUCKETS, this.#requestSize, {}, []), aggregator: 'sum' },
       { name: NAMES.responseSize, help: 'Response body sizes, in bytes (as sent).', type: 'histogram', values: histValues(NAMES.responseSize, SIZE_BUCKETS, this.#responseSize, {}, []), aggregator: 'sum' },
+      { name: NAMES.upgraded, help: 'Upgraded connections (WebSockets) open now; not requests in flight.', type: 'gauge', values: [{ value: upgrades.open, labels: {} }], aggregator: 'sum' },
+      { name: NAMES.upgrades, help: 'Connections upgraded (WebSocket handshakes handed to the app).', type: 'counter', values: [{ value: upgrades.total, labels: {} }], aggregator: 'sum' },
     ];
   }
 }

@@ -9,7 +9,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseBind } from '../worker/binds.js';
+import { parseBind } from '../config/binds.js';
 
 /** Where the metrics server listens: an address to bind, or a listening fd inherited from an old master (USR2). */
 export type MetricsListen = { host: string; port: number } | { fd: number };

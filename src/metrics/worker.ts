@@ -15,7 +15,7 @@
  */
 import client from 'prom-client';
 import type { ExchangeRecord } from '../gateway/handler.js';
-import type { WorkerMessage } from '../master/ipc.js';
+import type { WorkerMessage } from '../ipc/protocol.js';
 import { RequestRecorder } from './recorder.js';
 import { PUSH_INTERVAL_MS, type MetricJSON } from './types.js';
 
@@ -24,6 +24,8 @@ export interface WorkerMetricsOptions {
   buckets: readonly number[];
   /** Requests started so far (the worker counts them anyway, for --max-requests). */
   started: () => number;
+  /** Upgraded connections open now and accepted so far (the worker server counts them). */
+  upgrades?: () => { open: number; total: number };
   /** Logs a failed collection (an app metric whose collect() throws). */
   onError?: (err: unknown) => void;
 }
@@ -68,7 +70,7 @@ export function createWorkerMetrics(options: WorkerMetricsOptions): WorkerMetric
   const send = (fromRegistry: MetricJSON[]): Promise<void> =>
     new Promise((resolve) => {
       if (!process.connected || typeof process.send !== 'function') return resolve();
-      const message: WorkerMessage = { act: 'gwserver:metrics', metrics: [...recorder.toJSON(options.started()), ...fromRegistry] };
+      const message: WorkerMessage = { act: 'gwserver:metrics', metrics: [...recorder.toJSON(options.started(), options.upgrades?.()), ...fromRegistry] };
       // The callback also takes a failed send (the master died): never an uncaught 'error'.
       process.send(message, undefined, {}, () => resolve());
     });

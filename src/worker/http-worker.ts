@@ -1,8 +1,11 @@
 /**
- * The worker's HTTP server: `node:http` (llhttp) parses, the gateway handler
- * serves. It listens through the ordinary `listen()` calls, so under
- * `node:cluster` the master owns the sockets and several workers share them;
- * nothing here assumes the process is alone.
+ * The worker's HTTP server: `node:http` (llhttp) parses; the app is served
+ * through its interface: the gateway handler, or the node or fetch
+ * interface over the container layer (container.ts). Refusals of malformed
+ * requests, CONNECT, upgrades, graceful close: here, once, for all three.
+ * It listens through the ordinary `listen()` calls, so under `node:cluster`
+ * the master owns the sockets and several workers share them; nothing here
+ * assumes the process is alone.
  *
  * @module
  */
@@ -10,13 +13,21 @@ import http from 'node:http';
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import net, { type Socket } from 'node:net';
 import { GatewayError, type ErrorCode } from '../errors.js';
+import { STATUS_TEXT } from '../gateway/request-checks.js';
+import { responseOn } from '../gateway/response-internals.js';
 import { createHandler, type GatewayHandler, type HandlerOptions } from '../gateway/handler.js';
 import type { Application } from '../gateway/types.js';
+import type { InterfaceName, ServedApp, UpgradeHandler } from '../interop/kinds.js';
+import { Container, type ContainerOptions } from './container.js';
+import { createFetchListener } from './fetch-interface.js';
+import { createNodeListener } from './node-interface.js';
 import type { Logger } from '../logging/logger.js';
 import { createLogger } from '../logging/logger.js';
-import { formatAddress, type Bind } from './binds.js';
+import { formatAddress, type Bind } from '../config/binds.js';
 
 export interface WorkerServerOptions extends HandlerOptions {
+  /** The request hooks of a node or fetch app (they receive the request, not an environ). */
+  requestHooks?: Pick<ContainerOptions, 'preRequest' | 'postRequest'>;
   /** Idle keep-alive timeout in seconds (0: close after each response). */
   keepAlive?: number;
   /** Seconds to receive a request's headers (0: no limit). */
@@ -38,19 +49,10 @@ export interface WorkerServerOptions extends HandlerOptions {
 export const DRAIN_MS = 1000;
 
 const kFailed = Symbol('gwserver.parseFailed');
-type Sock = Socket & { [kFailed]?: boolean; _httpMessage?: http.ServerResponse | null };
-
-const RAW_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  405: 'Method Not Allowed',
-  408: 'Request Timeout',
-  413: 'Content Too Large',
-  414: 'URI Too Long',
-  431: 'Request Header Fields Too Large',
-};
+type Sock = Socket & { [kFailed]?: boolean };
 
 function rawResponse(status: number): string {
-  const text = RAW_TEXT[status] ?? 'Bad Request';
+  const text = STATUS_TEXT[status] ?? 'Bad Request';
   const body = `${text}\n`;
   return `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
 }
@@ -90,20 +92,58 @@ function listening(server: http.Server, listen: () => void): Promise<void> {
   });
 }
 
+type Listener = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+/** A WebSocket close frame, 1001 "going away": what a retiring worker says to upgraded connections left at the end of its grace. */
+const GOING_AWAY = Buffer.from([0x88, 0x02, 0x03, 0xe9]);
+
 /** One worker's HTTP server for one app, on one or more sockets. */
 export class WorkerServer {
   readonly server: http.Server;
-  readonly handler: GatewayHandler;
+  /** The app's interface. */
+  readonly kind: InterfaceName;
+  /** The gateway handler (gateway apps only). */
+  readonly handler: GatewayHandler | undefined;
+  /** The container layer (node and fetch apps only). */
+  readonly container: Container | undefined;
+  readonly #listener: Listener;
+  readonly #upgrade: UpgradeHandler | undefined;
+  readonly #served: ServedApp;
   readonly #logger: Logger;
   readonly #options: WorkerServerOptions;
   readonly #unixPaths: string[] = [];
   readonly #servers: http.Server[] = [];
+  /** Upgraded connections (WebSockets): no longer HTTP, still this worker's to close. */
+  readonly #upgraded = new Set<Socket>();
 
-  constructor(app: Application, options: WorkerServerOptions = {}) {
+  /**
+   * @param app a gateway application, or an app of any interface as the
+   *   loader resolved it (`loadServedApp`).
+   */
+  constructor(app: Application | ServedApp, options: WorkerServerOptions = {}) {
     this.#options = options;
     this.#logger = options.logger ?? createLogger();
-    this.handler = createHandler(app, { ...options, logger: this.#logger, ownsResponses: true });
+    const served: ServedApp = typeof app === 'function' ? { kind: 'gateway', app, why: 'a gateway application' } : app;
+    this.#served = served;
+    this.kind = served.kind;
+    if (served.kind === 'gateway') {
+      this.handler = createHandler(served.app, { ...options, logger: this.#logger, ownsResponses: true });
+      this.#listener = this.handler;
+    } else {
+      const { preRequest, postRequest, multiprocess, ownsResponses, ...rest } = options;
+      void preRequest; void postRequest; void multiprocess; void ownsResponses;
+      this.container = new Container({ ...rest, ...options.requestHooks, logger: this.#logger, mountUrl: served.kind === 'node' });
+      this.#listener = served.kind === 'node' ? createNodeListener(served.handler, this.container) : createFetchListener(served.fetch, this.container);
+      if (served.kind === 'node') this.#upgrade = served.upgrade;
+    }
     this.server = this.#createServer();
+  }
+
+  #upgrades = 0;
+
+  /** Upgraded connections (WebSockets) open now, and accepted since the worker started. */
+  get upgrades(): { open: number; total: number } {
+    return { open: this.#upgraded.size, total: this.#upgrades };
   }
 
   #createServer(): http.Server {
@@ -130,15 +170,40 @@ export class WorkerServer {
       server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => { res.shouldKeepAlive = false; });
       server.on('checkContinue', (_req: http.IncomingMessage, res: http.ServerResponse) => { res.shouldKeepAlive = false; });
     }
-    server.on('request', handler);
-    // With this listener, 100 Continue waits for the app's first read of wsgi.input.
-    server.on('checkContinue', handler.expectContinue);
+    server.on('request', this.#listener);
+    // With this listener, 100 Continue waits for the app's first read of
+    // wsgi.input. A node or fetch app gets Node's own: 100 Continue at once.
+    if (handler !== undefined) server.on('checkContinue', handler.expectContinue);
+    else server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      res.writeContinue();
+      this.#listener(req, res);
+    });
+    // Without an 'upgrade' listener Node serves an upgrade request as a plain one.
+    const upgrade = this.#upgrade;
+    if (upgrade !== undefined) {
+      server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+        this.#upgrades++;
+        this.#upgraded.add(socket);
+        socket.once('close', () => this.#upgraded.delete(socket));
+        try {
+          const r = upgrade(req, socket, head);
+          if (r !== null && typeof r === 'object' && typeof (r as Promise<unknown>).then === 'function') {
+            (r as Promise<unknown>).then(undefined, (err: unknown) => this.#upgradeFailed(socket, err));
+          }
+        } catch (err) {
+          this.#upgradeFailed(socket, err);
+        }
+      });
+    }
     server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: unknown }, socket: Sock) => this.#onClientError(err, socket));
     server.on('connect', (_req: http.IncomingMessage, socket: Sock) => {
       // CONNECT (a proxy tunnel) has no meaning for a gateway app.
       release(socket, rawResponse(405));
     });
     this.#servers.push(server);
+    // The one way for libraries that attach to the server itself (socket.io,
+    // Hono's injectWebSocket) to reach it: before it accepts anything.
+    this.#served.onServer?.(server);
     return server;
   }
 
@@ -159,13 +224,20 @@ export class WorkerServer {
     else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') status = 408;
     const gerr = new GatewayError(CODE_FOR_STATUS[status] ?? 'GW_BAD_REQUEST', `malformed request (${err.code ?? 'parse error'}: ${err.message})`);
     this.#logger.info({ status, code: err.code, reason: err.message, remote: socket.remoteAddress }, 'request refused');
-    if (this.handler.parseError(socket, gerr)) return;
-    const inflight = socket._httpMessage;
-    if (inflight && inflight.headersSent) {
+    if (this.handler !== undefined && this.handler.parseError(socket, gerr)) return;
+    const inflight = responseOn(socket);
+    // A node or fetch app holds the response: it learns of the end as of a
+    // client gone ('aborted', 'close'); an answer here would cross its own.
+    if (inflight && (inflight.headersSent || this.handler === undefined)) {
       socket.destroy();
       return;
     }
     release(socket, rawResponse(status));
+  }
+
+  #upgradeFailed(socket: Socket, err: unknown): void {
+    this.#logger.error({ err }, 'the upgrade handler threw');
+    socket.destroy();
   }
 
   /** The node:http servers, one per socket. */
@@ -243,7 +315,8 @@ export class WorkerServer {
    * (remaining connections are cut).
    */
   async close(graceMs = 30_000, drainMs = DRAIN_MS): Promise<void> {
-    this.handler.stop();
+    this.handler?.stop();
+    if (this.container !== undefined) this.container.stopping = true;
     const closing = this.#servers.map((s) => new Promise<void>((resolve) => {
       if (!s.listening) return resolve();
       // net.Server's close, not http.Server's: since Node 19 that one also
@@ -262,11 +335,35 @@ export class WorkerServer {
     const timer = setTimeout(() => {
       for (const s of this.#servers) s.closeAllConnections();
     }, graceMs);
+    // WebSockets and other upgraded connections have the grace to finish;
+    // those left are told the server is going away a little before its end
+    // (the master kills a worker still there at the end), then cut.
+    const margin = Math.min(1000, graceMs / 10);
+    const farewell = setTimeout(() => {
+      for (const socket of this.#upgraded) {
+        if (socket.writable) socket.end(GOING_AWAY);
+        setTimeout(() => socket.destroy(), margin / 2).unref();
+      }
+    }, graceMs - margin);
     await Promise.all(closing);
     clearTimeout(drained);
     clearInterval(sweep);
     clearTimeout(timer);
+    clearTimeout(farewell);
     await Promise.all(this.#unixPaths.map((p) => unlink(p).catch(() => undefined)));
+    if (this.#served.kind === 'node' && this.#served.close !== undefined) {
+      try {
+        await this.#served.close();
+      } catch (err) {
+        this.#logger.error({ err }, "the app's close() failed");
+      }
+    }
+  }
+
+  /** Call before listening: awaits the app's `ready()` (a Fastify instance). */
+  async prepare(): Promise<void> {
+    const served = this.#served;
+    if (served.kind === 'node' && served.ready !== undefined) await served.ready();
   }
 }
 

@@ -12,23 +12,19 @@
  */
 import type { Config } from '../config/settings.js';
 import { GatewayError } from '../errors.js';
-import type { Application } from '../gateway/types.js';
-import { loadApp } from '../loader/load-app.js';
+import type { ServedApp } from '../interop/kinds.js';
+import { loadServedApp } from '../loader/load-app.js';
 import { createLogger, drainLogs, flushLogs, loggerFd, reopenLogs, type Logger } from '../logging/logger.js';
 import { createAccessLog, type AccessLog } from '../logging/access.js';
 import { startWatchdog } from './watchdog.js';
-import type { WorkerMessage, WorkerSpec } from '../master/ipc.js';
+import { EXIT } from '../ipc/exit-codes.js';
+import type { WorkerSpec, WorkerState } from '../ipc/protocol.js';
+import { sendToMaster as send } from './channel.js';
 import { WorkerServer } from './http-worker.js';
+import { installFastResponse } from './fetch-interface.js';
 import type { ExchangeRecord, RequestObserver } from '../gateway/handler.js';
 import { acceptFromMaster } from './round-robin.js';
 import type { HookName } from '../config/settings.js';
-
-/** Exit codes a worker uses to tell the master why it could not boot (gunicorn's). */
-export const WORKER_EXIT = { BOOT_ERROR: 3, APP_LOAD_ERROR: 4 } as const;
-
-function send(message: WorkerMessage): void {
-  if (process.connected) process.send?.(message);
-}
 
 /** The POSIX credential calls (absent on Windows, where gwserver's workers do not run). */
 interface Posix {
@@ -67,7 +63,7 @@ export async function workerMain(): Promise<void> {
   const spec = JSON.parse(process.env.GWSERVER_WORKER ?? 'null') as WorkerSpec | null;
   if (spec === null) {
     process.stderr.write('gwserver: error: the worker entry was started without GWSERVER_WORKER (start gwserver, not this file)\n');
-    process.exit(2);
+    process.exit(EXIT.USAGE);
   }
   const config = spec.config as unknown as Config & { gracefulTimeout?: number; procName?: string };
   const name = config.procName || spec.target;
@@ -83,7 +79,7 @@ export async function workerMain(): Promise<void> {
     });
   } catch (err) {
     send({ act: 'gwserver:boot-error', kind: 'boot', message: `cannot open the error log: ${(err as Error).message}` });
-    process.exit(WORKER_EXIT.BOOT_ERROR);
+    process.exit(EXIT.WORKER_BOOT_ERROR);
   }
   // Opened with the error log, before --user applies, as gunicorn opens both in the master.
   let accessLog: AccessLog | undefined;
@@ -92,7 +88,7 @@ export async function workerMain(): Promise<void> {
       accessLog = createAccessLog({ file: config.accessLogfile, format: config.logFormat, template: config.accessLogformat, workerId: spec.id, logger });
     } catch (err) {
       send({ act: 'gwserver:boot-error', kind: 'boot', message: `cannot open the access log ${config.accessLogfile}: ${(err as Error).message}` });
-      process.exit(WORKER_EXIT.BOOT_ERROR);
+      process.exit(EXIT.WORKER_BOOT_ERROR);
     }
   }
   // The access log writes asynchronously: whatever ends the process (exit(), an uncaught exception) writes what is queued.
@@ -115,7 +111,7 @@ export async function workerMain(): Promise<void> {
   process.on('uncaughtException', (err) => {
     // Outside any request: the process may be in any state. The master replaces it.
     logger.fatal({ err }, 'uncaught exception outside any request; the worker exits');
-    process.exit(1);
+    process.exit(EXIT.ERROR);
   });
 
   // The master bound the sockets (and may keep root for that); the worker,
@@ -124,16 +120,16 @@ export async function workerMain(): Promise<void> {
     dropPrivileges(config);
   } catch (err) {
     send({ act: 'gwserver:boot-error', kind: 'boot', message: (err as Error).message });
-    process.exit(WORKER_EXIT.BOOT_ERROR);
+    process.exit(EXIT.WORKER_BOOT_ERROR);
   }
 
-  let app: Application;
+  let app: ServedApp;
   try {
-    app = await loadApp(spec.target, { cwd: process.cwd() });
+    app = await loadServedApp(spec.target, { cwd: process.cwd(), interface: config.interface });
   } catch (err) {
     const message = err instanceof GatewayError ? err.message : `cannot load ${spec.target}: ${(err as Error).message}`;
     send({ act: 'gwserver:boot-error', kind: 'app-load', message });
-    process.exit(WORKER_EXIT.APP_LOAD_ERROR);
+    process.exit(EXIT.APP_LOAD_ERROR);
   }
 
   // Functions do not cross the IPC channel: read the config file again for its hooks.
@@ -176,6 +172,7 @@ export async function workerMain(): Promise<void> {
     },
   };
   if (accessLog !== undefined) ended.push(accessLog.log);
+  let serverRef: WorkerServer | undefined;
   // --metrics-bind: imported only then, so that a worker without metrics never loads prom-client.
   let metrics: import('../metrics/worker.js').WorkerMetrics | undefined;
   if (config.metricsBind) {
@@ -183,6 +180,7 @@ export async function workerMain(): Promise<void> {
     metrics = createWorkerMetrics({
       buckets: config.metricsBuckets,
       started: () => requests,
+      upgrades: () => serverRef?.upgrades ?? { open: 0, total: 0 },
       onError: (err) => logger.error({ err }, "cannot collect prom-client's default registry (an app metric failed)"),
     });
     ended.push(metrics.observe);
@@ -195,12 +193,17 @@ export async function workerMain(): Promise<void> {
     };
   }
 
+  if (app.kind === 'fetch') installFastResponse();
+  // Gateway apps' hooks receive the environ; node and fetch apps' the request (IncomingMessage).
+  const pre = typeof hooks.preRequest === 'function' ? (subject: unknown) => hooks.preRequest!(self, subject) : undefined;
+  const post = typeof hooks.postRequest === 'function' ? (subject: unknown, status: string) => hooks.postRequest!(self, subject, status) : undefined;
   const server = new WorkerServer(app, {
     observer,
     requestIdHeader: config.requestIdHeader,
     logger,
-    preRequest: typeof hooks.preRequest === 'function' ? (environ) => hooks.preRequest!(self, environ) : undefined,
-    postRequest: typeof hooks.postRequest === 'function' ? (environ, status) => hooks.postRequest!(self, environ, status) : undefined,
+    preRequest: pre,
+    postRequest: post,
+    requestHooks: { preRequest: pre, postRequest: post },
     rootPath: config.rootPath,
     multiprocess: spec.workers > 1,
     workerId: spec.id,
@@ -215,10 +218,13 @@ export async function workerMain(): Promise<void> {
     backlog: config.backlog,
   });
 
-  let stopping = false;
+  serverRef = server;
+
+  // This worker's side of the states the master records (src/ipc/protocol.ts).
+  let state: WorkerState = 'booting';
   const stop = (graceMs: number, why: string) => {
-    if (stopping) return;
-    stopping = true;
+    if (state === 'stopping') return;
+    state = 'stopping';
     logger.info({ reason: why }, 'worker stopping');
     void server.close(graceMs).then(async () => {
       // The final counts reach the master before the exit: a graceful stop loses none.
@@ -226,7 +232,7 @@ export async function workerMain(): Promise<void> {
       await watchdog?.stop();
       // In order, before the exit (flushLogs at exit cannot wait for a write in flight).
       await drainLogs();
-      process.exit(0);
+      process.exit(EXIT.OK);
     });
   };
   process.on('SIGTERM', () => {
@@ -234,11 +240,19 @@ export async function workerMain(): Promise<void> {
     send({ act: 'gwserver:heartbeat', requests });
     stop((config.gracefulTimeout ?? 30) * 1000, 'SIGTERM');
   });
-  const quick = () => void runHook('workerInt', self).finally(() => process.exit(0));
+  const quick = () => void runHook('workerInt', self).finally(() => process.exit(EXIT.OK));
   process.on('SIGINT', quick);
   process.on('SIGQUIT', quick);
   // The master is gone (killed with SIGKILL, say): nobody will supervise us.
   process.on('disconnect', () => stop((config.gracefulTimeout ?? 30) * 1000, 'the master went away'));
+
+  try {
+    await server.prepare();
+  } catch (err) {
+    send({ act: 'gwserver:boot-error', kind: 'app-load', message: `the app's ready() failed: ${(err as Error).message}` });
+    process.exit(EXIT.APP_LOAD_ERROR);
+  }
+  logger.info({ interface: app.kind, why: app.why }, `serving a ${app.kind} app: ${app.why}`);
 
   try {
     for (const fd of spec.fds) await server.listenFd(fd);
@@ -246,7 +260,7 @@ export async function workerMain(): Promise<void> {
     if (spec.roundRobin) await acceptFromMaster(server, spec.roundRobin, logger);
   } catch (err) {
     send({ act: 'gwserver:boot-error', kind: 'listen', message: `cannot accept on the master's sockets: ${(err as Error).message}` });
-    process.exit(WORKER_EXIT.BOOT_ERROR);
+    process.exit(EXIT.WORKER_BOOT_ERROR);
   }
 
   if (spec.stuckAfterMs > 0) {
@@ -257,6 +271,7 @@ export async function workerMain(): Promise<void> {
     const beat = setInterval(() => send({ act: 'gwserver:heartbeat', requests }), spec.heartbeatMs);
     beat.unref();
   }
+  if (state === 'booting') state = 'ready';
   send({ act: 'gwserver:ready' });
   metrics?.start();
 }

@@ -1,8 +1,9 @@
 /**
  * The worker's side of `--scheduling round-robin`: it accepts nothing itself;
  * the master sends each connection's descriptor over the IPC channel
- * (`gwserver:conn`, see src/master/round-robin.ts), the worker acknowledges
- * it and serves it on the node:http server of that socket.
+ * (`gwserver:conn`, src/ipc/protocol.ts; the master's side is in
+ * src/master/round-robin.ts), the worker acknowledges it and serves it on
+ * the node:http server of that socket.
  *
  * Each server "listens" on a stand-in handle, as a node:cluster worker's
  * server does under cluster's round-robin: node:net then wraps and counts
@@ -13,8 +14,9 @@
  *
  * @module
  */
+import type { ConnAckMessage } from '../ipc/protocol.js';
 import type { Logger } from '../logging/logger.js';
-import type { ConnAckMessage, ConnMessage } from '../master/round-robin.js';
+import { onMasterMessage, sendToMaster } from './channel.js';
 import type { WorkerServer } from './http-worker.js';
 
 /** What node:net calls on a listening handle; `onconnection` is set by net. */
@@ -52,10 +54,6 @@ class MasterHandle {
   }
 }
 
-function isConn(m: unknown): m is ConnMessage {
-  return typeof m === 'object' && m !== null && (m as { act?: unknown }).act === 'gwserver:conn';
-}
-
 /**
  * Sets up `sockets` servers on `server` that take their connections from
  * the master. Resolves once they are ready (the master may send from then on).
@@ -67,13 +65,12 @@ export async function acceptFromMaster(server: WorkerServer, sockets: number, lo
     await server.listenHandle(h);
     handles.push(h);
   }
-  process.on('message', (m: unknown, handle?: unknown) => {
-    if (!isConn(m)) return;
+  onMasterMessage('gwserver:conn', (m, handle) => {
     const h = handles[m.socket];
     const accepted = h !== undefined && h.open && h.onconnection !== undefined && handle !== undefined;
     const ack: ConnAckMessage = { act: 'gwserver:conn-ack', seq: m.seq, accepted };
     // Acknowledge first: the master waits for it before handing this worker another connection.
-    process.send?.(ack);
+    sendToMaster(ack);
     const raw = handle as { close(): void } | undefined;
     if (!accepted) {
       // Closing our copy only: the master still holds the connection and gives it to another worker.

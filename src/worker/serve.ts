@@ -6,7 +6,8 @@
  * @module
  */
 import type { Application } from '../gateway/types.js';
-import { parseBind } from './binds.js';
+import type { ServedApp } from '../interop/kinds.js';
+import { parseBind } from '../config/binds.js';
 import { WorkerServer, type WorkerServerOptions } from './http-worker.js';
 import { pinTickShape } from './tick-shape.js';
 
@@ -23,8 +24,11 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Serves `app` until `close()` is called. */
-export async function serve(app: Application, options: ServeOptions = {}): Promise<RunningServer> {
+/**
+ * Serves `app` until `close()` is called: a gateway application, or an app
+ * of any interface as {@link loadServedApp} resolves it.
+ */
+export async function serve(app: Application | ServedApp, options: ServeOptions = {}): Promise<RunningServer> {
   // A process that serves and then idles, as gwserver's workers (tick-shape.ts).
   pinTickShape();
   const server = new WorkerServer(app, options);

@@ -1,9 +1,10 @@
 /**
  * The command line: bad flags and bad values are one line and exit 2, app
- * load failures one line and exit 4, binds of every form serve.
+ * load failures one line and exit 4, --check-config names the interface it
+ * chose, binds of every form serve.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startGwserver } from '../helpers/gwserver.js';
@@ -39,6 +40,7 @@ describe('command line', function () {
       [['--log-level', 'loud', `${APP}:hello`], /--log-level: "loud" is not a level/],
       [['--socket-mode', '999', `${APP}:hello`], /--socket-mode: expected an octal file mode/],
       [['--root-path', 'api', `${APP}:hello`], /--root-path: must start with "\/"/],
+      [['--interface', 'asgi', `${APP}:hello`], /--interface: "asgi" is not one of: auto, gateway, node, fetch/],
       [['a:b', 'c:d'], /one application expected/],
     ];
     for (const [args, pattern] of cases) {
@@ -65,6 +67,46 @@ describe('command line', function () {
         assert.ok(r.ms < 5000, `took ${r.ms} ms`);
       });
     }
+  });
+
+  describe('--check-config prints the interface it chose and why', () => {
+    const LOADER = 'test/fixtures/apps/loader';
+    const cases: Array<[string[], string]> = [
+      [[`${APP}:hello`], 'interface: gateway (a function: the default for functions; --interface node or fetch to change)'],
+      [[`${LOADER}/express-app.js`], 'interface: node (an Express/Connect app: handle and use)'],
+      [[`${LOADER}/koa-app.js`], 'interface: node (a Koa app: callback and middleware)'],
+      [[`${LOADER}/fastify-app.js`], 'interface: node (a Fastify instance: routing and ready)'],
+      [[`${LOADER}/hono-app.js`], 'interface: fetch (a Hono app: an object with a fetch method)'],
+      [[`${LOADER}/marked.js:node`], 'interface: node (marked by fromNodeHandler)'],
+      [['--interface', 'node', `${LOADER}/bare.js:nodeHandler`], 'interface: node (--interface node)'],
+    ];
+    for (const [args, line] of cases) {
+      it(`gwserver --check-config ${args.join(' ')}`, async () => {
+        const r = await runToExit(['--check-config', ...args]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.deepEqual([r.stdout, r.stderr], [`${line}\n`, '']);
+      });
+    }
+
+    it('an --interface that does not fit the app exits 4 with one line', async () => {
+      const r = await runToExit(['--check-config', '--interface', 'fetch', `${LOADER}/express-app.js`]);
+      assert.equal(r.code, 4, r.stderr);
+      assert.equal(r.stdout, '');
+      assertOneLine(r.stderr, /is an Express\/Connect app \(node\), not a fetch handler: use --interface node or auto$/);
+    });
+
+    it('takes --interface from GWSERVER_CMD_ARGS and from a config file', async () => {
+      const env = await runToExit(['--check-config', `${LOADER}/bare.js:fetchHandler`], { env: { GWSERVER_CMD_ARGS: '--interface fetch' } });
+      assert.deepEqual([env.code, env.stdout], [0, 'interface: fetch (--interface fetch)\n'], env.stderr);
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'gw-interface-'));
+      try {
+        writeFileSync(path.join(dir, 'gw.json'), JSON.stringify({ interface: 'node' }));
+        const file = await runToExit(['--check-config', '-c', path.join(dir, 'gw.json'), `${LOADER}/bare.js:nodeHandler`]);
+        assert.deepEqual([file.code, file.stdout], [0, 'interface: node (--interface node)\n'], file.stderr);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
   });
 
   it('--version and --help exit 0', async () => {

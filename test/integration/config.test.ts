@@ -145,10 +145,10 @@ describe('configuration (real CLI)', function () {
   });
 
   describe('--check-config', () => {
-    it('exits 0, silently, when the config is valid and the app loads', async () => {
+    it('exits 0 when the config is valid and the app loads, printing only the interface', async () => {
       const r = await runToExit(['--check-config', '-c', 'config/gwserver.config.js', APP]);
       assert.equal(r.code, 0, r.stderr);
-      assert.equal(r.stdout + r.stderr, '');
+      assert.equal(r.stdout + r.stderr, 'interface: gateway (a function: the default for functions; --interface node or fetch to change)\n');
     });
     it('takes the app from the config file, and honours --chdir', async () => {
       writeFileSync(path.join(dir, 'gw.json'), JSON.stringify({ app: 'apps/basic.mjs:hello', chdir: path.join(ROOT, 'test/fixtures') }));

@@ -259,3 +259,50 @@ describe('examples/greet', function () {
     assert.match(body, /There is nothing at \/x/);
   });
 });
+
+// The framework examples, each exported as its framework's users export it and served natively.
+for (const [file, kind, greeting] of [
+  ['express.mjs', 'node', 'Hello from Express'],
+  ['koa.mjs', 'node', 'Hello from Koa'],
+  ['fastify.mjs', 'node', 'Hello from Fastify'],
+  ['hono.mjs', 'fetch', 'Hello from Hono'],
+  ['fetch.mjs', 'fetch', 'Hello from a fetch handler'],
+] as const) {
+  describe(`examples/${file}`, function () {
+    let server: Gwserver;
+    beforeEach(async function () {
+      server = await startGwserver([`examples/${file}`]);
+    });
+
+    it(`is served as a ${kind} app and answers / and /json`, async function () {
+      const rec = await server.waitForRecord((r) => typeof r.interface === 'string');
+      assert.equal(rec.interface, kind);
+      const res = await fetch(`${server.url}/`);
+      assert.equal(res.status, 200);
+      assert.match(await res.text(), new RegExp(greeting));
+      assert.match(res.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+      const json = await fetch(`${server.url}/json`);
+      assert.equal(json.status, 200);
+      assert.equal((await json.json() as { hello: string }).hello, 'world');
+    });
+  });
+}
+
+describe('examples/websocket.mjs', function () {
+  let server: Gwserver;
+  beforeEach(async function () {
+    server = await startGwserver(['examples/websocket.mjs:application']);
+  });
+
+  it('answers a plain request and echoes over a WebSocket', async function () {
+    const res = await fetch(`${server.url}/`);
+    assert.match(await res.text(), /echo WebSocket server/);
+    const { default: WebSocket } = await import('ws');
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`);
+    await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+    const echoed = new Promise<string>((resolve) => ws.once('message', (d) => resolve(String(d))));
+    ws.send('ping');
+    assert.equal(await echoed, 'ping');
+    ws.close();
+  });
+});

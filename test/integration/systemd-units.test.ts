@@ -116,10 +116,10 @@ describe('systemd unit files (systemd-analyze verify)', function () {
     assert.deepEqual(s.KillSignal, ['SIGTERM']);
     const graceful = SETTINGS.find((x) => x.name === 'gracefulTimeout')!.default as number;
     assert.ok(Number(s.TimeoutStopSec![0]) > graceful, `TimeoutStopSec=${s.TimeoutStopSec} must exceed --graceful-timeout ${graceful}`);
-    // Exit codes that restarting cannot fix (EXIT in src/cli/main.ts).
-    const main = await readFile(path.join(ROOT, 'src/cli/main.ts'), 'utf8');
-    const code = (name: string) => /\s(\d+),/.exec(main.slice(main.indexOf(`${name}:`)))![1];
-    assert.deepEqual(s.RestartPreventExitStatus![0]!.split(/\s+/).sort(), [code('USAGE'), code('APP_LOAD')].sort());
+    // Exit codes that restarting cannot fix (EXIT in src/ipc/exit-codes.ts).
+    const table = await readFile(path.join(ROOT, 'src/ipc/exit-codes.ts'), 'utf8');
+    const code = (name: string) => /\s(\d+),/.exec(table.slice(table.indexOf(`${name}:`)))![1];
+    assert.deepEqual(s.RestartPreventExitStatus![0]!.split(/\s+/).sort(), [code('USAGE'), code('APP_LOAD_ERROR')].sort());
     // V8's JIT needs writable+executable memory.
     assert.equal(s.MemoryDenyWriteExecute, undefined);
     assert.deepEqual(service.Unit!.Requires, ['gwserver.socket']);

@@ -182,10 +182,12 @@ describe('master: log files, WINCH, --check-config, HUP with a broken config', f
   });
 
   describe('--check-config', () => {
-    it('exits 0 and prints nothing for a valid config file (the app it names loads)', async () => {
+    it('exits 0 and prints only the interface for a valid config file (the app it names loads)', async () => {
       for (const args of [['-c', `${CONFIGS}/check-valid.mjs`], ['-c', `${CONFIGS}/hooks.mjs`, APP]]) {
         const r = await runToExit(['--check-config', ...args]);
-        assert.deepEqual([r.code, r.stdout, r.stderr], [0, '', ''], args.join(' '));
+        assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+        assert.equal(r.stderr, '', args.join(' '));
+        assert.match(r.stdout, /^interface: gateway \(.*\)\n$/, args.join(' '));
       }
     });
 

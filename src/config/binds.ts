@@ -1,6 +1,10 @@
 /**
  * The `--bind` address syntax (gunicorn's): `HOST:PORT`, `[IPV6]:PORT`,
- * `:PORT`, `HOST`, `unix:PATH`, `fd://N`.
+ * `:PORT`, `HOST`, `unix:PATH`, `fd://N`. Settings data: the validators
+ * check `--bind` and `--metrics-bind` with it; the master binds
+ * (src/master/sockets.ts), the metrics endpoint and `serve()` parse with it.
+ * How an address is shown in logs is here too, so that the master and the
+ * worker name an address alike.
  *
  * @module
  */
