@@ -77,3 +77,71 @@ export function implicitHeader(res: ServerResponse): void {
 export function responseOn(socket: Socket): ServerResponse | undefined {
   return (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
 }
+
+const kIdName = Symbol('gwserver.idName');
+const kIdLower = Symbol('gwserver.idLower');
+const kIdValue = Symbol('gwserver.idValue');
+type Tagged = InternalResponse & { [kIdName]?: string; [kIdLower]?: string; [kIdValue]?: string };
+
+let idPatch: boolean | undefined;
+
+/** Whether `headers`, as writeHead hands them to _storeHeader, name `lower` (any case). */
+function names(headers: unknown, lower: string): boolean {
+  if (headers === null || headers === undefined || typeof headers !== 'object') return false;
+  if (Array.isArray(headers)) {
+    if (headers.length > 0 && Array.isArray(headers[0])) {
+      for (const entry of headers as string[][]) if (String(entry[0]).length === lower.length && String(entry[0]).toLowerCase() === lower) return true;
+      return false;
+    }
+    for (let i = 0; i < headers.length; i += 2) {
+      const n = String(headers[i]);
+      if (n.length === lower.length && n.toLowerCase() === lower) return true;
+    }
+    return false;
+  }
+  // Node's own store (setHeader's) is keyed by the lower-case name.
+  if (Object.getPrototypeOf(headers) === null && (headers as Record<string, unknown>)[lower] !== undefined) return true;
+  for (const key in headers) {
+    if (key.length === lower.length && key.toLowerCase() === lower) return true;
+  }
+  return false;
+}
+
+/**
+ * Sends `name: value` with the response's head unless the app sets that
+ * header itself, without going through `setHeader`: a header set before
+ * the app runs would cost every response Node's checks of it, and turn an
+ * app's `writeHead(status, headers)` into Node's slower merging path (a
+ * few percent of a small request). It is added as the head is stored, by
+ * a wrapper of `ServerResponse.prototype._storeHeader` installed on first
+ * use (server responses only; requests keep OutgoingMessage's own). The
+ * name and value must be valid (the caller checked them). Returns false
+ * when this Node has no `_storeHeader`: then the caller uses setHeader.
+ */
+export function addHeaderAtHead(res: ServerResponse, name: string, lower: string, value: string): boolean {
+  if (idPatch === undefined) {
+    const proto = ServerResponse.prototype as Partial<InternalResponse>;
+    const original = proto._storeHeader;
+    idPatch = typeof original === 'function';
+    if (idPatch) {
+      const wrapped = function _storeHeader(this: Tagged, firstLine: string, headers: string[] | null): void {
+        const v = this[kIdValue];
+        if (v !== undefined && !names(headers, this[kIdLower]!)) firstLine += `${this[kIdName]}: ${v}\r\n`;
+        original!.call(this, firstLine, headers);
+      };
+      Object.defineProperty(proto, '_storeHeader', { value: wrapped, writable: true, configurable: true });
+    }
+  }
+  if (!idPatch) return false;
+  const r = res as Tagged;
+  r[kIdName] = name;
+  r[kIdLower] = lower;
+  r[kIdValue] = value;
+  return true;
+}
+
+/** The header {@link addHeaderAtHead} adds to `res`, as [name, value], if any. */
+export function headerAtHead(res: ServerResponse): [string, string] | undefined {
+  const r = res as Tagged;
+  return r[kIdValue] === undefined ? undefined : [r[kIdName]!, r[kIdValue]];
+}

@@ -17,7 +17,7 @@ import { GatewayError } from '../errors.js';
 import { proxyTrust, normalizeAddress, type ProxyTrust } from '../gateway/environ.js';
 import { nextRequestId, type ExchangeRecord, type HandlerOptions, type RequestObserver } from '../gateway/handler.js';
 import { bodyLength, checkLimits, STATUS_TEXT, VALID_REQUEST_ID, type RequestLimits } from '../gateway/request-checks.js';
-import { headBytes } from '../gateway/response-internals.js';
+import { addHeaderAtHead, headBytes, headerAtHead } from '../gateway/response-internals.js';
 import { isToken } from '../gateway/start-response.js';
 import type { HeaderPair } from '../gateway/types.js';
 import { createLogger, type Logger } from '../logging/logger.js';
@@ -75,6 +75,8 @@ export class Served implements ExchangeRecord {
       if (Array.isArray(v)) for (const one of v) out.push([name, one]);
       else if (v !== undefined) out.push([name, String(v)]);
     }
+    const id = headerAtHead(this.res);
+    if (id !== undefined && this.res.getHeader(id[0]) === undefined) out.push(id);
     return out;
   }
 
@@ -190,7 +192,7 @@ export class Container implements RequestLimits {
       (res as Tracked)[kServed] = served;
       res.on('close', this.#onClose);
     }
-    if (this.idHeader !== '') res.setHeader(this.idHeader, id);
+    if (this.idHeader !== '' && !addHeaderAtHead(res, this.idHeader, this.idHeaderLower, id)) res.setHeader(this.idHeader, id);
     if (this.stopping) res.shouldKeepAlive = false;
     let refusal = checkLimits(req, this);
     if (refusal === undefined) {

@@ -53,6 +53,19 @@ describe('interfaces: a wrong guess is a 500 that names the fix', function () {
   });
 });
 
+describe('interfaces: a node app that sets the request id header itself', function () {
+  it('sends its header once, whether through writeHead or setHeader', async () => {
+    const srv = await startGwserver(['--interface', 'node', `${APP}:nodeOwnId`]);
+    for (const how of ['head', 'set']) {
+      const r = await rawRequest({ port: srv.port }, `GET /?how=${how} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      assert.equal(r.status, 200);
+      assert.equal(r.raw.match(/x-request-id:/gi)?.length, 1, r.raw);
+      assert.equal(r.headers['x-request-id'], 'app-own');
+    }
+    await srv.stop();
+  });
+});
+
 for (const kind of ['gateway', 'node', 'fetch'] as const) {
   describe(`interfaces: the container under the ${kind} interface`, function () {
     this.timeout(60_000);
