@@ -24,7 +24,7 @@ export { toNodeHandler, createHandler, type HandlerOptions } from './gateway/han
 export { RequestInput, type RequestInputOptions } from './gateway/input.js';
 export { FileWrapper, fileWrapper } from './gateway/file-wrapper.js';
 export { HOP_BY_HOP, checkHeaders, parseStatus, isToken } from './gateway/start-response.js';
-export { WorkerServer, type WorkerServerOptions } from './worker/http-worker.js';
+export { WorkerServer, loadInterface, type WorkerServerOptions } from './worker/http-worker.js';
 export { loadApp, loadServedApp, type LoadServedAppOptions } from './loader/load-app.js';
 export { compose } from './gateway/middleware.js';
 export { serve, type ServeOptions, type RunningServer } from './worker/serve.js';

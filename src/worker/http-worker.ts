@@ -19,7 +19,6 @@ import { createHandler, type GatewayHandler, type HandlerOptions } from '../gate
 import type { Application } from '../gateway/types.js';
 import type { InterfaceName, ServedApp, UpgradeHandler } from '../interop/kinds.js';
 import { Container, type ContainerOptions } from './container.js';
-import { createFetchListener } from './fetch-interface.js';
 import { createNodeListener } from './node-interface.js';
 import type { Logger } from '../logging/logger.js';
 import { createLogger } from '../logging/logger.js';
@@ -94,6 +93,22 @@ function listening(server: http.Server, listen: () => void): Promise<void> {
 
 type Listener = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
+/** The fetch interface, loaded by {@link loadInterface} (see there). */
+let fetchInterface: typeof import('./fetch-interface.js') | undefined;
+
+/**
+ * Loads what serving an app of `kind` needs, before a {@link WorkerServer}
+ * is made for it. The fetch interface is loaded only for fetch apps: it
+ * brings undici's Request and Response, several MiB that a gateway or node
+ * worker would carry for nothing. Installs the fast Response for fetch apps
+ * (see fast-response.ts) unless `fastResponse` is false.
+ */
+export async function loadInterface(kind: InterfaceName, fastResponse = true): Promise<void> {
+  if (kind !== 'fetch') return;
+  fetchInterface ??= await import('./fetch-interface.js');
+  if (fastResponse) fetchInterface.installFastResponse();
+}
+
 /** A WebSocket close frame, 1001 "going away": what a retiring worker says to upgraded connections left at the end of its grace. */
 const GOING_AWAY = Buffer.from([0x88, 0x02, 0x03, 0xe9]);
 
@@ -133,7 +148,9 @@ export class WorkerServer {
       const { preRequest, postRequest, multiprocess, ownsResponses, ...rest } = options;
       void preRequest; void postRequest; void multiprocess; void ownsResponses;
       this.container = new Container({ ...rest, ...options.requestHooks, logger: this.#logger, mountUrl: served.kind === 'node' });
-      this.#listener = served.kind === 'node' ? createNodeListener(served.handler, this.container) : createFetchListener(served.fetch, this.container);
+      if (served.kind === 'node') this.#listener = createNodeListener(served.handler, this.container);
+      else if (fetchInterface !== undefined) this.#listener = fetchInterface.createFetchListener(served.fetch, this.container);
+      else throw new Error("a fetch app needs the fetch interface loaded first: await loadInterface('fetch') before new WorkerServer()");
       if (served.kind === 'node') this.#upgrade = served.upgrade;
     }
     this.server = this.#createServer();

@@ -20,8 +20,7 @@ import { startWatchdog } from './watchdog.js';
 import { EXIT } from '../ipc/exit-codes.js';
 import type { WorkerSpec, WorkerState } from '../ipc/protocol.js';
 import { sendToMaster as send } from './channel.js';
-import { WorkerServer } from './http-worker.js';
-import { installFastResponse } from './fetch-interface.js';
+import { loadInterface, WorkerServer } from './http-worker.js';
 import type { ExchangeRecord, RequestObserver } from '../gateway/handler.js';
 import { acceptFromMaster } from './round-robin.js';
 import type { HookName } from '../config/settings.js';
@@ -193,7 +192,7 @@ export async function workerMain(): Promise<void> {
     };
   }
 
-  if (app.kind === 'fetch') installFastResponse();
+  await loadInterface(app.kind);
   // Gateway apps' hooks receive the environ; node and fetch apps' the request (IncomingMessage).
   const pre = typeof hooks.preRequest === 'function' ? (subject: unknown) => hooks.preRequest!(self, subject) : undefined;
   const post = typeof hooks.postRequest === 'function' ? (subject: unknown, status: string) => hooks.postRequest!(self, subject, status) : undefined;

@@ -8,7 +8,7 @@
 import type { Application } from '../gateway/types.js';
 import type { ServedApp } from '../interop/kinds.js';
 import { parseBind } from '../config/binds.js';
-import { WorkerServer, type WorkerServerOptions } from './http-worker.js';
+import { loadInterface, WorkerServer, type WorkerServerOptions } from './http-worker.js';
 import { pinTickShape } from './tick-shape.js';
 
 export interface ServeOptions extends WorkerServerOptions {
@@ -31,6 +31,7 @@ export interface RunningServer {
 export async function serve(app: Application | ServedApp, options: ServeOptions = {}): Promise<RunningServer> {
   // A process that serves and then idles, as gwserver's workers (tick-shape.ts).
   pinTickShape();
+  if (typeof app !== 'function') await loadInterface(app.kind);
   const server = new WorkerServer(app, options);
   const url = await server.listen(parseBind(options.bind ?? '127.0.0.1:8000'));
   return { url, server, close: (graceMs) => server.close(graceMs) };
