@@ -37,6 +37,12 @@ export interface ThreadData {
   captureTimeoutMs: number;
   maxFrames: number;
   fd: number;
+  /**
+   * The file `fd` refers to (`dev:ino`), taken by the main thread when it
+   * hands the fd over: the thread starts later, by which time a log reopen
+   * may have given the number to another file.
+   */
+  fdIdentity: string | undefined;
   reportFile: string | undefined;
   /** `{pid, ...base}`, already JSON-safe. */
   base: Record<string, unknown>;
@@ -52,7 +58,7 @@ export interface ThreadDeps {
 }
 
 /** Messages from the main thread. */
-export type ThreadMessage = { type: 'stop' } | { type: 'fd'; fd: number };
+export type ThreadMessage = { type: 'stop' } | { type: 'fd'; fd: number; identity: string | undefined };
 
 /** One frame of the report. Lines and columns are 1-based, like an Error stack. */
 export interface WatchdogFrame {
@@ -82,7 +88,7 @@ export function watchdogThread(data: ThreadData, deps: ThreadDeps): void {
       return undefined;
     }
   };
-  let fdIdentity = identify(fd);
+  let fdIdentity = data.fdIdentity;
 
   /** Writes a whole line to the error log. The thread cannot use console: its output is relayed by the (blocked) main thread. */
   const writeLine = (line: string): void => {
@@ -344,7 +350,7 @@ export function watchdogThread(data: ThreadData, deps: ThreadDeps): void {
   parentPort?.on('message', (msg: ThreadMessage) => {
     if (msg.type === 'fd') {
       fd = msg.fd;
-      fdIdentity = identify(fd);
+      fdIdentity = msg.identity;
     } else if (msg.type === 'stop') {
       stopped = true;
       clearInterval(interval);

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { writeSync } from 'node:fs';
+import { fstatSync, writeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { BEAT_SEQ, BEAT_SLOTS, BEAT_TIME, watchdogThread, type ThreadData, type ThreadMessage } from './watchdog-thread.js';
 
@@ -128,6 +128,7 @@ export function startWatchdog(options: WatchdogOptions): Watchdog {
     captureTimeoutMs,
     maxFrames: MAX_FRAMES,
     fd,
+    fdIdentity: fileIdentity(fd),
     reportFile: options.reportFile,
     base,
   };
@@ -154,7 +155,7 @@ export function startWatchdog(options: WatchdogOptions): Watchdog {
   return {
     setFd(next: number): void {
       fd = next;
-      if (stopping === undefined) thread.postMessage({ type: 'fd', fd: next } satisfies ThreadMessage);
+      if (stopping === undefined) thread.postMessage({ type: 'fd', fd: next, identity: fileIdentity(next) } satisfies ThreadMessage);
     },
     stop(): Promise<void> {
       if (stopping !== undefined) return stopping;
@@ -175,4 +176,14 @@ export function startWatchdog(options: WatchdogOptions): Watchdog {
       return stopping;
     },
   };
+}
+
+/** The file an fd refers to (`dev:ino`), so that a closed-and-reused fd number is not mistaken for the log. */
+function fileIdentity(fd: number): string | undefined {
+  try {
+    const st = fstatSync(fd);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
 }
