@@ -219,32 +219,39 @@ function defaultContentType(body: unknown): string | undefined {
   return undefined;
 }
 
-// Everything else a Response has comes from the real one. Getters and
-// methods of undici's prototype brand-check their receiver: each is
-// forwarded to the real Response rather than inherited.
-for (const key of Reflect.ownKeys(NativeResponse.prototype)) {
-  if (key === 'constructor' || key === Symbol.toStringTag || Object.prototype.hasOwnProperty.call(FastResponse.prototype, key)) continue;
-  const desc = Object.getOwnPropertyDescriptor(NativeResponse.prototype, key)!;
-  if (typeof desc.get === 'function') {
-    Object.defineProperty(FastResponse.prototype, key, {
-      configurable: true,
-      enumerable: desc.enumerable,
-      get(this: FastResponse) {
-        return (this[kNative]() as unknown as Record<PropertyKey, unknown>)[key];
-      },
-    });
-  } else if (typeof desc.value === 'function') {
-    Object.defineProperty(FastResponse.prototype, key, {
-      configurable: true,
-      enumerable: desc.enumerable,
-      writable: true,
-      value: function forwarded(this: FastResponse, ...args: unknown[]) {
-        const native = this[kNative]() as unknown as Record<PropertyKey, (...a: unknown[]) => unknown>;
-        return native[key]!(...args);
-      },
-    });
+/**
+ * Gives `light` (a lightweight class's prototype) every getter and method of
+ * `native` (undici's prototype) that it lacks, each forwarded to the real
+ * object `realOf` builds: undici's getters and methods brand-check their
+ * receiver, so they cannot be inherited.
+ */
+export function forwardToNative(light: object, native: object, realOf: (self: never) => object): void {
+  for (const key of Reflect.ownKeys(native)) {
+    if (key === 'constructor' || key === Symbol.toStringTag || Object.prototype.hasOwnProperty.call(light, key)) continue;
+    const desc = Object.getOwnPropertyDescriptor(native, key)!;
+    if (typeof desc.get === 'function') {
+      Object.defineProperty(light, key, {
+        configurable: true,
+        enumerable: desc.enumerable,
+        get(this: never) {
+          return (realOf(this) as Record<PropertyKey, unknown>)[key];
+        },
+      });
+    } else if (typeof desc.value === 'function') {
+      Object.defineProperty(light, key, {
+        configurable: true,
+        enumerable: desc.enumerable,
+        writable: true,
+        value: function forwarded(this: never, ...args: unknown[]) {
+          return (realOf(this) as Record<PropertyKey, (...a: unknown[]) => unknown>)[key]!(...args);
+        },
+      });
+    }
   }
 }
+
+// Everything else a Response has comes from the real one.
+forwardToNative(FastResponse.prototype, NativeResponse.prototype, (self: FastResponse) => self[kNative]());
 Object.defineProperty(FastResponse.prototype, Symbol.for('nodejs.util.inspect.custom'), {
   configurable: true,
   value(this: FastResponse, depth: number, options: object, inspect: (v: unknown, o: object) => string) {

@@ -32,7 +32,7 @@ import { GatewayError } from '../errors.js';
 import { normalizeAddress } from '../gateway/environ.js';
 import type { FetchHandler } from '../interop/kinds.js';
 import { isThenable, type Container, type Served } from './container.js';
-import { TEXT_PLAIN, isFastResponse, kNative, kNativeRequest, kParts, natives, type FastParts, type HeadersInit } from './fast-response.js';
+import { TEXT_PLAIN, forwardToNative, isFastResponse, kNative, kNativeRequest, kParts, natives, type FastParts, type HeadersInit } from './fast-response.js';
 
 export { FastResponse, installFastResponse, isFastResponse } from './fast-response.js';
 
@@ -677,31 +677,8 @@ function goneReason(): DOMException {
   return new DOMException('the client went away before the response was sent', 'AbortError');
 }
 
-// Everything else comes from the real Request: undici's getters and
-// methods brand-check their receiver, so each is forwarded, not inherited.
-for (const key of Reflect.ownKeys(NativeRequest.prototype)) {
-  if (key === 'constructor' || key === Symbol.toStringTag || Object.prototype.hasOwnProperty.call(LightRequest.prototype, key)) continue;
-  const desc = Object.getOwnPropertyDescriptor(NativeRequest.prototype, key)!;
-  if (typeof desc.get === 'function') {
-    Object.defineProperty(LightRequest.prototype, key, {
-      configurable: true,
-      enumerable: desc.enumerable,
-      get(this: LightRequest) {
-        return (this[kNativeRequest]() as unknown as Record<PropertyKey, unknown>)[key];
-      },
-    });
-  } else if (typeof desc.value === 'function') {
-    Object.defineProperty(LightRequest.prototype, key, {
-      configurable: true,
-      enumerable: desc.enumerable,
-      writable: true,
-      value: function forwarded(this: LightRequest, ...args: unknown[]) {
-        const native = this[kNativeRequest]() as unknown as Record<PropertyKey, (...a: unknown[]) => unknown>;
-        return native[key]!(...args);
-      },
-    });
-  }
-}
+// Everything else comes from the real Request.
+forwardToNative(LightRequest.prototype, NativeRequest.prototype, (self: LightRequest) => self[kNativeRequest]());
 Object.defineProperty(LightRequest.prototype, Symbol.for('nodejs.util.inspect.custom'), {
   value(this: LightRequest, depth: number, options: object, inspect: (v: unknown, o: object) => string) {
     return `Request ${inspect({ method: this.method, url: this.url, headers: this.headers }, { ...options, depth: depth < 0 ? null : depth - 1 })}`;

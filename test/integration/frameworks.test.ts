@@ -175,14 +175,17 @@ for (const { name, kind } of APPS) {
     it('reloads on HUP under load with zero failed requests', async () => {
       const old = srv.workerPids();
       let stop = false;
-      const load = runLoad(srv.port, { concurrency: 4, keepAlive: true, until: () => stop, maxRequests: 20_000, path: '/json' });
-      await new Promise((r) => setTimeout(r, 300));
+      let answered = 0;
+      const load = runLoad(srv.port, { concurrency: 4, keepAlive: true, until: () => stop, maxRequests: 20_000, path: '/json', onOk: () => answered++ });
+      await waitFor(() => answered >= 20, 10_000, 'the load under way');
       process.kill(srv.pid, 'SIGHUP');
       await waitFor(() => {
         const now = srv.workerPids();
         return now.length === 2 && now.every((p) => !old.includes(p));
       }, 20_000, 'new workers');
-      await new Promise((r) => setTimeout(r, 300));
+      // Some load on the new workers too, before it stops.
+      const before = answered;
+      await waitFor(() => answered >= before + 20, 10_000, 'requests answered by the new workers');
       stop = true;
       const result = await load;
       assert.equal(result.failed, 0, result.errors.join('; '));
