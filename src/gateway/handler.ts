@@ -8,15 +8,16 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { GatewayError, contractError } from '../errors.js';
+import { GatewayError } from '../errors.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { proxyTrust, requestEnviron, type EnvironSettings } from './environ.js';
-import { FileWrapper, fileWrapper } from './file-wrapper.js';
+import { ResponseExchange, isThenable } from './exchange.js';
+import { fileWrapper } from './file-wrapper.js';
 import { EMPTY_INPUT, RequestInput } from './input.js';
 import { storeHead } from './response-internals.js';
 import { bodyLength, checkLimits, STATUS_TEXT, VALID_REQUEST_ID, type RequestLimits } from './request-checks.js';
-import { inspectHeaders, isToken, parseStatus } from './start-response.js';
-import type { Application, Chunk, Environ, ErrorStream, HeaderPair, RequestLogger, StartResponse, Write } from './types.js';
+import { isToken } from './start-response.js';
+import type { Application, Chunk, Environ, ErrorStream, HeaderPair, RequestLogger } from './types.js';
 
 /** Settings of {@link createHandler}; every one has gunicorn's default. */
 export interface HandlerOptions {
@@ -184,18 +185,14 @@ function lazyKey(key: string, get: (ex: Exchange) => unknown): PropertyDescripto
 // An AbortController costs microseconds: made only when an app reads the signal.
 const SIGNAL_KEY = lazyKey('gwserver.signal', (ex) => ex.signal());
 
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
-}
+const DONE = Promise.resolve();
 
-function byteLength(chunk: unknown): number {
-  if (typeof chunk === 'string') return chunk.length === 0 ? 0 : Buffer.byteLength(chunk);
-  if (chunk instanceof Uint8Array) return chunk.byteLength;
-  throw contractError(`the body yielded ${chunk === null ? 'null' : typeof chunk}; chunks must be Uint8Array (Buffer) or string`);
-}
-
-/** One request/response: the state of the contract for it. */
-class Exchange implements ExchangeRecord {
+/**
+ * One request/response on `node:http`: the checks, the environ, the call of
+ * the app (with its synchronous fast path), and the transport under the
+ * contract of {@link ResponseExchange}: a ServerResponse and its drain.
+ */
+class Exchange extends ResponseExchange implements ExchangeRecord {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly s: Shared;
@@ -204,41 +201,19 @@ class Exchange implements ExchangeRecord {
   endedAt = 0;
   environ: Environ | undefined;
   input: RequestInput | undefined;
-  controller: AbortController | undefined;
-  body: unknown;
-  iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined;
-  // startResponse state
-  started = false;
-  status = 0;
-  reason = '';
-  /** The app's headers as given to startResponse (or gwserver's own, for plain()). */
-  appHeaders: HeaderPair[] = [];
-  /** Content-Length and the request id header went out besides appHeaders. */
-  addedLength = false;
+  /** The request id header went out besides appHeaders. */
   addedId = false;
-  length: number | undefined;
-  /** Status and headers are ASCII: a string body may share the head's write. */
-  asciiHead = true;
-  // output state
-  headersSent = false;
-  bodyAllowed = true;
-  ended = false;
-  sent = 0;
-  cut = false;
-  gone = false;
   appCalled = false;
   parseFailed = false;
-  closed = false;
   /** The response's 'close' is listened to (watchClose). */
   watching = false;
-  /** A next() of the body iterator is pending. */
-  pulling = false;
   // One promise per drain cycle, shared by every write waiting on it (writes
   // started without awaiting the previous one all resolve, in order).
   drainWait: Promise<void> | undefined;
   drainResolve: (() => void) | undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse, shared: Shared) {
+    super();
     this.req = req;
     this.res = res;
     this.s = shared;
@@ -265,6 +240,7 @@ class Exchange implements ExchangeRecord {
     return this.headersSent ? this.status : 499;
   }
 
+  /** Check the request, build the environ, then run the app (now, or once the parser has the bytes it holds). */
   start(expectContinue: boolean): void {
     const { req, res, s } = this;
     if (s.ends !== undefined) this.startedAt = performance.now();
@@ -337,27 +313,6 @@ class Exchange implements ExchangeRecord {
     this.plain(status);
   }
 
-  plain(status: number): void {
-    const { res } = this;
-    const text = `${STATUS_TEXT[status] ?? 'Error'}\n`;
-    this.headersSent = true;
-    this.ended = true;
-    this.status = status;
-    this.reason = STATUS_TEXT[status] ?? 'Error';
-    this.sent = text.length;
-    if (status < 500 || (this.input !== undefined && !this.input.ended)) res.shouldKeepAlive = false;
-    const headers: HeaderPair[] = [
-      ['Content-Type', 'text/plain; charset=utf-8'],
-      ['Content-Length', String(text.length)],
-    ];
-    if (this.s.idHeader !== '') headers.push([this.s.idHeader, this.requestId]);
-    this.appHeaders = headers;
-    this.addedLength = false;
-    this.addedId = false;
-    res.writeHead(status, this.reason, headers as unknown as string[]);
-    res.end(text);
-  }
-
   /** Follows the response's 'close': the client going away, the observer's end of the request. */
   watchClose(): void {
     if (this.watching) return;
@@ -375,11 +330,29 @@ class Exchange implements ExchangeRecord {
       void this.runWithHooks();
       return;
     }
+    this.callApp();
+  }
+
+  /** The hooks around callApp(): postRequest once the response is over, preRequest awaited first. */
+  async runWithHooks(): Promise<void> {
+    const s = this.s;
+    if (s.postRequest !== undefined) {
+      const post = s.postRequest;
+      this.res.once('close', () => this.hook('postRequest', () => post(this.environ!, `${this.status || 500} ${this.reason}`.trim())));
+    }
+    if (s.preRequest !== undefined) {
+      const pre = s.preRequest;
+      await this.hook('preRequest', () => pre(this.environ!));
+    }
+    this.callApp();
+  }
+
+  callApp(): void {
     // The common case runs without a promise: a sync app returning its body
     // whole (an array of one chunk, a string, bytes) is answered in this tick.
     let body: unknown;
     try {
-      body = s.app(this.environ!, this.startResponse);
+      body = this.s.app(this.environ!, this.startResponse);
     } catch (err) {
       this.watchClose();
       this.fail(err);
@@ -426,7 +399,7 @@ class Exchange implements ExchangeRecord {
   }
 
   /** Head and the only chunk in one write. */
-  sendOne(chunk: Chunk, total: number): void {
+  override sendOne(chunk: Chunk, total: number): Promise<void> {
     const { res } = this;
     this.sendHead(total);
     this.sent = total;
@@ -435,204 +408,22 @@ class Exchange implements ExchangeRecord {
     if (this.bodyAllowed) res.end(typeof chunk === 'string' && !this.asciiHead ? Buffer.from(chunk) : chunk);
     else res.end();
     this.afterEnd();
+    return DONE;
   }
 
-  /** The general path: await the body, send it, close it. */
-  async finish(body: unknown): Promise<void> {
-    try {
-      if (isThenable(body)) body = await body;
-      this.body = body;
-      await this.send(body);
-    } catch (err) {
-      this.fail(err);
-    } finally {
-      await this.closeBody();
-    }
+  // -------------------------------------------------------------------------
+  // The transport: a ServerResponse
+  // -------------------------------------------------------------------------
+
+  bodyAllowedFor(): boolean {
+    return this.req.method !== 'HEAD';
   }
 
-  async runWithHooks(): Promise<void> {
-    const s = this.s;
-    if (s.postRequest !== undefined) {
-      const post = s.postRequest;
-      this.res.once('close', () => this.hook('postRequest', () => post(this.environ!, `${this.status || 500} ${this.reason}`.trim())));
-    }
-    if (s.preRequest !== undefined) {
-      const pre = s.preRequest;
-      await this.hook('preRequest', () => pre(this.environ!));
-    }
-    try {
-      let body = this.s.app(this.environ!, this.startResponse);
-      if (isThenable(body)) body = await body;
-      this.body = body;
-      await this.send(body);
-    } catch (err) {
-      this.fail(err);
-    } finally {
-      await this.closeBody();
-    }
-  }
-
-  readonly startResponse: StartResponse = (status, headers, excInfo) => {
-    if (this.started) {
-      if (excInfo === undefined) {
-        throw contractError('startResponse was called a second time without excInfo');
-      }
-      if (this.headersSent) throw excInfo;
-    }
-    const line = parseStatus(status);
-    const head = inspectHeaders(headers);
-    this.status = line.code;
-    this.reason = line.reason;
-    this.appHeaders = headers as HeaderPair[];
-    this.length = head.length;
-    this.asciiHead = line.ascii && head.ascii;
-    this.started = true;
-    // Made on first use: most apps never keep startResponse's result.
-    return (this.#write ??= (chunk: Chunk) => this.write(chunk));
-  };
-
-  #write: Write | undefined;
-
-  /** The legacy write() returned by startResponse. */
-  async write(chunk: Chunk): Promise<void> {
-    if (this.ended) {
-      // Often called from a callback nobody awaits: log it here, with the request id.
-      const err = contractError('write() was called after the response body ended');
-      this.logAppError(err, 'application error');
-      throw err;
-    }
-    if (this.gone) throw new GatewayError('GW_CLIENT_GONE', 'write(): the client went away');
-    const len = byteLength(chunk);
-    if (len === 0) return;
-    if (!this.headersSent) this.sendHead(undefined);
-    await this.writeChunk(chunk, len);
-  }
-
-  async send(body: unknown): Promise<void> {
-    if (body === undefined || body === null) {
-      // A node:http handler served as a gateway app returns nothing (and usually threw before).
-      const hint = this.started ? '' : '; if this is a node:http handler (req, res), serve it with --interface node';
-      throw contractError(`the application returned ${body}; return an iterable of chunks (e.g. [] for an empty body)${hint}`);
-    }
-    if (this.gone) return;
-    if (typeof body === 'string' || body instanceof Uint8Array) return this.sendKnown([body]);
-    if (Array.isArray(body)) return this.sendKnown(body);
-    const b = body as Partial<AsyncIterable<unknown> & Iterable<unknown>>;
-    let it: Iterator<unknown> | AsyncIterator<unknown>;
-    if (typeof b[Symbol.asyncIterator] === 'function') it = b[Symbol.asyncIterator]!();
-    else if (typeof b[Symbol.iterator] === 'function') it = b[Symbol.iterator]!();
-    else if (typeof Response === 'function' && body instanceof Response) throw contractError('the application returned a fetch Response: if it is a fetch handler (request) => Response, serve it with --interface fetch (or export { fetch })');
-    else throw contractError('the application returned a body that is not iterable; return an array, an iterable or an async iterable of chunks');
-    let size: number | undefined;
-    if (body instanceof FileWrapper) size = await body.size();
-    await this.sendIterator(it, size);
-  }
-
-  async sendKnown(chunks: unknown[]): Promise<void> {
-    if (!this.started) throw contractError('the application returned its body without calling startResponse');
-    let total = 0;
-    for (let i = 0; i < chunks.length; i++) total += byteLength(chunks[i]);
-    // The common case, one chunk whose size is known: headers and body in one write
-    // (not when write() already sent the headers).
-    if (chunks.length === 1 && !this.headersSent && (this.length === undefined || this.length === total) && total > 0) {
-      this.sendOne(chunks[0] as Chunk, total);
-      return;
-    }
-    if (!this.headersSent) this.sendHead(total);
-    for (let i = 0; i < chunks.length && !this.gone && !this.cut; i++) {
-      const chunk = chunks[i] as Chunk;
-      const len = byteLength(chunk);
-      if (len > 0) await this.writeChunk(chunk, len);
-    }
-    if (!this.gone) this.end();
-  }
-
-  async sendIterator(it: Iterator<unknown> | AsyncIterator<unknown>, size: number | undefined): Promise<void> {
-    this.iterator = it;
-    // Whether the iterator must be stopped with return() when we leave early:
-    // not once it said done or its next() threw (for-of does the same).
-    let live = true;
-    try {
-      if (!this.bodyAllowedFor(this.req.method!)) {
-        // HEAD: pull only until startResponse has been called.
-        while (!this.started) {
-          live = false;
-          this.pulling = true;
-          let r = it.next();
-          if (isThenable(r)) r = await r;
-          this.pulling = false;
-          if ((r as IteratorResult<unknown>).done) break;
-          live = true;
-          if (this.gone) return;
-        }
-        if (!this.started) throw contractError('the body ended without startResponse being called');
-        if (!this.gone) {
-          this.sendHead(size);
-          this.end();
-        }
-        return;
-      }
-      for (;;) {
-        live = false;
-        this.pulling = true;
-        let r = it.next();
-        if (isThenable(r)) r = await r;
-        this.pulling = false;
-        const { done, value } = r as IteratorResult<unknown>;
-        if (done) break;
-        live = true;
-        if (this.gone) return;
-        const len = byteLength(value);
-        if (len === 0) continue;
-        if (!this.started) throw contractError('the body yielded data before startResponse was called');
-        if (!this.headersSent) this.sendHead(size);
-        await this.writeChunk(value as Chunk, len);
-        if (this.gone) return;
-        // Content-Length reached and the app yielded more: the response is complete, stop pulling.
-        if (this.cut) break;
-      }
-      if (this.gone) return;
-      if (!this.started) throw contractError('the body ended without startResponse being called');
-      if (!this.headersSent) this.sendHead(size ?? 0);
-      this.end();
-    } finally {
-      this.pulling = false;
-      if (live) void this.stopIterator();
-      else this.iterator = undefined;
-    }
-  }
-
-  /** Calls the iterator's return(); resolves once it has settled (a generator's finally ran). */
-  stopIterator(): Promise<void> {
-    const it = this.iterator;
-    this.iterator = undefined;
-    if (it === undefined || typeof it.return !== 'function') return Promise.resolve();
-    const failed = (err: unknown) => this.logAppError(err, 'the body iterator threw while being stopped');
-    try {
-      const r = it.return();
-      return isThenable(r) ? Promise.resolve(r).then(() => undefined, failed) : Promise.resolve();
-    } catch (err) {
-      failed(err);
-      return Promise.resolve();
-    }
-  }
-
-  bodyAllowedFor(method: string): boolean {
-    return method !== 'HEAD';
-  }
-
-  sendHead(known: number | undefined): void {
-    const { res, req, s } = this;
-    this.headersSent = true;
+  writeHead(): void {
+    const { res, s } = this;
     const status = this.status;
     const headers = this.appHeaders;
-    // 204 and 304 have no body to measure (RFC 9110 8.6: no Content-Length on a 204).
-    if (this.length === undefined && known !== undefined && status !== 204 && status !== 304) {
-      this.length = known;
-      this.addedLength = true;
-    }
     this.addedId = s.idHeaderLower !== '' && !hasHeader(headers, s.idHeaderLower);
-    this.bodyAllowed = req.method !== 'HEAD' && status !== 204 && status !== 304;
     const input = this.input;
     if (s.stopping || (input !== undefined && !input.ended && !this.canDrain(input))) res.shouldKeepAlive = false;
     if (s.ownsResponses || res.getHeaderNames().length === 0) {
@@ -690,30 +481,12 @@ class Exchange implements ExchangeRecord {
     return Number(len) - input.received <= DRAIN_LIMIT;
   }
 
-  async writeChunk(chunk: Chunk, len: number): Promise<void> {
-    if (this.length !== undefined) {
-      const left = this.length - this.sent;
-      if (len > left) {
-        if (!this.cut) {
-          this.s.logger.warn({ request_id: this.requestId, content_length: this.length }, 'the application yielded more bytes than its Content-Length; the rest was dropped');
-        }
-        this.cut = true;
-        if (left === 0) return;
-        chunk = (typeof chunk === 'string' ? Buffer.from(chunk) : chunk).subarray(0, left);
-        len = left;
-      }
-    }
-    const first = this.sent === 0;
-    this.sent += len;
-    if (!this.bodyAllowed) return;
-    // Node puts the head in front of a first string chunk and encodes both as
-    // the chunk (UTF-8): latin-1 header values and reasons would go out mangled.
-    if (first && typeof chunk === 'string' && !this.asciiHead) chunk = Buffer.from(chunk);
-    if (!this.res.write(chunk)) await this.drained();
+  push(chunk: Chunk): boolean {
+    return this.res.write(chunk);
   }
 
   drained(): Promise<void> {
-    if (this.gone) return Promise.resolve();
+    if (this.gone) return DONE;
     if (this.drainWait === undefined) {
       this.drainWait = new Promise((resolve) => {
         this.drainResolve = resolve;
@@ -732,16 +505,12 @@ class Exchange implements ExchangeRecord {
     resolve?.();
   }
 
-  end(): void {
-    if (this.ended) return;
-    this.ended = true;
-    if (this.length !== undefined && this.sent < this.length && this.bodyAllowed) {
-      // Ending here would let the client wait for bytes that never come, or
-      // take what it got for the whole response.
-      this.s.logger.error({ request_id: this.requestId, content_length: this.length, sent: this.sent }, 'the application sent fewer bytes than its Content-Length; closing the connection');
-      this.truncate();
-      return;
-    }
+  releaseWaits(): void {
+    if (this.#drainListener !== undefined) this.res.off('drain', this.#drainListener);
+    this.onDrain();
+  }
+
+  endOutput(): void {
     this.res.end();
     this.afterEnd();
   }
@@ -754,24 +523,25 @@ class Exchange implements ExchangeRecord {
     }
   }
 
-  fail(err: unknown): void {
-    if (this.gone) {
-      this.s.logger.debug({ request_id: this.requestId, err }, 'error after the client went away');
-      return;
-    }
-    const clientFault = err instanceof GatewayError && err.status >= 400 && err.status < 500;
-    if (clientFault) {
-      this.s.logger.info({ request_id: this.requestId, status: err.status, reason: err.message }, 'bad request body');
-    } else {
-      this.logAppError(err, 'application error');
-    }
-    if (!this.headersSent && !this.ended) {
-      this.plain(clientFault ? (err as GatewayError).status : 500);
-      return;
-    }
-    // Bytes are out: a truncated response is the only honest answer.
+  plain(status: number): void {
+    const { res } = this;
+    const text = `${STATUS_TEXT[status] ?? 'Error'}\n`;
+    this.headersSent = true;
     this.ended = true;
-    this.truncate();
+    this.status = status;
+    this.reason = STATUS_TEXT[status] ?? 'Error';
+    this.sent = text.length;
+    if (status < 500 || (this.input !== undefined && !this.input.ended)) res.shouldKeepAlive = false;
+    const headers: HeaderPair[] = [
+      ['Content-Type', 'text/plain; charset=utf-8'],
+      ['Content-Length', String(text.length)],
+    ];
+    if (this.s.idHeader !== '') headers.push([this.s.idHeader, this.requestId]);
+    this.appHeaders = headers;
+    this.addedLength = false;
+    this.addedId = false;
+    res.writeHead(status, this.reason, headers as unknown as string[]);
+    res.end(text);
   }
 
   /** Cuts the response where it is: what the app wrote goes out, then the connection is destroyed. */
@@ -784,15 +554,9 @@ class Exchange implements ExchangeRecord {
     this.res.destroy();
   }
 
-  /** Runs a hook; one that throws is logged and the request goes on. */
-  async hook(name: string, fn: () => unknown): Promise<void> {
-    try {
-      const r = fn();
-      if (isThenable(r)) await r;
-    } catch (err) {
-      this.s.logger.error({ request_id: this.requestId, hook: name, err }, `the ${name} hook threw`);
-    }
-  }
+  // -------------------------------------------------------------------------
+  // Reports: the error log, with the request id
+  // -------------------------------------------------------------------------
 
   logAppError(err: unknown, msg: string): void {
     // A node:http handler served as a gateway app calls startResponse's methods (res.setHeader...).
@@ -806,6 +570,37 @@ class Exchange implements ExchangeRecord {
     this.s.logger.error({ request_id: this.requestId, method: this.req.method, path: this.req.url, err }, msg);
   }
 
+  logOverflow(): void {
+    this.s.logger.warn({ request_id: this.requestId, content_length: this.length }, 'the application yielded more bytes than its Content-Length; the rest was dropped');
+  }
+
+  logShort(): void {
+    this.s.logger.error({ request_id: this.requestId, content_length: this.length, sent: this.sent }, 'the application sent fewer bytes than its Content-Length; closing the connection');
+  }
+
+  logClientFault(err: GatewayError): void {
+    this.s.logger.info({ request_id: this.requestId, status: err.status, reason: err.message }, 'bad request body');
+  }
+
+  logAfterGone(err: unknown): void {
+    this.s.logger.debug({ request_id: this.requestId, err }, 'error after the client went away');
+  }
+
+  override noBodyHint(): string {
+    // A node:http handler served as a gateway app returns nothing (and usually threw before).
+    return '; if this is a node:http handler (req, res), serve it with --interface node';
+  }
+
+  /** Runs a hook; one that throws is logged and the request goes on. */
+  async hook(name: string, fn: () => unknown): Promise<void> {
+    try {
+      const r = fn();
+      if (isThenable(r)) await r;
+    } catch (err) {
+      this.s.logger.error({ request_id: this.requestId, hook: name, err }, `the ${name} hook threw`);
+    }
+  }
+
   onClose(): void {
     const socket = this.req.socket as TrackedSocket;
     if (socket[kExchange] === this) socket[kExchange] = undefined;
@@ -816,31 +611,8 @@ class Exchange implements ExchangeRecord {
       return;
     }
     // The client went away (or we destroyed the response) before the end.
-    this.gone = true;
-    this.controller?.abort();
-    if (this.#drainListener !== undefined) this.res.off('drain', this.#drainListener);
-    this.onDrain();
-    const stopping = this.stopIterator();
-    // close() runs after the generator's finally blocks, so it may free what
-    // they still use; but a return() queued behind a pending next() waits for
-    // the app, and close() must not wait for it.
-    if (this.pulling) void this.closeBody();
-    else void stopping.then(() => this.closeBody());
+    void this.abandon();
     ends?.requestEnded!(this);
-  }
-
-  /** Calls the body's close() exactly once; before the app returned a body there is nothing to close yet (run() calls this again). */
-  async closeBody(): Promise<void> {
-    const body = this.body as { close?: () => unknown } | undefined | null;
-    if (this.closed || body === undefined || body === null) return;
-    this.closed = true;
-    if (typeof body.close !== 'function') return;
-    try {
-      const r = body.close();
-      if (isThenable(r)) await r;
-    } catch (err) {
-      this.logAppError(err, 'the body\'s close() threw');
-    }
   }
 
   /**
@@ -852,13 +624,6 @@ class Exchange implements ExchangeRecord {
     if (err === undefined) this.input?.truncated();
     else this.input?.fail(err);
   }
-
-  signal(): AbortSignal {
-    this.controller ??= new AbortController();
-    if (this.gone && !this.controller.signal.aborted) this.controller.abort();
-    return this.controller.signal;
-  }
-
 }
 
 /**

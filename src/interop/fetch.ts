@@ -21,9 +21,10 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { GatewayError, contractError } from '../errors.js';
 import { decodePath, headerKey } from '../gateway/environ.js';
-import { FileWrapper, fileWrapper } from '../gateway/file-wrapper.js';
+import { fileWrapper } from '../gateway/file-wrapper.js';
 import { RequestInput } from '../gateway/input.js';
-import { HOP_BY_HOP, checkHeaders, contentLengthOf, parseStatus } from '../gateway/start-response.js';
+import { ResponseExchange } from '../gateway/exchange.js';
+import { HOP_BY_HOP } from '../gateway/start-response.js';
 import type {
   Application,
   Body,
@@ -34,7 +35,6 @@ import type {
   InputStream,
   RequestLogger,
   StartResponse,
-  Write,
 } from '../gateway/types.js';
 import { requestUrl } from './target.js';
 
@@ -53,10 +53,6 @@ const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
 
 // Statuses whose Response must have a null body (fetch throws otherwise).
 const NULL_BODY_STATUS = new Set([204, 205, 304]);
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
-}
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
@@ -309,20 +305,6 @@ export function toFetch(app: Application, options: ToFetchOptions = {}): (reques
   };
 }
 
-type Item =
-  | { kind: 'chunk'; chunk: Uint8Array; resolve?: () => void; reject?: (err: unknown) => void }
-  | { kind: 'done' }
-  | { kind: 'error'; error: unknown };
-
-const DONE: Item = { kind: 'done' };
-const WROTE = Symbol('wrote');
-
-function toBytes(value: unknown): Uint8Array {
-  if (typeof value === 'string') return Buffer.from(value, 'utf8');
-  if (value instanceof Uint8Array) return value;
-  throw contractError(`the body yielded ${describe(value)}; chunks must be Uint8Array (Buffer) or string`);
-}
-
 function plainResponse(code: number): Response {
   return new Response(`${reasonPhrase(code)}\n`, {
     status: code,
@@ -384,80 +366,72 @@ function consoleLogger(requestId: string): RequestLogger {
   };
 }
 
-/** One request through {@link toFetch}: the contract's state for it. */
-class FetchExchange {
+/**
+ * One request through {@link toFetch}: the contract is
+ * {@link ResponseExchange}'s; the transport is a Response whose body is a
+ * stream read on demand (the body is pulled only when its reader asks).
+ */
+class FetchExchange extends ResponseExchange {
   readonly #app: Application;
   readonly #request: Request;
   readonly #options: ToFetchOptions;
   readonly #head: boolean;
-  readonly #abort = new AbortController();
-  #environ: Environ | undefined;
-
-  // startResponse
-  #started = false;
-  #status = 0;
-  #reason = '';
-  #headers: HeaderPair[] = [];
-  #length: number | undefined;
-  #committed = false;
-
-  // the body, and what has come out of it (and of write()) in order
-  #body: unknown;
-  #hasBody = false;
-  #iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined;
-  #bodyPending: Promise<void> | undefined;
-  #out: Item[] = [];
-  #inflight = false;
-  #exhausted = false;
-  #wake: (() => void) | undefined;
-  #firstWrite: (() => void) | undefined;
-  #sent = 0;
-  #discard = false;
-  #finished = false;
-  #closed = false;
+  environ: Environ | undefined;
+  /** Settled with the Response once the head is out (or with a plain answer). */
+  readonly #answer: Promise<Response>;
+  #resolve!: (response: Response) => void;
+  #answered = false;
+  #stream: ReadableStreamDefaultController<Uint8Array> | undefined;
+  /** Chunks pushed before the reader asked for them, in order. */
+  #queue: Uint8Array[] = [];
+  /** The reader asked for a chunk that is not there yet. */
+  #demand = false;
+  #drainWait: Promise<void> | undefined;
+  #drainResolve: (() => void) | undefined;
+  #wantWait: Promise<void> | undefined;
+  #wantResolve: (() => void) | undefined;
+  #complete = false;
 
   constructor(app: Application, request: Request, options: ToFetchOptions) {
+    super();
     this.#app = app;
     this.#request = request;
     this.#options = options;
     this.#head = request.method.toUpperCase() === 'HEAD';
+    this.#answer = new Promise((resolve) => {
+      this.#resolve = resolve;
+    });
   }
 
-  async run(): Promise<Response> {
+  run(): Promise<Response> {
     try {
-      this.#environ = this.#buildEnviron();
+      this.environ = this.#buildEnviron();
     } catch (err) {
       const code = err instanceof GatewayError && err.status >= 400 && err.status < 500 ? err.status : 500;
       if (code === 500) this.#report(err);
-      return plainResponse(code);
+      return Promise.resolve(plainResponse(code));
     }
     const reqSignal = this.#request.signal;
-    if (reqSignal.aborted) this.#clientGone(reqSignal.reason);
-    else reqSignal.addEventListener('abort', this.#onRequestAbort, { once: true });
-
-    let result: unknown;
-    // Armed before the call: an async app may write() before it first awaits.
-    const wrote = new Promise<typeof WROTE>((resolve) => {
-      this.#firstWrite = () => resolve(WROTE);
-    });
-    try {
-      result = this.#app(this.#environ, this.#startResponse);
-      if (isThenable(result)) {
-        const pending = Promise.resolve(result);
-        const first = await Promise.race([pending, wrote]);
-        if (first === WROTE) {
-          // write() sends the headers: answer now; the body comes when the app returns it.
-          this.#bodyPending = pending.then((body) => this.#setBody(body));
-          this.#bodyPending.catch(() => {});
-          return await this.#respond();
-        }
-        result = await pending;
-      }
-      this.#setBody(result);
-      return await this.#untilHeaders();
-    } catch (err) {
-      return this.#failEarly(err);
+    if (reqSignal.aborted) {
+      this.#clientGone();
+      return this.#answer;
     }
+    reqSignal.addEventListener('abort', this.#clientGone, { once: true });
+    let body: unknown;
+    try {
+      body = this.#app(this.environ, this.startResponse);
+    } catch (err) {
+      this.fail(err);
+      this.#cleanup();
+      return this.#answer;
+    }
+    // A write() before an async app returns sends the head: the Response is
+    // answered then, and the body follows when the app returns it.
+    void this.finish(body).then(() => {
+      this.#cleanup();
+      if (this.#complete && !this.gone) this.#stream?.close();
+    });
+    return this.#answer;
   }
 
   #buildEnviron(): Environ {
@@ -520,313 +494,178 @@ class FetchExchange {
     env['wsgi.run_once'] = false;
     env['wsgi.input_terminated'] = true;
     env['wsgi.file_wrapper'] = fileWrapper;
-    env['gwserver.signal'] = this.#abort.signal;
+    env['gwserver.signal'] = this.signal();
     env['gwserver.request_id'] = requestId;
     env['gwserver.worker_id'] = 0;
     env['gwserver.log'] = consoleLogger(requestId);
     return env as Environ;
   }
 
-  readonly #startResponse: StartResponse = (status, headers, excInfo) => {
-    if (this.#started) {
-      if (excInfo === undefined) throw contractError('startResponse was called a second time without excInfo');
-      if (this.#committed) throw excInfo;
-    }
-    const { code, reason } = parseStatus(status);
-    checkHeaders(headers);
-    const length = contentLengthOf(headers);
-    this.#status = code;
-    this.#reason = reason;
-    this.#headers = headers;
-    this.#length = length;
-    this.#started = true;
-    return this.#write;
-  };
+  // -------------------------------------------------------------------------
+  // The transport: a Response with a body read on demand
+  // -------------------------------------------------------------------------
 
-  readonly #write: Write = (chunk) => {
-    if (this.#discard) return Promise.resolve();
-    if (this.#finished) {
-      return Promise.reject(this.#abort.signal.aborted
-        ? new GatewayError('GW_CLIENT_GONE', 'write(): the client went away')
-        : contractError('write() was called after the response body ended'));
-    }
-    let bytes: Uint8Array;
-    try {
-      bytes = toBytes(chunk);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    if (bytes.length === 0) return Promise.resolve();
-    // Resolves when the chunk is handed to the reader of the Response body (drained).
-    return new Promise<void>((resolve, reject) => {
-      this.#out.push({ kind: 'chunk', chunk: bytes, resolve, reject });
-      this.#firstWrite?.();
-      this.#wakeUp();
-    });
-  };
-
-  #setBody(body: unknown): void {
-    // Kept before it is checked, so that even a bad body is closed.
-    this.#body = body;
-    this.#hasBody = true;
-    if (body === undefined || body === null) {
-      throw contractError(`the application returned ${body}; return an iterable of chunks (e.g. [] for an empty body)`);
-    }
-    if (typeof body === 'string' || body instanceof Uint8Array) {
-      this.#iterator = [body][Symbol.iterator]();
-      return;
-    }
-    const b = body as Partial<AsyncIterable<unknown> & Iterable<unknown>>;
-    if (typeof b[Symbol.asyncIterator] === 'function') this.#iterator = b[Symbol.asyncIterator]!();
-    else if (typeof b[Symbol.iterator] === 'function') this.#iterator = b[Symbol.iterator]!();
-    else throw contractError('the application returned a body that is not iterable; return an array, an iterable or an async iterable of chunks');
+  bodyAllowedFor(): boolean {
+    return !this.#head;
   }
 
-  /**
-   * Pulls from the body as the server would before sending headers: until
-   * the first non-empty chunk (or write), the end of the body, or, for HEAD,
-   * until startResponse has been called. The first chunk stays queued.
-   */
-  async #untilHeaders(): Promise<Response> {
-    for (;;) {
-      if (this.#head && this.#started) break;
-      const item = await this.#next();
-      if (item.kind === 'error') throw item.error;
-      if (item.kind === 'done') {
-        this.#out.unshift(item);
-        break;
-      }
-      if (item.resolve === undefined && !this.#started) {
-        throw contractError('the body yielded data before startResponse was called');
-      }
-      this.#out.unshift(item);
-      break;
-    }
-    if (!this.#started) throw contractError('the body ended without startResponse being called');
-    return this.#respond();
-  }
-
-  /** The next chunk, end or error, in the order the app produced them; pulls the body only when nothing is queued. */
-  async #next(): Promise<Item> {
-    for (;;) {
-      const item = this.#out.shift();
-      if (item !== undefined) {
-        if (item.kind === 'chunk' && item.chunk.length === 0) continue;
-        return item;
-      }
-      if (this.#abort.signal.aborted) return { kind: 'error', error: new GatewayError('GW_CLIENT_GONE', 'the client went away') };
-      if (!this.#inflight && !this.#exhausted) this.#pullBody();
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-      });
-    }
-  }
-
-  #pullBody(): void {
-    this.#inflight = true;
-    const settle = (item: Item): void => {
-      this.#inflight = false;
-      if (item.kind !== 'chunk') this.#exhausted = true;
-      this.#out.push(item);
-      this.#wakeUp();
-    };
-    const step = async (): Promise<IteratorResult<unknown>> => {
-      if (this.#iterator === undefined) await this.#bodyPending;
-      return this.#iterator!.next();
-    };
-    step().then(
-      (r) => {
-        if (r.done) return settle(DONE);
-        try {
-          settle({ kind: 'chunk', chunk: toBytes(r.value) });
-        } catch (err) {
-          settle({ kind: 'error', error: err });
-        }
-      },
-      (err: unknown) => settle({ kind: 'error', error: err }),
-    );
-  }
-
-  #wakeUp(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
-  }
-
-  /** Makes the Response: status and headers are final from here on. */
-  async #respond(): Promise<Response> {
-    this.#committed = true;
-    const code = this.#status;
+  writeHead(): void {
+    const code = this.status;
     if (code > 599) throw contractError(`status ${code} cannot be carried by a fetch Response (200-599)`);
     const headers = new Headers();
-    for (const [name, value] of this.#headers) headers.append(name, value);
-    const nullBody = this.#head || NULL_BODY_STATUS.has(code);
-    if (this.#length === undefined && !NULL_BODY_STATUS.has(code)) {
-      // Frame as the gateway server would: a known size gets Content-Length.
-      const size = await this.#knownSize();
-      if (size !== undefined) headers.set('content-length', String(size));
-    }
-    const init = { status: code, statusText: this.#reason, headers };
-    if (nullBody) {
-      this.#discardRest();
-      return new Response(null, init);
+    for (const [name, value] of this.appHeaders) headers.append(name, value);
+    if (this.addedLength) headers.set('content-length', String(this.length));
+    // fetch refuses a body on these; the bytes are counted and dropped, as for HEAD.
+    if (NULL_BODY_STATUS.has(code)) this.bodyAllowed = false;
+    const init = { status: code, statusText: this.reason, headers };
+    if (!this.bodyAllowed) {
+      this.#respond(new Response(null, init));
+      return;
     }
     const stream = new ReadableStream<Uint8Array>(
       {
-        pull: (controller) => this.#pull(controller),
-        cancel: (reason) => this.#clientGone(reason),
+        start: (controller) => {
+          this.#stream = controller;
+        },
+        pull: (controller) => {
+          const next = this.#queue.shift();
+          if (next === undefined) {
+            this.#demand = true;
+            settle(this.#takeWant());
+            return;
+          }
+          controller.enqueue(next);
+          if (this.#queue.length === 0) settle(this.#takeDrain());
+        },
+        cancel: () => this.#clientGone(),
       },
       // 0: read only when the reader asks, never ahead.
       { highWaterMark: 0 },
     );
-    return new Response(stream, init);
+    this.#respond(new Response(stream, init));
   }
 
-  /** The body's size when it is known before the first write: an array (nothing written), an empty body, a file. */
-  async #knownSize(): Promise<number | undefined> {
-    const written = this.#out.some((item) => item.kind === 'chunk' && item.resolve !== undefined);
-    if (written) return undefined;
-    const body = this.#body;
-    if (Array.isArray(body) || typeof body === 'string' || body instanceof Uint8Array) {
-      const chunks: unknown[] = Array.isArray(body) ? body : [body];
-      let total = 0;
-      for (const chunk of chunks) total += typeof chunk === 'string' ? Buffer.byteLength(chunk) : toBytes(chunk).length;
-      return total;
+  push(chunk: Chunk): boolean {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (this.#demand && this.#queue.length === 0) {
+      this.#demand = false;
+      this.#stream!.enqueue(bytes);
+      return true;
     }
-    if (body instanceof FileWrapper) return body.size();
-    if (!this.#head && this.#out[0]?.kind === 'done') return 0;
-    return undefined;
+    this.#queue.push(bytes);
+    return false;
   }
 
-  async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
-    try {
-      const item = await this.#next();
-      if (item.kind === 'error') throw item.error;
-      // Cancelled while waiting: the stream is closed already.
-      if (this.#finished) return;
-      if (item.kind === 'done') {
-        if (this.#length !== undefined && this.#sent < this.#length) {
-          throw contractError(`the application sent ${this.#sent} bytes of the ${this.#length} its Content-Length declared`);
-        }
-        this.#finished = true;
-        for (const late of this.#out.splice(0)) {
-          if (late.kind === 'chunk') late.reject?.(contractError('write() was called after the response body ended'));
-        }
-        await this.#closeBody();
-        this.#cleanup();
-        controller.close();
-        return;
-      }
-      let chunk = item.chunk;
-      let cut = false;
-      if (this.#length !== undefined && chunk.length > this.#length - this.#sent) {
-        chunk = chunk.subarray(0, this.#length - this.#sent);
-        cut = true;
-      }
-      this.#sent += chunk.length;
-      if (chunk.length > 0) controller.enqueue(chunk);
-      item.resolve?.();
-      if (cut) {
-        this.#report(contractError(`the application yielded more bytes than its Content-Length (${this.#length}); the rest was dropped`));
-        await this.#shutdown(contractError('write(): the response already has all the bytes its Content-Length declared'));
-        controller.close();
-      }
-    } catch (err) {
-      if (!this.#abort.signal.aborted) this.#report(err);
-      if (!this.#finished) await this.#shutdown(err);
-      // A no-op on a stream that was cancelled.
-      controller.error(err);
-    }
+  /** Resolves when every queued chunk has been handed to the reader. */
+  drained(): Promise<void> {
+    if (this.#queue.length === 0 || this.gone) return Promise.resolve();
+    return (this.#drainWait ??= new Promise((resolve) => {
+      this.#drainResolve = resolve;
+    }));
   }
 
-  /** HEAD and null-body statuses: the body is not sent; stop it once the app has returned it. */
-  #discardRest(): void {
-    this.#discard = true;
-    void this.#shutdown(undefined);
+  override wanted(): Promise<void> | undefined {
+    if (this.#demand || this.gone) return undefined;
+    return (this.#wantWait ??= new Promise((resolve) => {
+      this.#wantResolve = resolve;
+    }));
   }
 
-  readonly #onRequestAbort = (): void => {
-    this.#clientGone(this.#request.signal.reason);
-  };
-
-  /** The client went away: abort gwserver.signal, stop the iteration, close the body. */
-  #clientGone(reason: unknown): Promise<void> {
-    if (this.#finished) return Promise.resolve();
-    this.#abort.abort(reason);
-    this.#wakeUp();
-    return this.#shutdown(new GatewayError('GW_CLIENT_GONE', 'the client went away'));
+  #takeDrain(): (() => void) | undefined {
+    const resolve = this.#drainResolve;
+    this.#drainWait = undefined;
+    this.#drainResolve = undefined;
+    return resolve;
   }
 
-  /**
-   * Ends the exchange early: pending writes fail with `err` (or succeed when
-   * there is none), the iteration is stopped, and the body closed once.
-   */
-  async #shutdown(err: unknown): Promise<void> {
-    this.#finished = true;
-    for (const item of this.#out.splice(0)) {
-      if (item.kind !== 'chunk') continue;
-      if (err === undefined) item.resolve?.();
-      else item.reject?.(err);
-    }
-    this.#cleanup();
-    if (!this.#hasBody && this.#bodyPending !== undefined) {
-      // The app has not returned its body yet: stop and close it when it
-      // does, without making the caller (a cancel()) wait for that.
-      const later = (): Promise<void> => {
-        this.#stopIterator();
-        return this.#closeBody();
-      };
-      void this.#bodyPending.then(later, later);
+  #takeWant(): (() => void) | undefined {
+    const resolve = this.#wantResolve;
+    this.#wantWait = undefined;
+    this.#wantResolve = undefined;
+    return resolve;
+  }
+
+  releaseWaits(): void {
+    settle(this.#takeDrain());
+    settle(this.#takeWant());
+  }
+
+  endOutput(): void {
+    // The stream closes once close() has run (run()): a reader that sees the
+    // end sees a body already closed.
+    this.#complete = true;
+  }
+
+  truncate(err: unknown): void {
+    if (!this.#answered) {
+      // The head failed on its way out (a status fetch cannot carry).
+      this.#respond(plainResponse(500));
       return;
     }
-    this.#stopIterator();
-    await this.#closeBody();
+    this.#stream?.error(err);
   }
 
-  #stopIterator(): void {
-    const it = this.#iterator;
-    if (it === undefined || this.#exhausted || typeof it.return !== 'function') return;
-    this.#exhausted = true;
-    // Not awaited: return() waits behind a pending next(), which may never end.
-    try {
-      const r = it.return();
-      if (isThenable(r)) (r as Promise<unknown>).then(undefined, (err) => this.#report(err));
-    } catch (err) {
-      this.#report(err);
-    }
+  plain(status: number): void {
+    this.headersSent = true;
+    this.ended = true;
+    this.status = status;
+    this.#respond(plainResponse(status));
   }
 
-  async #closeBody(): Promise<void> {
-    if (this.#closed || !this.#hasBody) return;
-    this.#closed = true;
-    const body = this.#body as { close?: () => unknown } | null | undefined;
-    if (body === null || body === undefined || typeof body.close !== 'function') return;
-    try {
-      const r = body.close();
-      if (isThenable(r)) await r;
-    } catch (err) {
-      this.#report(err);
-    }
+  #respond(response: Response): void {
+    this.#answered = true;
+    this.#resolve(response);
   }
+
+  /** The client went away: the Request's signal aborted, or the Response body was cancelled. */
+  readonly #clientGone = (): Promise<void> => {
+    if (this.gone || this.#complete) return Promise.resolve();
+    this.#cleanup();
+    const closed = this.abandon();
+    // A reader still waiting learns that the body will not come.
+    this.#stream?.error(new GatewayError('GW_CLIENT_GONE', 'the client went away'));
+    if (!this.#answered) this.#respond(plainResponse(500));
+    return closed;
+  };
 
   #cleanup(): void {
-    this.#request.signal.removeEventListener('abort', this.#onRequestAbort);
+    this.#request.signal.removeEventListener('abort', this.#clientGone);
   }
 
-  async #failEarly(err: unknown): Promise<Response> {
-    const clientGone = this.#abort.signal.aborted;
-    const code = err instanceof GatewayError && err.status >= 400 && err.status < 500 ? err.status : 500;
-    if (!clientGone) this.#report(err);
-    await this.#shutdown(err);
-    return plainResponse(code);
+  // -------------------------------------------------------------------------
+  // Reports: onError
+  // -------------------------------------------------------------------------
+
+  logAppError(err: unknown): void {
+    this.#report(err);
+  }
+
+  logOverflow(): void {
+    this.#report(contractError(`the application yielded more bytes than its Content-Length (${this.length}); the rest was dropped`));
+  }
+
+  logShort(): void {
+    this.#report(contractError(`the application sent ${this.sent} bytes of the ${this.length} its Content-Length declared`));
+  }
+
+  logClientFault(): void {
+    // A 4xx answer (a bad upload) is the client's error, not the app's.
+  }
+
+  logAfterGone(): void {
+    // A client that went away is not an error.
   }
 
   #report(err: unknown): void {
     const onError = this.#options.onError ?? defaultOnError;
     try {
-      onError(err, this.#environ);
+      onError(err, this.environ);
     } catch {
       // A failing logger must not turn into a second error.
     }
   }
+}
+
+function settle(resolve: (() => void) | undefined): void {
+  resolve?.();
 }

@@ -413,7 +413,7 @@ describe('toFetch', () => {
       const res = await toFetch((_e, sr) => {
         write = sr('200 OK', []);
         return ['x'];
-      })(new Request('http://localhost/'));
+      }, quiet)(new Request('http://localhost/'));
       assert.equal(await res.text(), 'x');
       await assert.rejects(write!('late'), /after the response body ended/);
     });
