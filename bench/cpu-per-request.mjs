@@ -4,7 +4,7 @@
  * shared, noisy machine, for deciding whether a change to the hot path helps.
  *
  *     node bench/cpu-per-request.mjs [--variants raw,gw,gw+log,gw:bench/out/base/dist]
- *                                    [--routes hello,echo,stream] [--rounds 5]
+ *                                    [--routes hello,async,echo,echo-iter,echo-read,stream] [--rounds 5]
  *                                    [--duration 3] [--warmup 1] [--connections 50]
  *                                    [--idle MS] [--rss] [--profile DIR] [--app FILE:NAME]
  *
@@ -71,7 +71,12 @@ const ROUTES = {
   hello: ['http://127.0.0.1:PORT/hello'],
   stream: ['http://127.0.0.1:PORT/stream'],
   echo: ['-s', path.join(ROOT, 'bench/post.lua'), 'http://127.0.0.1:PORT/echo'],
+  'echo-iter': ['-s', path.join(ROOT, 'bench/post.lua'), 'http://127.0.0.1:PORT/echo-iter'],
+  'echo-read': ['-s', path.join(ROOT, 'bench/post.lua'), 'http://127.0.0.1:PORT/echo-read'],
+  async: ['http://127.0.0.1:PORT/async'],
 };
+/** What raw node:http serves in place of a gateway-only route (its baseline in bench/run.mjs). */
+const RAW_BASELINE = { async: 'hello', 'echo-read': 'echo-iter' };
 
 const ACCESS_LOG = path.join(os.tmpdir(), `gwserver-cpu-${process.pid}.log`);
 
@@ -136,7 +141,8 @@ async function measure(variant, route) {
     const pid = variant === 'raw' ? /** @type {number} */ (proc.pid) : childPids(/** @type {number} */ (proc.pid))[0];
     if (pid === undefined) throw new Error('no worker');
     const rss = (rssKiB(pid) ?? NaN) / 1024;
-    const target = ROUTES[/** @type {keyof typeof ROUTES} */ (route)].map((a) => a.replace('PORT', String(port)));
+    const served = variant === 'raw' ? (RAW_BASELINE[/** @type {keyof typeof RAW_BASELINE} */ (route)] ?? route) : route;
+    const target = ROUTES[/** @type {keyof typeof ROUTES} */ (served)].map((a) => a.replace('PORT', String(port)));
     if (Number(argv.warmup) > 0) wrk([`-d${argv.warmup}s`, ...target]);
     const before = cpuUs(pid);
     const w = wrk([`-d${argv.duration}s`, ...target]);

@@ -90,8 +90,8 @@ if (argv.help) {
 const SMOKE = argv.smoke ?? false;
 /** @param {string | undefined} v @param {number} dflt */
 const num = (v, dflt) => (v === undefined ? dflt : Number(v));
-const ROUNDS = num(argv.rounds, SMOKE ? 1 : 3);
-const DURATION = num(argv.duration, SMOKE ? 1 : 5);
+const ROUNDS = num(argv.rounds, SMOKE ? 1 : 5);
+const DURATION = num(argv.duration, SMOKE ? 1 : 3);
 const WARMUP = num(argv.warmup, SMOKE ? 0 : 1);
 const CONNECTIONS = num(argv.connections, 50);
 const STARTUP_RUNS = num(argv['startup-runs'], SMOKE ? 1 : 5);

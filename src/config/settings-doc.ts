@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { SECTIONS, SETTINGS, type Setting } from './settings.js';
+import { appliesOn, SECTIONS, SETTINGS, type Setting } from './settings.js';
 
 const ALL = SETTINGS as readonly Setting<unknown>[];
 
@@ -55,6 +55,16 @@ appended to. Unknown flags or keys and bad values stop gwserver with one
 line saying what is wrong, and exit status 2. \`gwserver --print-config\`
 shows the result; \`gwserver --check-config\` also loads the app.
 
+## When a change takes effect
+
+A HUP reads the configuration again and starts new workers with it: every
+setting the workers read (timeouts, limits, logs, the app, hooks...) takes
+its new value then. The settings marked "on a restart" below are set up
+once by the master (its sockets, its directory, the metrics socket, the pid
+file, the reload watcher): a HUP that changes one logs a warning naming it
+and keeps the old value; a restart or an upgrade (USR2) applies it.
+\`--print-config\` ends their lines with \`# restart\`.
+
 ## Environment variables
 
 | Variable | Effect |
@@ -86,7 +96,7 @@ export function settingsMarkdown(): string {
       if (s.type === 'function') {
         out.push(`- Signature: \`${s.signature}\``, `- Config file only${s.gunicorn ? ` (gunicorn: \`${s.gunicorn}\`)` : ''}`);
       } else {
-        out.push(s.flag ? `- Flag: \`${flagsText(s)}\`` : '- Config file only (no flag)', `- Config key: ${keyText(s)}`, `- Default: \`${defaultText(s)}\``);
+        out.push(s.flag ? `- Flag: \`${flagsText(s)}\`` : '- Config file only (no flag)', `- Config key: ${keyText(s)}`, `- Default: \`${defaultText(s)}\``, `- Takes effect: ${appliesOn(s) === 'restart' ? 'on a restart or an upgrade (USR2); a HUP that changes it says so in the log and keeps the old value' : 'on HUP (the new workers take it)'}`);
       }
       out.push('', s.doc, '');
     }

@@ -45,7 +45,7 @@ export interface Setting<T = unknown> {
   section: Section;
   type: SettingType;
   /** The default, or a function computing it from the environment (validated like any other value). */
-  default: T | ((env: NodeJS.ProcessEnv) => unknown);
+  default: NoInfer<T> | ((env: NodeJS.ProcessEnv) => unknown);
   /** Shown in docs when the default is computed. */
   defaultDoc?: string;
   /** The environment variable a computed default reads (listed in the docs, named in errors). */
@@ -63,6 +63,22 @@ export interface Setting<T = unknown> {
   signature?: string;
   /** What it does, for `--help` (first sentence) and docs/settings.md (all). */
   doc: string;
+  /**
+   * When a new value takes effect: `hup` (the default) for what the workers
+   * read, which the workers a HUP starts take; `restart` for what the
+   * master sets up once (its sockets, its directory, the metrics socket):
+   * a HUP that changes it is told so in the log, and a restart or an
+   * upgrade (USR2) applies it.
+   */
+  applies?: Applies;
+}
+
+/** See {@link Setting.applies}. */
+export type Applies = 'hup' | 'restart';
+
+/** When a setting's new value takes effect (see {@link Setting.applies}). */
+export function appliesOn(s: Setting<unknown>): Applies {
+  return s.applies ?? 'hup';
 }
 
 /** Declares a setting, keeping its name's literal type (for {@link SettingName}). */
@@ -80,10 +96,29 @@ export type HookEnviron = Record<string, unknown>;
 /** A server hook from the config file. It may be async; gwserver awaits it where its doc says so. */
 export type Hook<A extends unknown[]> = ((...args: A) => unknown) | undefined;
 
-function hookSetting<const N extends string>(name: N, gunicorn: string | undefined, signature: string, doc: string): Setting<Hook<unknown[]>> & { name: N } {
-  return setting<Hook<unknown[]>, N>({
+/** The arguments of each hook, as gwserver calls it. */
+interface HookArgs {
+  onStarting: [server: HookServer];
+  onReload: [server: HookServer];
+  whenReady: [server: HookServer];
+  preFork: [server: HookServer, worker: HookWorker];
+  postFork: [server: HookServer, worker: HookWorker];
+  postWorkerInit: [worker: HookWorker];
+  workerInt: [worker: HookWorker];
+  workerTimeout: [worker: HookWorker, stack: string];
+  preRequest: [worker: HookWorker, environ: HookEnviron];
+  postRequest: [worker: HookWorker, environ: HookEnviron, status: string];
+  childExit: [server: HookServer, worker: HookWorker];
+  workerExit: [server: HookServer, worker: HookWorker];
+  nworkersChanged: [server: HookServer, newValue: number, oldValue: number | undefined];
+  preExec: [server: HookServer];
+  onExit: [server: HookServer];
+}
+
+function hookSetting<const N extends keyof HookArgs>(name: N, gunicorn: string | undefined, signature: string, doc: string): Setting<Hook<HookArgs[N]>> & { name: N } {
+  return setting<Hook<HookArgs[N]>, N>({
     name, section: 'Server hooks', type: 'function', default: undefined, defaultDoc: 'None',
-    ...(gunicorn === undefined ? {} : { gunicorn }), signature, validate: v.hook, doc,
+    ...(gunicorn === undefined ? {} : { gunicorn }), signature, validate: v.hook as (value: unknown) => Hook<HookArgs[N]>, doc,
   });
 }
 
@@ -95,6 +130,7 @@ export const SETTINGS = [
     name: 'config', flag: '--config', short: 'c', section: 'Config file', type: 'string', meta: 'FILE',
     default: '', defaultDoc: './gwserver.config.js when it exists', gunicorn: 'config', validate: v.str,
     doc: 'The config file to read: a `.js`, `.mjs` or `.cjs` module (its default export, or its named exports, are the settings) or a `.json` object. Without this flag, `./gwserver.config.js` is read when it exists in the directory gwserver starts in (before `--chdir`); a file named here must exist. Only the command line and $GWSERVER_CMD_ARGS can name it; the value shown by `--print-config` is the absolute path of the file read, or empty when none was.',
+    applies: 'restart',
   }),
   setting({
     name: 'app', section: 'Config file', type: 'string', meta: 'MODULE:CALLABLE',
@@ -109,16 +145,19 @@ export const SETTINGS = [
     defaultDoc: "['127.0.0.1:8000'], or ['0.0.0.0:$PORT'] when PORT is set", env: 'PORT', gunicorn: 'bind',
     validate: v.binds,
     doc: 'The socket to bind: `HOST:PORT`, `[IPV6]:PORT`, `:PORT` (all interfaces), `unix:PATH`, or `fd://N` (an inherited file descriptor). Repeat to serve on several sockets.',
+    applies: 'restart',
   }),
   setting({
     name: 'backlog', flag: '--backlog', section: 'Server socket', type: 'int', meta: 'INT',
     default: 2048, gunicorn: 'backlog', validate: v.intIn(1, 65535),
     doc: 'The maximum number of pending connections (the listen backlog). The kernel caps it at net.core.somaxconn.',
+    applies: 'restart',
   }),
   setting({
     name: 'socketMode', flag: '--socket-mode', section: 'Server socket', type: 'octal', meta: 'OCTAL',
     default: 0o666, validate: v.fileMode,
     doc: 'Permissions of `unix:` sockets gwserver creates, in octal (e.g. `660`). The default 666 lets a proxy running as another user (nginx as www-data or nobody) connect, as systemd\'s SocketMode= does; restrict it with 660 and a shared group, or with the permissions of the directory holding the socket.',
+    applies: 'restart',
   }),
 
   // ---- Worker processes
@@ -132,6 +171,7 @@ export const SETTINGS = [
     name: 'scheduling', flag: '--scheduling', section: 'Worker processes', type: 'string', meta: 'POLICY',
     default: 'os', validate: v.oneOf('os', 'round-robin'),
     doc: 'How new connections are spread over the workers. `os` (the default): every worker accepts on the master\'s sockets and the kernel gives each connection to a worker waiting for one, so a busy or stuck worker takes none. `round-robin`: the master accepts every connection and hands it to the ready workers in turn over IPC, as node:cluster does by default. Measured on 2 cores (bench/SCHEDULING.md): with keep-alive connections both serve the same; with a new connection per request round-robin served 61% fewer requests (5,100 against 13,000 a second: every connection costs the master an accept and an IPC round trip), and a worker whose event loop got stuck was handed one more connection, which waited until `--timeout` killed that worker (another worker then served it), where `os` answered every request at once from the other worker. Hence the default. Read at start (HUP does not change it).',
+    applies: 'restart',
   }),
   setting({
     name: 'maxRequests', flag: '--max-requests', section: 'Worker processes', type: 'int', meta: 'INT',
@@ -210,6 +250,7 @@ export const SETTINGS = [
     name: 'chdir', flag: '--chdir', section: 'Server mechanics', type: 'string', meta: 'DIR',
     default: '', defaultDoc: 'the current directory', gunicorn: 'chdir', validate: v.str,
     doc: 'Change to this directory before loading the app; MODULE is resolved relative to it.',
+    applies: 'restart',
   }),
   setting({
     name: 'rootPath', flag: '--root-path', section: 'Server mechanics', type: 'string', meta: 'PATH',
@@ -220,6 +261,7 @@ export const SETTINGS = [
     name: 'preload', flag: '--preload', section: 'Server mechanics', type: 'bool',
     default: false, gunicorn: 'preload_app', validate: v.bool,
     doc: 'Load the application in the master before starting the workers. Node workers are fresh processes started by node:cluster, not fork(2) copies of the master, so unlike in gunicorn this shares no memory; what it gives is one early load: an app that cannot load stops the master before any worker starts.',
+    applies: 'restart',
   }),
   setting({
     name: 'interface', flag: '--interface', section: 'Server mechanics', type: 'string', meta: 'KIND',
@@ -230,6 +272,7 @@ export const SETTINGS = [
     name: 'pidfile', flag: '--pid', short: 'p', section: 'Server mechanics', type: 'string', meta: 'FILE',
     default: '', defaultDoc: '(none)', gunicorn: 'pidfile', validate: v.str,
     doc: 'A file to write the master\'s process id to, once the sockets are bound; it is removed when the master exits. On USR2 the old master renames it to `FILE.oldbin` and the new master writes `FILE`. Empty (the default): no pid file.',
+    applies: 'restart',
   }),
   setting({
     name: 'keepOldMaster', flag: '--keep-old-master', section: 'Server mechanics', type: 'bool',
@@ -296,11 +339,13 @@ export const SETTINGS = [
     name: 'metricsBind', flag: '--metrics-bind', section: 'Metrics', type: 'string', meta: 'ADDRESS',
     default: '', defaultDoc: "'' (off)", validate: v.metricsBind,
     doc: 'Serve Prometheus metrics (`/metrics`, the counts of all workers together) and the health checks (`/healthz`, `/readyz`) on this `HOST:PORT`, from the master. Empty (the default): off. It must not be one of the application\'s addresses (--bind): keep it on a private interface, e.g. `127.0.0.1:9100`.',
+    applies: 'restart',
   }),
   setting({
     name: 'metricsBuckets', flag: '--metrics-buckets', section: 'Metrics', type: 'string', meta: 'LIST',
     default: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], validate: v.bucketList,
     doc: 'The upper bounds, in seconds, of the buckets of `gwserver_http_request_duration_seconds`: comma-separated numbers (or an array in a config file), ascending. The default is Prometheus\'s.',
+    applies: 'restart',
   }),
 
   // ---- Debugging
@@ -308,6 +353,7 @@ export const SETTINGS = [
     name: 'reload', flag: '--reload', section: 'Debugging', type: 'bool',
     default: false, gunicorn: 'reload', validate: v.bool,
     doc: 'Reload the workers (as on HUP) when a source file changes: `.js`, `.mjs`, `.cjs`, `.ts`, `.json` files under the app\'s directory, outside node_modules and hidden directories. For development only.',
+    applies: 'restart',
   }),
 
   // ---- Server hooks (config file only)
@@ -345,100 +391,18 @@ export const SETTINGS = [
 
 export type SettingName = (typeof SETTINGS)[number]['name'];
 
+/** The type of value a setting's validator produces. */
+type ValueOf<S> = S extends { validate: (value: unknown) => infer T } ? T : never;
+
 /**
- * The merged, validated settings: one key per setting, frozen once resolved
- * (src/config/load.ts).
+ * The merged, validated settings: one key per setting, of the type its
+ * validator returns, frozen once resolved (src/config/load.ts). Derived
+ * from {@link SETTINGS}: a setting added there is a key here.
  */
-export interface Config {
-  // Config file
-  /** The config file read (absolute path), or '' when none was. */
-  config: string;
-  /** MODULE:CALLABLE: the positional argument, else the config file's `app`, else ''. */
-  app: string;
-  // Server socket
-  bind: string[];
-  backlog: number;
-  socketMode: number;
-  // Worker processes
-  workers: number;
-  scheduling: 'os' | 'round-robin';
-  maxRequests: number;
-  maxRequestsJitter: number;
-  /** MiB of RSS; 0 = off. */
-  maxWorkerMemory: number;
-  // Timeouts (seconds)
-  timeout: number;
-  gracefulTimeout: number;
-  keepAlive: number;
-  headersTimeout: number;
-  requestTimeout: number;
-  // Security
-  forwardedAllowIps: string[];
-  limitRequestLine: number;
-  limitRequestFields: number;
-  limitRequestFieldSize: number;
-  limitRequestBody: number;
-  // Server mechanics
-  chdir: string;
-  rootPath: string;
-  preload: boolean;
-  /** The calling convention of the app (src/interop/kinds.ts `InterfaceSetting`); 'auto' = decided from the app. */
-  interface: 'auto' | 'gateway' | 'node' | 'fetch';
-  /** '' = no pid file. */
-  pidfile: string;
-  /** USR2: the old master stays until told (gunicorn), instead of retiring once the new one is ready. */
-  keepOldMaster: boolean;
-  /** '' = unchanged; a number is an id, a string a name. */
-  user: string | number;
-  /** '' = unchanged; a number is an id, a string a name. */
-  group: string | number;
-  umask: number;
-  // Process naming
-  /** '' = the app target. */
-  procName: string;
-  // Logging
-  logLevel: string;
-  errorLogfile: string;
-  /** '' = off; '-' = stdout. */
-  accessLogfile: string;
-  accessLogformat: string;
-  logFormat: 'json' | 'text';
-  /** '' = ids are always generated and not returned. */
-  requestIdHeader: string;
-  // Metrics
-  /** '' = off. */
-  metricsBind: string;
-  /** Ascending upper bounds in seconds. */
-  metricsBuckets: number[];
-  // Debugging
-  reload: boolean;
-  // Server hooks (undefined: not set)
-  onStarting: Hook<[server: HookServer]>;
-  onReload: Hook<[server: HookServer]>;
-  whenReady: Hook<[server: HookServer]>;
-  preFork: Hook<[server: HookServer, worker: HookWorker]>;
-  postFork: Hook<[server: HookServer, worker: HookWorker]>;
-  postWorkerInit: Hook<[worker: HookWorker]>;
-  workerInt: Hook<[worker: HookWorker]>;
-  workerTimeout: Hook<[worker: HookWorker, stack: string]>;
-  preRequest: Hook<[worker: HookWorker, environ: HookEnviron]>;
-  postRequest: Hook<[worker: HookWorker, environ: HookEnviron, status: string]>;
-  childExit: Hook<[server: HookServer, worker: HookWorker]>;
-  workerExit: Hook<[server: HookServer, worker: HookWorker]>;
-  nworkersChanged: Hook<[server: HookServer, newValue: number, oldValue: number | undefined]>;
-  preExec: Hook<[server: HookServer]>;
-  onExit: Hook<[server: HookServer]>;
-}
+export type Config = { -readonly [S in (typeof SETTINGS)[number] as S['name']]: ValueOf<S> };
 
 /** The names of the hooks, for callers that run them by name. */
-export type HookName = { [K in keyof Config]: Config[K] extends Hook<any> ? (undefined extends Config[K] ? K : never) : never }[keyof Config];
-
-// The registry and the Config interface name the same keys (checked by the compiler).
-type Missing<A, B> = Exclude<A, B>;
-const _configHasEverySetting: [Missing<SettingName, keyof Config>] extends [never] ? true : never = true;
-const _everyConfigKeyIsASetting: [Missing<keyof Config, SettingName>] extends [never] ? true : never = true;
-void _configHasEverySetting;
-void _everyConfigKeyIsASetting;
+export type HookName = keyof HookArgs;
 
 /** Looks a setting up by its camelCase name. */
 export const SETTING_BY_NAME: ReadonlyMap<string, Setting<unknown>> = new Map(
@@ -457,4 +421,33 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): Config {
   const out: Record<string, unknown> = {};
   for (const s of SETTINGS as readonly Setting<unknown>[]) out[s.name] = s.validate(rawDefault(s, env));
   return out as unknown as Config;
+}
+
+/**
+ * The defaults, one table for every reader: the worker's HTTP layer, the
+ * gateway handler and `serve()` fall back on these when an option is not
+ * given, so that a default is written once, in its setting. Computed ones
+ * are taken without the environment ($PORT, $WEB_CONCURRENCY... are the
+ * command line's business).
+ */
+export const DEFAULTS: Readonly<Config> = Object.freeze(defaults({}));
+
+/**
+ * What a HUP applies: `next`, with each setting that takes effect only on
+ * a restart kept at its `current` value; `kept` names those that changed
+ * (for the warning the arbiter logs).
+ */
+export function onHup(current: Readonly<Config>, next: Readonly<Config>): { config: Config; kept: Array<{ name: SettingName; flag: string | undefined; now: unknown; next: unknown }> } {
+  const config = { ...next } as Record<string, unknown>;
+  const kept: Array<{ name: SettingName; flag: string | undefined; now: unknown; next: unknown }> = [];
+  const was = current as unknown as Record<string, unknown>;
+  for (const s of SETTINGS as readonly Setting<unknown>[]) {
+    if (appliesOn(s) !== 'restart') continue;
+    const a = was[s.name];
+    const b = config[s.name];
+    if (a === b || JSON.stringify(a) === JSON.stringify(b)) continue;
+    kept.push({ name: s.name as SettingName, flag: s.flag, now: a, next: b });
+    config[s.name] = a;
+  }
+  return { config: config as unknown as Config, kept };
 }

@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { DEFAULTS } from '../config/settings.js';
 import { GatewayError } from '../errors.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { proxyTrust, requestEnviron, type EnvironSettings } from './environ.js';
@@ -29,13 +30,13 @@ export interface HandlerOptions {
   multiprocess?: boolean;
   /** `gwserver.worker_id`. */
   workerId?: number;
-  /** Peers trusted to set X-Forwarded-For/-Proto (default `127.0.0.1,::1`). */
+  /** Peers trusted to set X-Forwarded-For/-Proto (default `127.0.0.1,::1`, as `--forwarded-allow-ips`). */
   forwardedAllowIps?: string | string[];
-  /** Longest request line in bytes, else 414 (default 4094; 0: no limit). */
+  /** Longest request line in bytes, else 414 (default 4094; 0: no limit up to 8190, as `--limit-request-line`). */
   limitRequestLine?: number;
-  /** Most header fields, else 431 (default 100; 0: no limit). */
+  /** Most header fields, else 431 (default 100; 0: 32768, as `--limit-request-fields`). */
   limitRequestFields?: number;
-  /** Longest header field (`name: value`) in bytes, else 431 (default 8190; 0: no limit). */
+  /** Longest header field (`name: value`) in bytes, else 431 (default 8190; 0: the default, as gunicorn and `--limit-request-field-size`). */
   limitRequestFieldSize?: number;
   /** Largest request body in bytes, else 413 (default 0: no limit). */
   limitRequestBody?: number;
@@ -751,23 +752,23 @@ export interface GatewayHandler {
 
 /** Normalises handler options into the shared per-server state. */
 function shared(app: Application, options: HandlerOptions): Shared {
-  const idHeader = options.requestIdHeader ?? 'X-Request-ID';
+  const idHeader = options.requestIdHeader ?? DEFAULTS.requestIdHeader;
   // It is written into every response head as it is.
   if (idHeader !== '' && !isToken(idHeader)) throw new TypeError(`requestIdHeader: ${JSON.stringify(idHeader)} is not a valid header name`);
   return {
     app,
     logger: options.logger ?? createLogger(),
     environ: {
-      rootPath: (options.rootPath ?? '').replace(/\/+$/, ''),
+      rootPath: (options.rootPath ?? DEFAULTS.rootPath).replace(/\/+$/, ''),
       multiprocess: options.multiprocess ?? false,
-      trust: proxyTrust(options.forwardedAllowIps ?? '127.0.0.1,::1'),
+      trust: proxyTrust(options.forwardedAllowIps ?? DEFAULTS.forwardedAllowIps),
     },
     workerId: options.workerId ?? 0,
-    limitLine: options.limitRequestLine ?? 4094,
-    limitFields: options.limitRequestFields ?? 100,
+    limitLine: options.limitRequestLine ?? DEFAULTS.limitRequestLine,
+    limitFields: options.limitRequestFields ?? DEFAULTS.limitRequestFields,
     // As in gunicorn, 0 means the default, not "no limit".
-    limitFieldSize: options.limitRequestFieldSize || 8190,
-    limitBody: options.limitRequestBody ?? 0,
+    limitFieldSize: options.limitRequestFieldSize || DEFAULTS.limitRequestFieldSize,
+    limitBody: options.limitRequestBody ?? DEFAULTS.limitRequestBody,
     stopping: false,
     preRequest: options.preRequest,
     postRequest: options.postRequest,

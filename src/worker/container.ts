@@ -13,6 +13,7 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { DEFAULTS } from '../config/settings.js';
 import { GatewayError } from '../errors.js';
 import { proxyTrust, normalizeAddress, type ProxyTrust } from '../gateway/environ.js';
 import { nextRequestId, type ExchangeRecord, type HandlerOptions, type RequestObserver } from '../gateway/handler.js';
@@ -129,17 +130,17 @@ export class Container implements RequestLimits {
 
   constructor(options: ContainerOptions = {}) {
     this.logger = options.logger ?? createLogger();
-    this.limitLine = options.limitRequestLine ?? 4094;
-    this.limitFields = options.limitRequestFields ?? 100;
+    this.limitLine = options.limitRequestLine ?? DEFAULTS.limitRequestLine;
+    this.limitFields = options.limitRequestFields ?? DEFAULTS.limitRequestFields;
     // As in gunicorn, 0 means the default, not "no limit".
-    this.limitFieldSize = options.limitRequestFieldSize || 8190;
-    this.limitBody = options.limitRequestBody ?? 0;
-    const allow = options.forwardedAllowIps ?? '127.0.0.1,::1';
+    this.limitFieldSize = options.limitRequestFieldSize || DEFAULTS.limitRequestFieldSize;
+    this.limitBody = options.limitRequestBody ?? DEFAULTS.limitRequestBody;
+    const allow = options.forwardedAllowIps ?? DEFAULTS.forwardedAllowIps;
     this.trust = proxyTrust(allow);
     this.trustAll = (Array.isArray(allow) ? allow : allow.split(',')).some((a) => a.trim() === '*');
-    this.rootPath = options.mountUrl === true ? (options.rootPath ?? '').replace(/\/+$/, '') : '';
+    this.rootPath = options.mountUrl === true ? (options.rootPath ?? DEFAULTS.rootPath).replace(/\/+$/, '') : '';
     this.workerId = options.workerId ?? 0;
-    const idHeader = options.requestIdHeader ?? 'X-Request-ID';
+    const idHeader = options.requestIdHeader ?? DEFAULTS.requestIdHeader;
     if (idHeader !== '' && !isToken(idHeader)) throw new TypeError(`requestIdHeader: ${JSON.stringify(idHeader)} is not a valid header name`);
     this.idHeader = idHeader;
     this.idHeaderLower = idHeader.toLowerCase();

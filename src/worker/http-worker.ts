@@ -23,6 +23,7 @@ import { createNodeListener } from './node-interface.js';
 import type { Logger } from '../logging/logger.js';
 import { createLogger } from '../logging/logger.js';
 import { formatAddress, type Bind } from '../config/binds.js';
+import { DEFAULTS } from '../config/settings.js';
 
 export interface WorkerServerOptions extends HandlerOptions {
   /** The request hooks of a node or fetch app (they receive the request, not an environ). */
@@ -167,10 +168,10 @@ export class WorkerServer {
     const o = this.#options;
     const server = http.createServer({
       maxHeaderSize: maxHeaderSize(o),
-      requestTimeout: (o.requestTimeout ?? 0) * 1000,
+      requestTimeout: (o.requestTimeout ?? DEFAULTS.requestTimeout) * 1000,
       // Node refuses a headers timeout longer than a (non-zero) request timeout.
-      headersTimeout: Math.min((o.headersTimeout ?? 60) * 1000, (o.requestTimeout || Infinity) * 1000),
-      keepAliveTimeout: (o.keepAlive ?? 65) * 1000,
+      headersTimeout: Math.min((o.headersTimeout ?? DEFAULTS.headersTimeout) * 1000, (o.requestTimeout || Infinity) * 1000),
+      keepAliveTimeout: (o.keepAlive ?? DEFAULTS.keepAlive) * 1000,
       noDelay: true,
       // Node checks request and header deadlines on this interval (30 s by default),
       // which would let a 60 s headers timeout fire at up to 90 s.
@@ -178,11 +179,12 @@ export class WorkerServer {
       requireHostHeader: true,
     });
     // One more than the limit, so that going over it is visible (Node truncates silently).
-    const fields = o.limitRequestFields ?? 100;
+    const fields = o.limitRequestFields ?? DEFAULTS.limitRequestFields;
     server.maxHeadersCount = fields > 0 ? fields + 1 : 0;
-    if ((o.keepAlive ?? 65) === 0) server.keepAliveTimeout = 1;
+    const keepAlive = o.keepAlive ?? DEFAULTS.keepAlive;
+    if (keepAlive === 0) server.keepAliveTimeout = 1;
     const handler = this.handler;
-    if ((o.keepAlive ?? 65) === 0) {
+    if (keepAlive === 0) {
       // Decided before the app runs, so the headers say Connection: close.
       server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => { res.shouldKeepAlive = false; });
       server.on('checkContinue', (_req: http.IncomingMessage, res: http.ServerResponse) => { res.shouldKeepAlive = false; });

@@ -237,13 +237,13 @@ export async function workerMain(): Promise<void> {
   process.on('SIGTERM', () => {
     // The master logs the exit with the count: let it have the final one.
     send({ act: 'gwserver:heartbeat', requests });
-    stop((config.gracefulTimeout ?? 30) * 1000, 'SIGTERM');
+    stop(config.gracefulTimeout * 1000, 'SIGTERM');
   });
   const quick = () => void runHook('workerInt', self).finally(() => process.exit(EXIT.OK));
   process.on('SIGINT', quick);
   process.on('SIGQUIT', quick);
   // The master is gone (killed with SIGKILL, say): nobody will supervise us.
-  process.on('disconnect', () => stop((config.gracefulTimeout ?? 30) * 1000, 'the master went away'));
+  process.on('disconnect', () => stop(config.gracefulTimeout * 1000, 'the master went away'));
 
   try {
     await server.prepare();

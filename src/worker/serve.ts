@@ -8,6 +8,7 @@
 import type { Application } from '../gateway/types.js';
 import type { ServedApp } from '../interop/kinds.js';
 import { parseBind } from '../config/binds.js';
+import { DEFAULTS } from '../config/settings.js';
 import { loadInterface, WorkerServer, type WorkerServerOptions } from './http-worker.js';
 import { pinTickShape } from './tick-shape.js';
 
@@ -33,6 +34,6 @@ export async function serve(app: Application | ServedApp, options: ServeOptions 
   pinTickShape();
   if (typeof app !== 'function') await loadInterface(app.kind);
   const server = new WorkerServer(app, options);
-  const url = await server.listen(parseBind(options.bind ?? '127.0.0.1:8000'));
+  const url = await server.listen(parseBind(options.bind ?? DEFAULTS.bind[0]!));
   return { url, server, close: (graceMs) => server.close(graceMs) };
 }
