@@ -49,6 +49,8 @@ export abstract class ResponseExchange {
   addedLength = false;
   /** Status and headers are ASCII: a string body may share the head's write. */
   asciiHead = true;
+  /** The app set `Connection: close`: close the connection after this response (HTTP/1.x; dropped on HTTP/2). */
+  closeAfter = false;
   // output state
   headersSent = false;
   bodyAllowed = true;
@@ -78,6 +80,7 @@ export abstract class ResponseExchange {
     this.appHeaders = headers as HeaderPair[];
     this.length = head.length;
     this.asciiHead = line.ascii && head.ascii;
+    this.closeAfter = head.close;
     this.started = true;
     // Made on first use: most apps never keep startResponse's result.
     return (this.#write ??= (chunk: Chunk) => this.write(chunk));

@@ -426,7 +426,7 @@ class Exchange extends ResponseExchange implements ExchangeRecord {
     const headers = this.appHeaders;
     this.addedId = s.idHeaderLower !== '' && !hasHeader(headers, s.idHeaderLower);
     const input = this.input;
-    if (s.stopping || (input !== undefined && !input.ended && !this.canDrain(input))) res.shouldKeepAlive = false;
+    if (s.stopping || this.closeAfter || (input !== undefined && !input.ended && !this.canDrain(input))) res.shouldKeepAlive = false;
     if (s.ownsResponses || res.getHeaderNames().length === 0) {
       if (!this.storeHead(res)) res.writeHead(status, this.reason, this.headers as unknown as string[]);
       return;
@@ -468,6 +468,10 @@ class Exchange extends ResponseExchange implements ExchangeRecord {
       const name = h[0];
       if ((name.length === 14 && sameName(name, 'content-length')) || (name.length === 4 && sameName(name, 'date'))) {
         (framing ??= []).push(name, h[1]);
+      } else if (name.length === 10 && sameName(name, 'connection')) {
+        // Connection: close (the only one startResponse lets through): Node
+        // writes its own from shouldKeepAlive, which writeHead set to false.
+        continue;
       } else {
         head += `${name}: ${h[1]}\r\n`;
       }

@@ -178,8 +178,8 @@ function checkEnviron(environ: unknown, seen: WeakSet<object>): asserts environ 
   if (!DIGITS.test(s.SERVER_PORT!)) {
     throw byServer(`environ.SERVER_PORT must be a string of digits, got ${show(s.SERVER_PORT)}`);
   }
-  if (s.SERVER_PROTOCOL !== 'HTTP/1.0' && s.SERVER_PROTOCOL !== 'HTTP/1.1') {
-    throw byServer(`environ.SERVER_PROTOCOL must be "HTTP/1.0" or "HTTP/1.1", got ${show(s.SERVER_PROTOCOL)}`);
+  if (s.SERVER_PROTOCOL !== 'HTTP/1.0' && s.SERVER_PROTOCOL !== 'HTTP/1.1' && s.SERVER_PROTOCOL !== 'HTTP/2.0') {
+    throw byServer(`environ.SERVER_PROTOCOL must be "HTTP/1.0", "HTTP/1.1" or "HTTP/2.0", got ${show(s.SERVER_PROTOCOL)}`);
   }
   if (!/^\d*$/.test(s.REMOTE_PORT!)) {
     throw byServer(`environ.REMOTE_PORT must be a string of digits (or empty), got ${show(s.REMOTE_PORT)}`);

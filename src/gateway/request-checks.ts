@@ -30,7 +30,14 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = {
 /** A request id taken from a client: short, and nothing that could break a log line. */
 export const VALID_REQUEST_ID = /^[A-Za-z0-9\-_.:+=/@~]{1,200}$/;
 
-/** The request line and header limits: the error to answer with, or undefined. */
+/**
+ * A valid Host field value (RFC 9112 3.2, RFC 3986 3.2.2): an IP literal in
+ * brackets or a reg-name (unreserved, pct-encoded, sub-delims), then an
+ * optional port. Empty is valid (a request target without authority).
+ */
+const HOST = /^(?:\[[0-9A-Za-z:.\-_~!$&'()*+,;=%]+\]|[0-9A-Za-z.\-_~!$&'()*+,;=%]*)(?::[0-9]*)?$/;
+
+/** The request line, the header limits and the Host field: the error to answer with, or undefined. */
 export function checkLimits(req: IncomingMessage, s: RequestLimits): GatewayError | undefined {
   if (s.limitLine > 0 && req.method!.length + req.url!.length + 10 > s.limitLine) {
     return new GatewayError('GW_REQUEST_LINE_TOO_LONG', `the request line is longer than ${s.limitLine} bytes (--limit-request-line)`);
@@ -39,12 +46,18 @@ export function checkLimits(req: IncomingMessage, s: RequestLimits): GatewayErro
   if (s.limitFields > 0 && raw.length > s.limitFields * 2) {
     return new GatewayError('GW_HEADERS_TOO_LARGE', `more than ${s.limitFields} header fields (--limit-request-fields)`);
   }
-  if (s.limitFieldSize > 0) {
-    for (let i = 0; i < raw.length; i += 2) {
-      // gunicorn counts the whole field line, CRLF included.
-      if (raw[i]!.length + raw[i + 1]!.length + 4 > s.limitFieldSize) {
-        return new GatewayError('GW_HEADERS_TOO_LARGE', `a header field is longer than ${s.limitFieldSize} bytes (--limit-request-field-size)`);
-      }
+  const limit = s.limitFieldSize > 0 ? s.limitFieldSize : Infinity;
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    // gunicorn counts the whole field line, CRLF included.
+    if (name.length + raw[i + 1]!.length + 4 > limit) {
+      return new GatewayError('GW_HEADERS_TOO_LARGE', `a header field is longer than ${s.limitFieldSize} bytes (--limit-request-field-size)`);
+    }
+    if (name.length === 4 && (name === 'Host' || name.toLowerCase() === 'host')) {
+      // RFC 9112 3.2: more than one Host, or an invalid one, is a 400.
+      if (++hosts > 1) return new GatewayError('GW_BAD_REQUEST', 'more than one Host header field');
+      if (!HOST.test(raw[i + 1]!)) return new GatewayError('GW_BAD_REQUEST', 'the Host header field is not a valid host[:port]');
     }
   }
   return undefined;

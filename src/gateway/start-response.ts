@@ -33,12 +33,19 @@ const ASCII_VALUE = /^[\t\x20-\x7e]*$/;
 // Hop-by-hop names by length: only names of these lengths need a lower-cased look-up.
 const HOP_LENGTHS = new Set([...HOP_BY_HOP].map((h) => h.length));
 
+/** Whether a header is `Connection: close`, the one hop-by-hop header an app may set (any case). */
+export function isConnectionClose(name: string, value: string): boolean {
+  return name.length === 10 && name.toLowerCase() === 'connection' && value.trim().toLowerCase() === 'close';
+}
+
 /** What the handler needs to know of a valid header list. */
 export interface HeadInfo {
   /** The app's Content-Length, if it set one. */
   length: number | undefined;
   /** Every value is ASCII (no latin-1 byte above 0x7f). */
   ascii: boolean;
+  /** The app set `Connection: close`: the connection closes after this response (HTTP/1.x). */
+  close: boolean;
 }
 
 /** A parsed status line. */
@@ -93,6 +100,7 @@ export function inspectHeaders(headers: unknown): HeadInfo {
   }
   let length: number | undefined;
   let ascii = true;
+  let close = false;
   for (let i = 0; i < headers.length; i++) {
     const h = headers[i];
     if (!Array.isArray(h) || h.length !== 2 || typeof h[0] !== 'string' || typeof h[1] !== 'string') {
@@ -110,7 +118,12 @@ export function inspectHeaders(headers: unknown): HeadInfo {
       ascii = false;
     }
     if (HOP_LENGTHS.has(name.length) && HOP_BY_HOP.has(name.toLowerCase())) {
-      throw contractError(`startResponse: ${name} is a hop-by-hop header; the server manages it, the application must not set it`);
+      // As gunicorn: the app may ask for the connection to be closed after its response.
+      if (name.length === 10 && value.trim().toLowerCase() === 'close' && name.toLowerCase() === 'connection') {
+        close = true;
+        continue;
+      }
+      throw contractError(`startResponse: ${name} is a hop-by-hop header; the server manages it, the application must not set it (only Connection: close is allowed, to close the connection after the response)`);
     }
     if (name.length === 14 && name.toLowerCase() === 'content-length') {
       const raw = value.trim();
@@ -122,7 +135,7 @@ export function inspectHeaders(headers: unknown): HeadInfo {
       length = n;
     }
   }
-  return { length, ascii };
+  return { length, ascii, close };
 }
 
 /** Checks a header list against the contract; throws an application error saying what is wrong. */

@@ -24,7 +24,7 @@ import { decodePath, headerKey } from '../gateway/environ.js';
 import { fileWrapper } from '../gateway/file-wrapper.js';
 import { RequestInput } from '../gateway/input.js';
 import { ResponseExchange } from '../gateway/exchange.js';
-import { HOP_BY_HOP } from '../gateway/start-response.js';
+import { HOP_BY_HOP, isConnectionClose } from '../gateway/start-response.js';
 import type {
   Application,
   Body,
@@ -183,7 +183,7 @@ export function fromResponse(response: Response, startResponse: StartResponse, i
   const status = response.status;
   const headers: HeaderPair[] = [];
   for (const [name, value] of response.headers) {
-    if (name === 'set-cookie' || HOP_BY_HOP.has(name)) continue;
+    if (name === 'set-cookie' || (HOP_BY_HOP.has(name) && !isConnectionClose(name, value))) continue;
     headers.push([name, value]);
   }
   // Iterating Headers may join repeated Set-Cookie values with ", ", which
@@ -513,7 +513,8 @@ class FetchExchange extends ResponseExchange {
     const code = this.status;
     if (code > 599) throw contractError(`status ${code} cannot be carried by a fetch Response (200-599)`);
     const headers = new Headers();
-    for (const [name, value] of this.appHeaders) headers.append(name, value);
+    // Connection: close is for the server of the connection, which the Response does not reach.
+    for (const [name, value] of this.appHeaders) if (name.length !== 10 || name.toLowerCase() !== 'connection') headers.append(name, value);
     if (this.addedLength) headers.set('content-length', String(this.length));
     // fetch refuses a body on these; the bytes are counted and dropped, as for HEAD.
     if (NULL_BODY_STATUS.has(code)) this.bodyAllowed = false;

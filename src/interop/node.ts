@@ -30,7 +30,7 @@ import { IncomingMessage, ServerResponse, type OutgoingHttpHeader, type Outgoing
 import { Socket } from 'node:net';
 import { GatewayError } from '../errors.js';
 import { forgetHead, implicitHeader } from '../gateway/response-internals.js';
-import { HOP_BY_HOP } from '../gateway/start-response.js';
+import { HOP_BY_HOP, isConnectionClose } from '../gateway/start-response.js';
 import type { Application, Body, Chunk, Environ, HeaderPair, StartResponse } from '../gateway/types.js';
 import { originTarget } from './target.js';
 
@@ -349,9 +349,10 @@ class NodeExchange {
     const pairs: HeaderPair[] = [];
     // Raw names keep the handler's casing (getHeaders() lower-cases them).
     for (const name of (res as unknown as { getRawHeaderNames(): string[] }).getRawHeaderNames()) {
-      if (HOP_BY_HOP.has(name.toLowerCase())) continue;
       const value = res.getHeader(name);
       if (value === undefined) continue;
+      // Connection: close goes through: the gateway server closes after the response.
+      if (HOP_BY_HOP.has(name.toLowerCase()) && !isConnectionClose(name, String(value))) continue;
       if (Array.isArray(value)) for (const v of value) pairs.push([name, String(v)]);
       else pairs.push([name, String(value)]);
     }

@@ -161,13 +161,22 @@ describe('contract: startResponse refuses bad statuses and headers with a clean 
   for (const name of HOP_BY_HOP) {
     it(`the hop-by-hop header ${name} is the server's: 500`, async function () {
       const t = token();
-      const value = name.toLowerCase() === 'transfer-encoding' ? 'chunked' : name.toLowerCase() === 'connection' ? 'close' : 'SECRET';
+      // Connection: close is the one an app may set (below): any other Connection is refused.
+      const value = name.toLowerCase() === 'transfer-encoding' ? 'chunked' : name.toLowerCase() === 'connection' ? 'keep-alive' : 'SECRET';
       const res = await request(caseUrl(server, t, '200 OK', [['Content-Type', 'text/plain'], [name, value]]));
       assertClean500(res);
       await assertLogged(server, t, /hop-by-hop/);
       await assertAlive(server);
     });
   }
+
+  it('honours Connection: close from the app, as gunicorn: 200 with Connection: close (edge.test.ts sees the connection close)', async function () {
+    const t = token();
+    const res = await request(caseUrl(server, t, '200 OK', [['Content-Type', 'text/plain'], ['Connection', 'close']]));
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.connection, 'close');
+    await assertAlive(server);
+  });
 
   it('accepts what the rules allow: latin-1 and tabs in values, every token character in names, any 2xx-9xx status', async function () {
     const t = token();

@@ -585,8 +585,11 @@ describe('validator', () => {
       await rejectsApp(run((_e, sr) => { sr('200 OK', [['X-A', 'a\r\nSet-Cookie: x']]); return []; }), /value of header "X-A" must be latin-1 text without CR, LF or NUL/);
     });
 
-    it('a hop-by-hop header', async () => {
-      await rejectsApp(run((_e, sr) => { sr('200 OK', [['Connection', 'close']]); return []; }), /Connection is a hop-by-hop header/);
+    it('a hop-by-hop header (Connection: close aside)', async () => {
+      await rejectsApp(run((_e, sr) => { sr('200 OK', [['Keep-Alive', 'timeout=5']]); return []; }), /Keep-Alive is a hop-by-hop header/);
+      await rejectsApp(run((_e, sr) => { sr('200 OK', [['Connection', 'keep-alive']]); return []; }), /Connection is a hop-by-hop header/);
+      // As gunicorn: the app may ask the server to close the connection after its response.
+      await run((_e, sr) => { sr('200 OK', [['Connection', 'close']]); return []; });
     });
 
     it('a malformed Content-Length', async () => {

@@ -261,13 +261,24 @@ describe('toFetch', () => {
     });
 
     it('refuses a bad status or a hop-by-hop header (500)', async () => {
-      for (const [status, headers] of [['200', []], ['200 OK', [['Connection', 'close']]]] as const) {
+      for (const [status, headers] of [['200', []], ['200 OK', [['Connection', 'upgrade']]], ['200 OK', [['Keep-Alive', 'timeout=5']]]] as const) {
         const res = await toFetch((_e, sr) => {
           sr(status, headers as unknown as Array<[string, string]>);
           return [];
         }, quiet)(new Request('http://localhost/'));
         assert.equal(res.status, 500);
       }
+    });
+
+    it('takes Connection: close from the app and leaves it out of the Response (the connection is not the Response\'s)', async () => {
+      const res = await toFetch((_e, sr) => {
+        sr('200 OK', [['Connection', 'close'], ['X-A', '1']]);
+        return ['ok'];
+      })(new Request('http://localhost/'));
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('connection'), null);
+      assert.equal(res.headers.get('x-a'), '1');
+      assert.equal(await res.text(), 'ok');
     });
 
     it('lets startResponse be called again with excInfo until the headers are out', async () => {
