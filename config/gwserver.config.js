@@ -71,6 +71,8 @@ export const keepAlive = 65;
 // How long a client may take to send its headers (408 after), and its whole request (0: no limit).
 export const headersTimeout = 60;
 export const requestTimeout = 0;
+// How long the app may take to send its response headers (503 after, the worker serves on; 0: no deadline).
+export const responseTimeout = 0;
 
 // ---------------------------------------------------------------------------
 // Security

@@ -21,6 +21,8 @@ export const ERROR_CODES = {
   GW_HEADERS_TOO_LARGE: 431,
   /** The client took longer than `--headers-timeout` / `--request-timeout` to send its request. */
   GW_REQUEST_TIMEOUT: 408,
+  /** The app sent no response headers within `--response-timeout`: the client got 503. */
+  GW_RESPONSE_TIMEOUT: 503,
   /** The client closed the connection or sent fewer body bytes than it declared. */
   GW_CLIENT_GONE: 400,
   /** A second read of `wsgi.input` started while one was pending. */

@@ -211,6 +211,11 @@ export const SETTINGS = [
     doc: 'How long a client may take to send a request\'s headers, in seconds, before it gets 408 (nginx\'s client_header_timeout is also 60 s). It stops slow-header (slowloris) clients. 0 disables it.',
   }),
   setting({
+    name: 'responseTimeout', flag: '--response-timeout', section: 'Timeouts', type: 'number', meta: 'SECONDS',
+    default: 0, validate: v.numberIn(0, MAX_SECONDS),
+    doc: 'A deadline for the app: a request whose response headers are not sent within this many seconds of the app being called gets 503 (`Connection: close`), its abort signal fires (`gwserver.signal`, a fetch Request\'s `signal`; a node app sees the response close), its body is closed, and the worker serves on. Time spent waiting for the client\'s body does not count: a request whose body is still arriving when the deadline passes gets the whole timeout again once it is in (a slow upload is `--request-timeout`\'s business). A node app\'s later writes are dropped (`write()` returns false), never thrown. Counted in `gwserver_response_timeouts_total` and logged with the request id. 0 (the default): no deadline. A stuck event loop is `--timeout`\'s.',
+  }),
+  setting({
     name: 'requestTimeout', flag: '--request-timeout', section: 'Timeouts', type: 'number', meta: 'SECONDS',
     default: 0, validate: v.numberIn(0, MAX_SECONDS),
     doc: 'How long a client may take to send a whole request, body included, in seconds, before it gets 408. The default 0 means no limit: a large upload over a slow link is not cut (Node\'s own default, 300 s, would cut it). Set it when clients reach gwserver without a proxy that enforces its own body timeout.',

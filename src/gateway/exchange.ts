@@ -58,6 +58,8 @@ export abstract class ResponseExchange {
   sent = 0;
   cut = false;
   gone = false;
+  /** The app missed its deadline (`--response-timeout`): answered 503 for it. */
+  timedOut = false;
   closed = false;
   /** A next() of the body iterator is pending. */
   pulling = false;
@@ -90,6 +92,7 @@ export abstract class ResponseExchange {
 
   /** The legacy write() returned by startResponse. */
   async write(chunk: Chunk): Promise<void> {
+    if (this.timedOut) throw new GatewayError('GW_RESPONSE_TIMEOUT', 'write(): the response timed out (--response-timeout) and was answered with 503');
     if (this.ended) {
       // Often called from a callback nobody awaits: report it here.
       const err = contractError('write() was called after the response body ended');

@@ -59,6 +59,8 @@ export interface HandlerOptions {
   requestIdHeader?: string;
   /** Told of every request as it starts and as it ends (the access log and the metrics). */
   observer?: RequestObserver;
+  /** Seconds the app has to send its response headers, else 503 (`--response-timeout`; 0, the default: no deadline). */
+  responseTimeout?: number;
 }
 
 /**
@@ -89,6 +91,8 @@ export interface ExchangeRecord {
   readonly endedAt: number;
   /** The response was written whole (false: the client went away, or it was cut). */
   readonly completed: boolean;
+  /** The app missed `--response-timeout`: gwserver answered 503. */
+  readonly timedOut: boolean;
 }
 
 /**
@@ -114,6 +118,10 @@ function runExchange(ex: Exchange): void {
   ex.run();
 }
 
+function expireExchange(ex: Exchange): void {
+  ex.expire();
+}
+
 /** The response's 'close' listener: one function for every response (no closure per request). */
 function onResponseClose(this: TrackedResponse): void {
   this[kExchange]!.onClose();
@@ -136,6 +144,8 @@ interface Shared extends RequestLimits {
   /** The observer, when it has requestStarted / requestEnded. */
   starts: RequestObserver | undefined;
   ends: RequestObserver | undefined;
+  /** --response-timeout in ms (0: off). */
+  responseMs: number;
 }
 
 /** Whether `name` is `lower` in any case (`lower` is lower-case); no allocation. */
@@ -225,7 +235,7 @@ class Exchange extends ResponseExchange implements ExchangeRecord {
   }
 
   get completed(): boolean {
-    return !this.gone && this.res.writableFinished;
+    return (!this.gone || this.timedOut) && this.res.writableFinished;
   }
 
   /** The response headers as sent (the app's, plus Content-Length and the request id when gwserver added them). */
@@ -369,12 +379,40 @@ class Exchange extends ResponseExchange implements ExchangeRecord {
       return;
     }
     this.watchClose();
+    if (this.s.responseMs > 0 && !this.headersSent) this.#arm();
     if (body instanceof Promise) {
       // An async app: no async function of our own around its promise.
       body.then((b: unknown) => this.settled(b), (err: unknown) => this.fail(err));
       return;
     }
     void this.finish(body);
+  }
+
+  #deadline: NodeJS.Timeout | undefined;
+
+  /** --response-timeout: the app's clock, from its call (the 'close' listener clears it). */
+  #arm(): void {
+    this.#deadline = setTimeout(expireExchange, this.s.responseMs, this);
+  }
+
+  /** The deadline passed: 503, unless the headers are out or the request body is still arriving. */
+  expire(): void {
+    this.#deadline = undefined;
+    if (this.headersSent || this.gone) return;
+    const req = this.req;
+    if (!req.complete && !req.readableEnded) {
+      // Still receiving the body: that time is the client's, not the app's.
+      req.once('end', () => {
+        if (!this.headersSent && !this.gone) this.#arm();
+      });
+      return;
+    }
+    this.timedOut = true;
+    this.s.logger.warn({ request_id: this.requestId, method: req.method, path: req.url, response_timeout: this.s.responseMs / 1000 }, `no response headers within --response-timeout (${this.s.responseMs / 1000} s): answered 503`);
+    // The app may still be at work with the request: the connection cannot carry another.
+    this.res.shouldKeepAlive = false;
+    this.plain(503);
+    void this.abandon();
   }
 
   /** The app's promise resolved with its body. */
@@ -607,6 +645,7 @@ class Exchange extends ResponseExchange implements ExchangeRecord {
   }
 
   onClose(): void {
+    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
     const socket = this.req.socket as TrackedSocket;
     if (socket[kExchange] === this) socket[kExchange] = undefined;
     const ends = this.s.ends;
@@ -781,6 +820,7 @@ function shared(app: Application, options: HandlerOptions): Shared {
     idHeaderLower: idHeader.toLowerCase(),
     starts: typeof options.observer?.requestStarted === 'function' ? options.observer : undefined,
     ends: typeof options.observer?.requestEnded === 'function' ? options.observer : undefined,
+    responseMs: (options.responseTimeout ?? DEFAULTS.responseTimeout) * 1000,
   };
 }
 

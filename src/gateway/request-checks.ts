@@ -25,6 +25,7 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = {
   414: 'URI Too Long',
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
+  503: 'Service Unavailable',
 };
 
 /** A request id taken from a client: short, and nothing that could break a log line. */

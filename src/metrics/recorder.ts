@@ -31,6 +31,7 @@ export const NAMES = {
   responseSize: 'gwserver_http_response_size_bytes',
   upgraded: 'gwserver_upgraded_connections',
   upgrades: 'gwserver_upgrades_total',
+  responseTimeouts: 'gwserver_response_timeouts_total',
 } as const;
 
 /** The method's index in {@link METHODS}. */
@@ -90,6 +91,8 @@ export interface ObservedRequest {
   readonly received: number;
   readonly startedAt: number;
   readonly endedAt: number;
+  /** The app missed --response-timeout (absent: never). */
+  readonly timedOut?: boolean;
 }
 
 /**
@@ -105,6 +108,7 @@ export class RequestRecorder {
   readonly #requestSize = new Hist(SIZE_BUCKETS.length);
   readonly #responseSize = new Hist(SIZE_BUCKETS.length);
   #ended = 0;
+  #timeouts = 0;
 
   /** @param buckets the duration histogram's upper bounds in seconds, ascending (--metrics-buckets). */
   constructor(buckets: readonly number[]) {
@@ -135,6 +139,7 @@ export class RequestRecorder {
     rs.counts[bucketOf(SIZE_BUCKETS, r.sent)]!++;
     rs.sum += r.sent;
     rs.count++;
+    if (r.timedOut === true) this.#timeouts++;
     this.#ended++;
   }
 
@@ -164,6 +169,7 @@ export class RequestRecorder {
       { name: NAMES.responseSize, help: 'Response body sizes, in bytes (as sent).', type: 'histogram', values: histValues(NAMES.responseSize, SIZE_BUCKETS, this.#responseSize, {}, []), aggregator: 'sum' },
       { name: NAMES.upgraded, help: 'Upgraded connections (WebSockets) open now; not requests in flight.', type: 'gauge', values: [{ value: upgrades.open, labels: {} }], aggregator: 'sum' },
       { name: NAMES.upgrades, help: 'Connections upgraded (WebSocket handshakes handed to the app).', type: 'counter', values: [{ value: upgrades.total, labels: {} }], aggregator: 'sum' },
+      { name: NAMES.responseTimeouts, help: 'Requests whose app sent no response headers within --response-timeout (answered 503 by gwserver).', type: 'counter', values: [{ value: this.#timeouts, labels: {} }], aggregator: 'sum' },
     ];
   }
 }

@@ -51,6 +51,10 @@ export class Served implements ExchangeRecord {
   bodyRead = -1;
   /** The socket's bytesWritten when the request began (node apps: the response's size is the difference). */
   readonly wroteBefore: number;
+  /** The app missed `--response-timeout`: the container answered 503. */
+  timedOut = false;
+  /** The --response-timeout timer, while it runs. */
+  deadline: NodeJS.Timeout | undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse, requestId: string, timed: boolean) {
     this.req = req;
@@ -66,6 +70,8 @@ export class Served implements ExchangeRecord {
   get completed(): boolean {
     return this.res.writableFinished;
   }
+
+
 
   /** The response headers as the app set them (Node's own Date, Connection, framing headers aside). */
   get headers(): readonly HeaderPair[] {
@@ -124,6 +130,8 @@ export class Container implements RequestLimits {
   readonly ends: RequestObserver | undefined;
   readonly preRequest: ContainerOptions['preRequest'];
   readonly postRequest: ContainerOptions['postRequest'];
+  /** --response-timeout in ms (0: off). */
+  readonly responseMs: number;
   /** The worker is stopping: every response closes its connection. */
   stopping = false;
   readonly #onClose: (this: Tracked) => void;
@@ -148,11 +156,13 @@ export class Container implements RequestLimits {
     this.ends = typeof options.observer?.requestEnded === 'function' ? options.observer : undefined;
     this.preRequest = options.preRequest;
     this.postRequest = options.postRequest;
+    this.responseMs = (options.responseTimeout ?? DEFAULTS.responseTimeout) * 1000;
     const ends = this.ends;
     const post = this.postRequest;
     const logger = this.logger;
     this.#onClose = function onClose(this: Tracked) {
       const served = this[kServed]!;
+      if (served.deadline !== undefined) clearTimeout(served.deadline);
       if (ends !== undefined) {
         served.endedAt = performance.now();
         ends.requestEnded!(served);
@@ -188,7 +198,7 @@ export class Container implements RequestLimits {
       id = nextRequestId();
     }
     const served = new Served(req, res, id, ends !== undefined);
-    if (ends !== undefined || this.postRequest !== undefined) {
+    if (ends !== undefined || this.postRequest !== undefined || this.responseMs > 0) {
       if (ends !== undefined) served.startedAt = performance.now();
       (res as Tracked)[kServed] = served;
       res.on('close', this.#onClose);
@@ -207,6 +217,33 @@ export class Container implements RequestLimits {
     if (!this.trustAll) this.#untrustedForwarding(req);
     if (this.rootPath !== '') this.#mount(req);
     return served;
+  }
+
+  /**
+   * Starts `--response-timeout` for a request whose app was just called
+   * and has not sent its headers (the interfaces call it right after the
+   * app returns). The 'close' listener clears it.
+   */
+  arm(served: Served): void {
+    if (this.responseMs === 0 || served.res.headersSent || served.res.writableEnded) return;
+    served.deadline = setTimeout(expireServed, this.responseMs, this, served);
+  }
+
+  /** The deadline passed: 503 unless the headers are out or the request body is still arriving. */
+  expire(served: Served): void {
+    served.deadline = undefined;
+    const { req, res } = served;
+    if (res.headersSent || res.writableEnded || res.destroyed) return;
+    if (!req.complete && !req.readableEnded) {
+      // Still receiving the body: that time is the client's, not the app's.
+      req.once('end', () => this.arm(served));
+      return;
+    }
+    served.timedOut = true;
+    const seconds = this.responseMs / 1000;
+    this.logger.warn({ request_id: served.requestId, method: req.method, path: req.url, response_timeout: seconds }, `no response headers within --response-timeout (${seconds} s): answered 503`);
+    writePlain(res, 503, false, this.idHeaderLower);
+    dropLaterWrites(res);
   }
 
   /**
@@ -345,4 +382,34 @@ export function writePlain(res: ServerResponse, status: number, keepAlive: boole
   if (!keepAlive || !res.req?.complete) res.shouldKeepAlive = false;
   res.writeHead(status, STATUS_TEXT[status] ?? 'Error', { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(text.length) });
   res.end(text);
+}
+
+function expireServed(c: Container, served: Served): void {
+  c.expire(served);
+}
+
+function dropWrite(this: ServerResponse, ...args: unknown[]): boolean {
+  const cb = args[args.length - 1];
+  if (typeof cb === 'function') process.nextTick(cb as () => void);
+  return false;
+}
+
+function keepThis(this: ServerResponse): ServerResponse {
+  return this;
+}
+
+/**
+ * After the container answered for the app (a 503 at --response-timeout),
+ * what the app still does with its response is dropped, as after a client
+ * disconnect: write() returns false, end() and the header methods do
+ * nothing; nothing throws. Node emits 'close' once the 503 is out.
+ */
+function dropLaterWrites(res: ServerResponse): void {
+  const r = res as unknown as Record<string, unknown>;
+  r.write = dropWrite;
+  r.end = function end(this: ServerResponse, ...args: unknown[]): ServerResponse {
+    dropWrite.apply(this, args);
+    return this;
+  };
+  for (const name of ['writeHead', 'setHeader', 'setHeaders', 'appendHeader', 'removeHeader', 'flushHeaders', 'writeContinue', 'writeProcessing', 'writeEarlyHints', 'addTrailers']) r[name] = keepThis;
 }

@@ -75,6 +75,7 @@ export function createFetchListener(fetch: FetchHandler, c: Container, options: 
       return;
     }
     if (!isFastResponse(r) && isThenable(r)) {
+      if (c.responseMs !== 0) c.arm(served);
       r.then(
         (v: unknown) => respond(c, served, request, v),
         (err: unknown) => failed(c, served, request, err),
@@ -520,12 +521,14 @@ class LightRequest {
     if (this.#abort === undefined) {
       const ac = new AbortController();
       this.#abort = ac;
-      const res = this.#served.res;
+      const served = this.#served;
+      const res = served.res;
+      // The client went away, or the container answered for the handler (--response-timeout).
       if (res.closed) {
-        if (!res.writableFinished) ac.abort(goneReason());
+        if (!res.writableFinished || served.timedOut) ac.abort(goneReason());
       } else {
         res.once('close', () => {
-          if (!res.writableFinished) ac.abort(goneReason());
+          if (!res.writableFinished || served.timedOut) ac.abort(goneReason());
         });
       }
     }

@@ -214,6 +214,7 @@ export async function workerMain(): Promise<void> {
     keepAlive: config.keepAlive,
     headersTimeout: config.headersTimeout,
     requestTimeout: config.requestTimeout,
+    responseTimeout: config.responseTimeout,
     backlog: config.backlog,
   });
 

@@ -26,6 +26,7 @@ export function createNodeListener(handler: NodeHandler, c: Container): (req: In
       c.appError(served, err, hint);
       return;
     }
+    if (c.responseMs !== 0) c.arm(served);
     if (r === undefined) return;
     if (isThenable(r)) {
       r.then(undefined, (err: unknown) => c.appError(served, err));
