@@ -17,7 +17,7 @@ import { fileWrapper } from './file-wrapper.js';
 import { EMPTY_INPUT, RequestInput } from './input.js';
 import { storeHead } from './response-internals.js';
 import { bodyLength, checkLimits, STATUS_TEXT, VALID_REQUEST_ID, type RequestLimits } from './request-checks.js';
-import { isToken } from './start-response.js';
+import { inspectHeaders, isToken } from './start-response.js';
 import type { Application, Chunk, Environ, ErrorStream, HeaderPair, RequestLogger } from './types.js';
 
 /** Settings of {@link createHandler}; every one has gunicorn's default. */
@@ -195,6 +195,7 @@ function lazyKey(key: string, get: (ex: Exchange) => unknown): PropertyDescripto
 
 // An AbortController costs microseconds: made only when an app reads the signal.
 const SIGNAL_KEY = lazyKey('gwserver.signal', (ex) => ex.signal());
+const HINTS_KEY = lazyKey('wsgi.early_hints', (ex) => (headers: HeaderPair[]) => ex.earlyHints(headers));
 
 const DONE = Promise.resolve();
 
@@ -302,6 +303,7 @@ class Exchange extends ResponseExchange implements ExchangeRecord {
     cgi['gwserver.log'] = new RequestLog(s.logger, this.requestId);
     (cgi as OwnedEnviron)[kOwner] = this;
     Object.defineProperty(cgi, 'gwserver.signal', SIGNAL_KEY);
+    Object.defineProperty(cgi, 'wsgi.early_hints', HINTS_KEY);
     this.environ = cgi as Environ;
 
     (req.socket as TrackedSocket)[kExchange] = this;
@@ -413,6 +415,21 @@ class Exchange extends ResponseExchange implements ExchangeRecord {
     this.res.shouldKeepAlive = false;
     this.plain(503);
     void this.abandon();
+  }
+
+  /** `wsgi.early_hints`: a 103 before the final response (HTTP/1.1 on; dropped once the head is out). */
+  earlyHints(headers: HeaderPair[]): void {
+    // The same rules as startResponse's headers (tokens; no CR, LF or NUL; no hop-by-hop).
+    inspectHeaders(headers);
+    const req = this.req;
+    if (this.headersSent || this.gone || (req.httpVersionMajor === 1 && req.httpVersionMinor === 0)) return;
+    const hints: Record<string, string | string[]> = {};
+    for (const [name, value] of headers) {
+      const key = name.toLowerCase();
+      const prev = hints[key];
+      hints[key] = prev === undefined ? value : [...(Array.isArray(prev) ? prev : [prev]), value];
+    }
+    this.res.writeEarlyHints(hints);
   }
 
   /** The app's promise resolved with its body. */

@@ -215,6 +215,9 @@ function checkEnviron(environ: unknown, seen: WeakSet<object>): asserts environ 
   if (typeof env['wsgi.file_wrapper'] !== 'function') {
     throw byServer(`environ['wsgi.file_wrapper'] must be a function, got ${show(env['wsgi.file_wrapper'])}`);
   }
+  if ('wsgi.early_hints' in env && typeof env['wsgi.early_hints'] !== 'function') {
+    throw byServer(`environ['wsgi.early_hints'] must be a function when present, got ${show(env['wsgi.early_hints'])}`);
+  }
   if (!(env['gwserver.signal'] instanceof AbortSignal)) {
     throw byServer(`environ['gwserver.signal'] must be an AbortSignal, got ${show(env['gwserver.signal'])}`);
   }

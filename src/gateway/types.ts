@@ -128,5 +128,17 @@ export interface Environ {
   'gwserver.worker_id': number;
   /** A logger whose records carry this request's id. */
   'gwserver.log': RequestLogger;
+  /**
+   * Sends a `103 Early Hints` response with these headers (usually `Link`)
+   * before the final one, as gunicorn's key of the same name: ignored once
+   * the response headers are out, and for HTTP/1.0 clients. Optional: a
+   * server that cannot send 1xx responses leaves it out.
+   *
+   * @example
+   * ```ts
+   * environ['wsgi.early_hints']?.([['Link', '</app.css>; rel=preload; as=style']]);
+   * ```
+   */
+  'wsgi.early_hints'?: (headers: HeaderPair[]) => void;
   [key: string]: unknown;
 }

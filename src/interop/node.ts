@@ -325,12 +325,21 @@ class NodeExchange {
       ex.#settle();
     };
     // Informational responses are the server's: it sends 100 Continue on the
-    // first read of wsgi.input. The others cannot pass through startResponse.
+    // first read of wsgi.input, and 103 through wsgi.early_hints when it can.
     res.writeContinue = (cb?: () => void) => {
       if (cb) process.nextTick(cb);
     };
     res.writeProcessing = () => {};
-    res.writeEarlyHints = (_hints: Record<string, string | string[]>, cb?: () => void) => {
+    res.writeEarlyHints = (hints: Record<string, string | string[]>, cb?: () => void) => {
+      const send = ex.environ['wsgi.early_hints'];
+      if (typeof send === 'function' && !ex.#headersKnown) {
+        const pairs: HeaderPair[] = [];
+        for (const name of Object.keys(hints)) {
+          const v = hints[name]!;
+          for (const one of Array.isArray(v) ? v : [v]) pairs.push([name, String(one)]);
+        }
+        send(pairs);
+      }
       if (cb) process.nextTick(cb);
     };
 

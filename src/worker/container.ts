@@ -205,6 +205,8 @@ export class Container implements RequestLimits {
     }
     if (this.idHeader !== '' && !addHeaderAtHead(res, this.idHeader, this.idHeaderLower, id)) res.setHeader(this.idHeader, id);
     if (this.stopping) res.shouldKeepAlive = false;
+    // Node would send a 103 to an HTTP/1.0 client, which knows no 1xx.
+    if (req.httpVersionMinor === 0 && req.httpVersionMajor === 1) (res as unknown as Record<string, unknown>).writeEarlyHints = ignoreHints;
     let refusal = checkLimits(req, this);
     if (refusal === undefined) {
       const length = bodyLength(req, this.limitBody);
@@ -412,4 +414,8 @@ function dropLaterWrites(res: ServerResponse): void {
     return this;
   };
   for (const name of ['writeHead', 'setHeader', 'setHeaders', 'appendHeader', 'removeHeader', 'flushHeaders', 'writeContinue', 'writeProcessing', 'writeEarlyHints', 'addTrailers']) r[name] = keepThis;
+}
+
+function ignoreHints(_hints: unknown, cb?: () => void): void {
+  if (typeof cb === 'function') process.nextTick(cb);
 }

@@ -66,6 +66,18 @@ for (const [kind, target, flags] of [
       });
     }
 
+    if (kind !== 'fetch') {
+      it('103 Early Hints go out before the response on HTTP/1.1, and not to an HTTP/1.0 client', async () => {
+        const got = await untilServerCloses(srv.port, 'GET /hints HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+        assert.match(got, /^HTTP\/1\.1 103 Early Hints\r\nLink: <\/a\.css>; rel=preload; as=style, <\/b\.js>; rel=preload; as=script\r\n\r\nHTTP\/1\.1 200 OK\r\n/i);
+        assert.match(got, /hinted/);
+        assert.doesNotMatch(got, /late\.css/);
+        const old = await untilServerCloses(srv.port, 'GET /hints HTTP/1.0\r\nHost: x\r\n\r\n');
+        assert.match(old, /^HTTP\/1\.1 200 OK\r\n/);
+        assert.match(old, /hinted$/);
+      });
+    }
+
     it('an app\'s Connection: close is honoured: 200, then the server closes the connection', async () => {
       const got = await untilServerCloses(srv.port, 'GET /close HTTP/1.1\r\nHost: x\r\n\r\n');
       assert.match(got, /^HTTP\/1\.1 200 /);
