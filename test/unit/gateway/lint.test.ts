@@ -340,7 +340,7 @@ describe('validator', () => {
       ['an HTTP_CONTENT_TYPE key', (e) => (e.HTTP_CONTENT_TYPE = 'text/plain'), /environ\.HTTP_CONTENT_TYPE must not exist; that header goes in environ\.CONTENT_TYPE/],
       ['an HTTP_CONTENT_LENGTH key', (e) => (e.HTTP_CONTENT_LENGTH = '0'), /HTTP_CONTENT_LENGTH must not exist/],
       ['a SERVER_PORT that is not digits', (e) => (e.SERVER_PORT = 'http'), /environ\.SERVER_PORT must be a string of digits, got "http"/],
-      ['an unknown SERVER_PROTOCOL', (e) => (e.SERVER_PROTOCOL = 'HTTP/2'), /SERVER_PROTOCOL must be "HTTP\/1\.0" or "HTTP\/1\.1", got "HTTP\/2"/],
+      ['an unknown SERVER_PROTOCOL', (e) => (e.SERVER_PROTOCOL = 'HTTP/2'), /SERVER_PROTOCOL must be "HTTP\/1\.0", "HTTP\/1\.1" or "HTTP\/2\.0", got "HTTP\/2"/],
       ['a REMOTE_PORT that is not digits', (e) => (e.REMOTE_PORT = 'x'), /REMOTE_PORT must be a string of digits \(or empty\)/],
       ['an empty RAW_URI', (e) => (e.RAW_URI = ''), /RAW_URI must be the request target as received/],
       ['a wrong wsgi.version', (e) => (e['wsgi.version'] = [1, 1]), /environ\['wsgi\.version'\] must be \[1, 0\], got an array of length 2/],
