@@ -45,6 +45,8 @@ export const workers = Number(process.env.WEB_CONCURRENCY) || 1;
 
 // How connections are spread over workers: 'os' (the kernel) or 'round-robin' (the master).
 export const scheduling = 'os';
+// The most connections a worker keeps open (a new one past it gets 503; 0: no limit).
+export const workerConnections = 0;
 
 // Replace a worker after this many requests (0: never), plus a random 0..jitter
 // so that workers are not all replaced at once.
@@ -73,6 +75,8 @@ export const headersTimeout = 60;
 export const requestTimeout = 0;
 // How long the app may take to send its response headers (503 after, the worker serves on; 0: no deadline).
 export const responseTimeout = 0;
+// How long a response may wait for a client that stopped reading before the connection is closed (0: never).
+export const sendTimeout = 60;
 
 // ---------------------------------------------------------------------------
 // Security

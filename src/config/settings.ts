@@ -168,6 +168,11 @@ export const SETTINGS = [
     doc: 'The number of worker processes handling requests. Each worker is one Node.js process with one event loop, so start with one per CPU core (not gunicorn\'s 2-4 per core, which is for sync workers that block on I/O) and measure. The default is $WEB_CONCURRENCY, which some platforms (Heroku and others) set, or 1. TTIN and TTOU add and remove one worker at a time.',
   }),
   setting({
+    name: 'workerConnections', flag: '--worker-connections', section: 'Worker processes', type: 'int', meta: 'INT',
+    default: 0, gunicorn: 'worker_connections', validate: v.intIn(0, 1_000_000),
+    doc: 'The most connections one worker keeps open at once (WebSockets included); past it, a new connection is answered `503 Service Unavailable` with `Connection: close` at once, before its request is read, and the worker serves on. With `--scheduling round-robin` the master hands new connections to workers that have room first. 0 (the default): no limit (the file limit, `ulimit -n`, is the bound). gunicorn\'s name; there it bounds its async workers.',
+  }),
+  setting({
     name: 'scheduling', flag: '--scheduling', section: 'Worker processes', type: 'string', meta: 'POLICY',
     default: 'os', validate: v.oneOf('os', 'round-robin'),
     doc: 'How new connections are spread over the workers. `os` (the default): every worker accepts on the master\'s sockets and the kernel gives each connection to a worker waiting for one, so a busy or stuck worker takes none. `round-robin`: the master accepts every connection and hands it to the ready workers in turn over IPC, as node:cluster does by default. Measured on 2 cores (bench/SCHEDULING.md): with keep-alive connections both serve the same; with a new connection per request round-robin served 61% fewer requests (5,100 against 13,000 a second: every connection costs the master an accept and an IPC round trip), and a worker whose event loop got stuck was handed one more connection, which waited until `--timeout` killed that worker (another worker then served it), where `os` answered every request at once from the other worker. Hence the default. Read at start (HUP does not change it).',
@@ -214,6 +219,11 @@ export const SETTINGS = [
     name: 'responseTimeout', flag: '--response-timeout', section: 'Timeouts', type: 'number', meta: 'SECONDS',
     default: 0, validate: v.numberIn(0, MAX_SECONDS),
     doc: 'A deadline for the app: a request whose response headers are not sent within this many seconds of the app being called gets 503 (`Connection: close`), its abort signal fires (`gwserver.signal`, a fetch Request\'s `signal`; a node app sees the response close), its body is closed, and the worker serves on. Time spent waiting for the client\'s body does not count: a request whose body is still arriving when the deadline passes gets the whole timeout again once it is in (a slow upload is `--request-timeout`\'s business). A node app\'s later writes are dropped (`write()` returns false), never thrown. Counted in `gwserver_response_timeouts_total` and logged with the request id. 0 (the default): no deadline. A stuck event loop is `--timeout`\'s.',
+  }),
+  setting({
+    name: 'sendTimeout', flag: '--send-timeout', section: 'Timeouts', type: 'number', meta: 'SECONDS',
+    default: 60, validate: v.numberIn(0, MAX_SECONDS),
+    doc: 'A client that stops reading: a connection with response bytes waiting to be sent that makes no progress for this many seconds is closed (the app sees the client go away). It bounds slow-read attacks, which keep a worker\'s responses and their memory alive by reading a byte now and then. nginx\'s `send_timeout` has the same default, 60. 0: no limit. Checked once a second.',
   }),
   setting({
     name: 'requestTimeout', flag: '--request-timeout', section: 'Timeouts', type: 'number', meta: 'SECONDS',

@@ -34,6 +34,12 @@ export interface WorkerServerOptions extends HandlerOptions {
   headersTimeout?: number;
   /** Seconds to receive a whole request (0: no limit). */
   requestTimeout?: number;
+  /** Seconds a connection with output waiting may make no progress before it is closed (0: no limit). */
+  sendTimeout?: number;
+  /** Open connections past which a new one is answered 503 (0: no limit). */
+  workerConnections?: number;
+  /** Told when the worker becomes full (no room for a connection) and when it has room again. */
+  onFull?: (full: boolean) => void;
   /** listen() backlog. */
   backlog?: number;
   /** Mode of unix sockets this server creates. */
@@ -49,6 +55,8 @@ export interface WorkerServerOptions extends HandlerOptions {
 export const DRAIN_MS = 1000;
 
 const kFailed = Symbol('gwserver.parseFailed');
+const kSent = Symbol('gwserver.sent');
+const kSince = Symbol('gwserver.stalledSince');
 type Sock = Socket & { [kFailed]?: boolean };
 
 function rawResponse(status: number): string {
@@ -131,6 +139,11 @@ export class WorkerServer {
   readonly #servers: http.Server[] = [];
   /** Upgraded connections (WebSockets): no longer HTTP, still this worker's to close. */
   readonly #upgraded = new Set<Socket>();
+  /** Every open connection (for --worker-connections and --send-timeout). */
+  readonly #open = new Set<Socket>();
+  #refusedFull = 0;
+  #full = false;
+  #sendCheck: NodeJS.Timeout | undefined;
 
   /**
    * @param app a gateway application, or an app of any interface as the
@@ -219,11 +232,80 @@ export class WorkerServer {
       // CONNECT (a proxy tunnel) has no meaning for a gateway app.
       release(socket, rawResponse(405));
     });
+    this.#trackConnections(server);
     this.#servers.push(server);
     // The one way for libraries that attach to the server itself (socket.io,
     // Hono's injectWebSocket) to reach it: before it accepts anything.
     this.#served.onServer?.(server);
     return server;
+  }
+
+  /**
+   * --worker-connections and --send-timeout. Node's own 'connection'
+   * listener (the HTTP parser) runs only for a connection the worker has
+   * room for: a full worker answers 503 before it reads anything.
+   */
+  #trackConnections(server: http.Server): void {
+    const o = this.#options;
+    const limit = o.workerConnections ?? DEFAULTS.workerConnections;
+    const sendMs = (o.sendTimeout ?? DEFAULTS.sendTimeout) * 1000;
+    if (limit === 0 && sendMs === 0) return;
+    const open = this.#open;
+    const [parse] = server.listeners('connection') as Array<(socket: Socket) => void>;
+    if (parse === undefined) return;
+    server.removeListener('connection', parse);
+    server.on('connection', (socket: Socket) => {
+      if (limit > 0 && open.size >= limit) {
+        this.#refusedFull++;
+        release(socket, rawResponse(503));
+        return;
+      }
+      open.add(socket);
+      socket.once('close', () => {
+        open.delete(socket);
+        if (this.#full && open.size < limit) this.#setFull(false);
+      });
+      if (limit > 0 && open.size >= limit) this.#setFull(true);
+      parse.call(server, socket);
+    });
+    if (sendMs > 0 && this.#sendCheck === undefined) {
+      this.#sendCheck = setInterval(() => this.#checkStalled(sendMs), Math.min(1000, sendMs));
+      this.#sendCheck.unref();
+    }
+  }
+
+  #setFull(full: boolean): void {
+    this.#full = full;
+    if (full) this.#logger.warn({ connections: this.#open.size, refused: this.#refusedFull }, `--worker-connections ${this.#open.size} reached: new connections get 503 until one closes`);
+    this.#options.onFull?.(full);
+  }
+
+  /** Closes connections whose waiting output has not moved for sendMs (a client that stopped reading). */
+  #checkStalled(sendMs: number): void {
+    const now = Date.now();
+    for (const socket of this.#open) {
+      const s = socket as Socket & { [kSent]?: number; [kSince]?: number };
+      const pending = socket.writableLength;
+      if (pending === 0) {
+        s[kSince] = undefined;
+        continue;
+      }
+      const sent = socket.bytesWritten - pending;
+      if (s[kSince] === undefined || s[kSent] !== sent) {
+        s[kSent] = sent;
+        s[kSince] = now;
+        continue;
+      }
+      if (now - s[kSince] >= sendMs) {
+        this.#logger.info({ remote: socket.remoteAddress, pending_bytes: pending, send_timeout: sendMs / 1000 }, 'a client stopped reading its response: connection closed (--send-timeout)');
+        socket.destroy();
+      }
+    }
+  }
+
+  /** Connections open now, and those refused because the worker was full (--worker-connections). */
+  get connections(): { open: number; refusedFull: number } {
+    return { open: this.#open.size, refusedFull: this.#refusedFull };
   }
 
   #onClientError(err: NodeJS.ErrnoException & { rawPacket?: unknown }, socket: Sock): void {
@@ -365,6 +447,7 @@ export class WorkerServer {
       }
     }, graceMs - margin);
     await Promise.all(closing);
+    clearInterval(this.#sendCheck);
     clearTimeout(drained);
     clearInterval(sweep);
     clearTimeout(timer);

@@ -215,6 +215,8 @@ export async function workerMain(): Promise<void> {
     headersTimeout: config.headersTimeout,
     requestTimeout: config.requestTimeout,
     responseTimeout: config.responseTimeout,
+    sendTimeout: config.sendTimeout,
+    workerConnections: config.workerConnections,
     backlog: config.backlog,
   });
 
