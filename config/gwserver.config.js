@@ -83,6 +83,10 @@ export const sendTimeout = 60;
 
 // Peers whose X-Forwarded-For and X-Forwarded-Proto are trusted ('*': all).
 export const forwardedAllowIps = (process.env.FORWARDED_ALLOW_IPS ?? '127.0.0.1,::1').split(',');
+// Behind a TCP load balancer that sends the PROXY protocol (HAProxy, AWS NLB): 'v1', 'v2' or 'auto';
+// its header is believed only from these peers.
+export const proxyProtocol = 'off';
+export const proxyAllowFrom = ['127.0.0.1', '::1'];
 
 // Request size limits, as gunicorn's (0: see docs/settings.md).
 export const limitRequestLine = 4094;

@@ -240,6 +240,16 @@ export const SETTINGS = [
     doc: 'Peers trusted to set X-Forwarded-For and X-Forwarded-Proto (comma-separated; `*` trusts every peer). Connections over a unix socket are always trusted. From a trusted peer, REMOTE_ADDR is the right-most X-Forwarded-For address that is not itself trusted, and wsgi.url_scheme follows X-Forwarded-Proto (or, as in gunicorn\'s secure_scheme_headers, X-Forwarded-Protocol: ssl and X-Forwarded-Ssl: on; headers that disagree are a 400). A proxy in front must set or clear all three (config/nginx.conf does).',
   }),
   setting({
+    name: 'proxyProtocol', flag: '--proxy-protocol', section: 'Security', type: 'string', meta: 'MODE',
+    default: 'off', gunicorn: 'proxy_protocol', validate: v.proxyProtocol,
+    doc: 'Read the PROXY protocol header (HAProxy\'s; AWS NLB, GCP and other TCP load balancers send it) in front of each connection, and take the client\'s address from it: `REMOTE_ADDR` for gateway apps, `req.socket.remoteAddress` for node and fetch apps, the access log, and `--forwarded-allow-ips` all see the client. `v1` (text) or `v2` (binary): every connection must start with that header, from a peer in `--proxy-allow-from`; `auto`: a connection from an allowed peer may start with either, or none, and one with none is a direct client. A malformed header, a header from a peer not allowed, or (v1, v2) a connection without one is closed without an answer; so is one that sends no header within `--headers-timeout`. A LOCAL (v2) or UNKNOWN (v1) header keeps the proxy\'s own address. `off` (the default): no header is read.',
+  }),
+  setting({
+    name: 'proxyAllowFrom', flag: '--proxy-allow-from', section: 'Security', type: 'strings', meta: 'ADDRESSES',
+    default: ['127.0.0.1', '::1'], gunicorn: 'proxy_allow_ips', validate: v.addressList,
+    doc: 'The peers whose PROXY header is believed (comma-separated; `*`: every peer, only where nothing else can reach the port). gunicorn\'s flag and default.',
+  }),
+  setting({
     name: 'limitRequestLine', flag: '--limit-request-line', section: 'Security', type: 'int', meta: 'BYTES',
     default: 4094, gunicorn: 'limit_request_line', validate: v.intIn(0, 8190),
     doc: 'The longest request line (method, target and version) in bytes; longer ones get 414. 0 means no limit (up to the header size limit). As gunicorn.',

@@ -176,3 +176,10 @@ export function accessLogFormat(value: unknown): string {
 
 /** gunicorn's simple atoms (glogging.py), all of which gwserver fills. */
 export const ACCESS_ATOMS: ReadonlySet<string> = new Set(['h', 'l', 'u', 't', 'r', 'm', 'U', 'q', 'H', 's', 'B', 'b', 'f', 'a', 'T', 'D', 'L', 'M', 'p']);
+
+/** `--proxy-protocol`: off, v1, v2 or auto; gunicorn's boolean (`proxy_protocol = True`) is auto. */
+export function proxyProtocol(value: unknown): 'off' | 'v1' | 'v2' | 'auto' {
+  if (value === true || value === 'true') return 'auto';
+  if (value === false || value === 'false') return 'off';
+  return oneOf('off', 'v1', 'v2', 'auto')(value);
+}

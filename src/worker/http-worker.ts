@@ -24,6 +24,7 @@ import type { Logger } from '../logging/logger.js';
 import { createLogger } from '../logging/logger.js';
 import { formatAddress, type Bind } from '../config/binds.js';
 import { DEFAULTS } from '../config/settings.js';
+import { ProxyProtocolReader, type ProxyProtocolMode } from './proxy-protocol.js';
 
 export interface WorkerServerOptions extends HandlerOptions {
   /** The request hooks of a node or fetch app (they receive the request, not an environ). */
@@ -40,6 +41,10 @@ export interface WorkerServerOptions extends HandlerOptions {
   workerConnections?: number;
   /** Told when the worker becomes full (no room for a connection) and when it has room again. */
   onFull?: (full: boolean) => void;
+  /** The PROXY protocol header to read in front of each connection (`--proxy-protocol`; default off). */
+  proxyProtocol?: ProxyProtocolMode;
+  /** Peers whose PROXY header is believed (`--proxy-allow-from`). */
+  proxyAllowFrom?: string | string[];
   /** listen() backlog. */
   backlog?: number;
   /** Mode of unix sockets this server creates. */
@@ -241,15 +246,24 @@ export class WorkerServer {
   }
 
   /**
-   * --worker-connections and --send-timeout. Node's own 'connection'
-   * listener (the HTTP parser) runs only for a connection the worker has
-   * room for: a full worker answers 503 before it reads anything.
+   * --worker-connections, --send-timeout and --proxy-protocol. Node's own
+   * 'connection' listener (the HTTP parser) runs only for a connection the
+   * worker has room for (a full worker answers 503 before it reads
+   * anything), and after its PROXY header was read.
    */
   #trackConnections(server: http.Server): void {
     const o = this.#options;
     const limit = o.workerConnections ?? DEFAULTS.workerConnections;
     const sendMs = (o.sendTimeout ?? DEFAULTS.sendTimeout) * 1000;
-    if (limit === 0 && sendMs === 0) return;
+    const mode = o.proxyProtocol ?? DEFAULTS.proxyProtocol;
+    if (limit === 0 && sendMs === 0 && mode === 'off') return;
+    const proxy = mode === 'off'
+      ? undefined
+      : new ProxyProtocolReader({ mode, allowFrom: o.proxyAllowFrom ?? DEFAULTS.proxyAllowFrom, timeoutMs: (o.headersTimeout || DEFAULTS.headersTimeout) * 1000 });
+    const refuse = (socket: Socket, reason: string) => {
+      this.#logger.info({ remote: socket.remoteAddress, reason }, `connection closed: ${reason} (--proxy-protocol ${mode})`);
+      socket.destroy();
+    };
     const open = this.#open;
     const [parse] = server.listeners('connection') as Array<(socket: Socket) => void>;
     if (parse === undefined) return;
@@ -266,7 +280,12 @@ export class WorkerServer {
         if (this.#full && open.size < limit) this.#setFull(false);
       });
       if (limit > 0 && open.size >= limit) this.#setFull(true);
-      parse.call(server, socket);
+      if (proxy === undefined) parse.call(server, socket);
+      else proxy.read(socket, (s) => {
+        parse.call(server, s);
+        // The reader paused the socket, and put back what followed the header.
+        s.resume();
+      }, (reason) => refuse(socket, reason));
     });
     if (sendMs > 0 && this.#sendCheck === undefined) {
       this.#sendCheck = setInterval(() => this.#checkStalled(sendMs), Math.min(1000, sendMs));

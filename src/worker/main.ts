@@ -217,6 +217,8 @@ export async function workerMain(): Promise<void> {
     responseTimeout: config.responseTimeout,
     sendTimeout: config.sendTimeout,
     workerConnections: config.workerConnections,
+    proxyProtocol: config.proxyProtocol,
+    proxyAllowFrom: config.proxyAllowFrom,
     backlog: config.backlog,
   });
 
