@@ -502,12 +502,22 @@ export const REFUSE_GRACE_MS = 2000;
  */
 function release(socket: Socket, answer: string): void {
   if (socket.destroyed) return;
+  // A socket handed over by node:http (CONNECT, a refused upgrade) has lost
+  // the server's 'error' listener: a reset peer must not become an uncaught error.
+  socket.on('error', ignore);
+  // The peer half-closed and Node ended our side already: nothing can be answered.
+  if (socket.writableEnded || !socket.writable) {
+    socket.destroy();
+    return;
+  }
   socket.end(answer);
   socket.resume();
   const timer = setTimeout(() => socket.destroy(), REFUSE_GRACE_MS);
   timer.unref();
   socket.once('close', () => clearTimeout(timer));
 }
+
+function ignore(): void {}
 
 /** A socket file left by a process that died would make listen() fail with EADDRINUSE. */
 async function removeStaleSocket(path: string): Promise<void> {
