@@ -8,12 +8,13 @@
  * messages (src/ipc/protocol.ts) come through one listener that hands each
  * to the handlers of its act (src/master/channel.ts). The master never
  * loads the gateway (unless --preload) and never serves the app; its only
- * HTTP is the metrics and health endpoint on --metrics-bind (src/metrics/).
+ * HTTP is the metrics and health endpoint on --metrics-bind
+ * (src/master/metrics-endpoint.ts). The pid file: src/master/pidfile.ts.
  *
  * @module
  */
 import cluster, { type Worker } from 'node:cluster';
-import { closeSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,10 +24,11 @@ import { EXIT } from '../ipc/exit-codes.js';
 import { heartbeatInterval, type WorkerMessage, type WorkerSpec, type WorkerState } from '../ipc/protocol.js';
 import { reopenLogs, type Logger } from '../logging/logger.js';
 import { MasterChannel } from './channel.js';
-import { BindError, closeAll, type ListenSocket } from './sockets.js';
-import { MasterUpgrade, takeInheritedMetricsFd } from './reexec.js';
-import type { MasterMetrics, RestartReason } from '../metrics/master.js';
-import type { MetricsServer } from '../metrics/server.js';
+import { closeAll, type ListenSocket } from './sockets.js';
+import { MasterUpgrade } from './reexec.js';
+import type { RestartReason } from '../metrics/master.js';
+import { MetricsEndpoint } from './metrics-endpoint.js';
+import { PidFile } from './pidfile.js';
 import { RoundRobin } from './round-robin.js';
 import { watchSources } from './reloader.js';
 import { resolveModule } from '../loader/resolve-module.js';
@@ -92,14 +94,6 @@ function jittered(max: number, jitter: number): number {
   return max + (jitter > 0 ? Math.floor(Math.random() * (jitter + 1)) : 0);
 }
 
-/** --metrics-bind cannot be used as given: one line for the operator, exit code 1 (as a bind failure). */
-class MetricsBindError extends BindError {
-  constructor(message: string) {
-    super('--metrics-bind', 'EINVAL');
-    this.message = message;
-  }
-}
-
 export class Arbiter {
   #o: ArbiterOptions;
   #config: MasterConfig;
@@ -127,19 +121,15 @@ export class Arbiter {
   #sockets: ListenSocket[] = [];
   /** The sockets are open: supervision may start. */
   #opened = false;
-  /** The pid file this master wrote. */
-  #pidfile = '';
+  readonly #pidfile = new PidFile();
   /** Workers whose preFork hook is running (not forked yet). */
   #forking = 0;
   /** Set with --scheduling round-robin: the master accepts and hands connections to the workers. */
   #rr: RoundRobin | undefined;
   #unwatch: (() => void) | undefined;
   #upgrade = new MasterUpgrade();
-  /** --metrics-bind: the workers' snapshots and the master's own metrics (undefined: off). */
-  #metrics: MasterMetrics | undefined;
-  #metricsServer: MetricsServer | undefined;
-  /** A listening metrics socket inherited from the old master (USR2): served once this master is ready. */
-  #metricsFd: number | undefined;
+  /** --metrics-bind (undefined: off). */
+  #metrics: MetricsEndpoint | undefined;
   /** The metrics settings as started: a HUP cannot change them (mixed histogram buckets would not add up). */
   readonly #metricsSettings: { metricsBind: string; metricsBuckets: number[] };
 
@@ -194,22 +184,18 @@ export class Arbiter {
       });
     }
     await this.#hook('onStarting', this);
-    // Taken before any fork: workers must not see the variable.
-    this.#metricsFd = takeInheritedMetricsFd();
-    if (this.#metricsFd !== undefined && this.#config.metricsBind === '') {
-      // Metrics are off now: a socket nobody accepts on would leave scrapers hanging instead of refused.
-      closeSync(this.#metricsFd);
-      this.#metricsFd = undefined;
-    }
-    if (this.#config.metricsBind !== '') {
-      const { sharedAppAddress } = await import('../metrics/server.js');
-      const shared = sharedAppAddress(this.#config.metricsBind, this.#config.bind);
-      if (shared !== undefined) throw new MetricsBindError(shared);
-    }
+    this.#metrics = await MetricsEndpoint.prepare(this.#config);
     this.#sockets = await openSockets();
-    if (this.#config.metricsBind !== '') {
+    if (this.#metrics !== undefined) {
       try {
-        await this.#startMetrics();
+        await this.#metrics.start({
+          log: this.#log,
+          channel: this.#channel,
+          workers: () => this.#workers.values(),
+          target: () => this.#numWorkers,
+          idOf: (worker) => this.#records.get(worker)?.id,
+          ready: () => !this.#stopping && [...this.#workers.values()].some((w) => w.state === 'ready'),
+        });
       } catch (err) {
         await closeAll(this.#sockets);
         throw err;
@@ -220,7 +206,7 @@ export class Arbiter {
     if (this.#config.scheduling === 'round-robin') {
       this.#rr = new RoundRobin(this.#sockets, { logger: this.#log, channel: this.#channel, backlog: this.#config.backlog, workers: () => this.#workers.values(), timeout: () => this.#config.timeout });
     }
-    this.#writePidfile();
+    this.#pidfile.write(this.#config.pidfile);
     this.#wake();
     this.#log.info({ workers: this.#numWorkers, target: this.#target }, `starting gwserver master (${this.#numWorkers} worker${this.#numWorkers === 1 ? '' : 's'})`);
     void this.#hook('nworkersChanged', this, this.#numWorkers, undefined);
@@ -237,7 +223,7 @@ export class Arbiter {
     for (const s of this.#sockets) this.#log.info({ address: s.address }, 'listening');
     // A re-executed master serves the inherited metrics socket only now, so that a probe never
     // reaches a master without workers while the old one still serves; the old one closes its own once told we are ready.
-    if (this.#metrics && this.#metricsFd !== undefined && this.#metricsServer === undefined) await this.#listenMetrics({ fd: this.#metricsFd });
+    await this.#metrics?.serveInherited();
     this.#tick = setInterval(() => this.#wake(), 250);
     await this.#o.notify?.ready(this.#status());
     await this.#hook('whenReady', this);
@@ -559,41 +545,6 @@ export class Arbiter {
 
   // ---- metrics (--metrics-bind) -------------------------------------------
 
-  /** Loads the metrics (only now: a master without them never loads prom-client) and binds --metrics-bind. */
-  async #startMetrics(): Promise<void> {
-    const { MasterMetrics } = await import('../metrics/master.js');
-    const metrics = new MasterMetrics({
-      workers: () => this.#workers.values(),
-      target: () => this.#numWorkers,
-    });
-    this.#metrics = metrics;
-    this.#onWorker('gwserver:metrics', (w, m) => metrics.update(w.id, m.metrics));
-    if (this.#metricsFd !== undefined) {
-      this.#log.info({ fd: this.#metricsFd }, `using the metrics socket inherited from the old master (fd ${this.#metricsFd}) once this master is ready`);
-      return;
-    }
-    const { parseBind } = await import('../config/binds.js');
-    const bind = parseBind(this.#config.metricsBind);
-    if (bind.kind !== 'tcp') throw new MetricsBindError(`--metrics-bind must be HOST:PORT, not ${this.#config.metricsBind}`);
-    try {
-      await this.#listenMetrics({ host: bind.host, port: bind.port });
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      throw new BindError(`${this.#config.metricsBind} (--metrics-bind)`, e.code ?? e.message);
-    }
-  }
-
-  async #listenMetrics(where: { host: string; port: number } | { fd: number }): Promise<void> {
-    const { startMetricsServer } = await import('../metrics/server.js');
-    const metrics = this.#metrics!;
-    this.#metricsServer = await startMetricsServer(where, {
-      render: () => metrics.render(),
-      ready: () => !this.#stopping && [...this.#workers.values()].some((w) => w.state === 'ready'),
-      onError: (err) => this.#log.error({ err }, 'metrics endpoint error'),
-    });
-    this.#log.info({ address: this.#metricsServer.address }, 'metrics listening');
-  }
-
   /** A worker exited: count a restart, and fold its counts into the retired totals once its last message is read. */
   #retireMetrics(w: WorkerInfo, wasBooting: boolean, code: number | null, signal: NodeJS.Signals | null): void {
     const metrics = this.#metrics;
@@ -608,15 +559,7 @@ export class Arbiter {
         : 'crash';
       if (reason !== undefined) metrics.restarted(reason);
     }
-    // 'exit' (the process is gone) can come before the channel's last messages are read, the
-    // final snapshot of a graceful stop among them: fold once the channel is closed too.
-    const fold = () => metrics.retire(w.id);
-    if (w.worker.isConnected()) {
-      w.worker.once('disconnect', fold);
-      setTimeout(fold, 1000).unref();
-    } else {
-      fold();
-    }
+    metrics.retire(w.id, w.worker);
   }
 
   // ---- upgrade (USR2) ----------------------------------------------------
@@ -635,7 +578,7 @@ export class Arbiter {
     await this.#upgrade.start({
       log: this.#log,
       sockets: this.#sockets,
-      metricsFd: this.#metricsServer?.fd,
+      metricsFd: this.#metrics?.fd,
       // The file #writePidfile wrote (a HUP may have changed the setting since).
       pidfile: this.#o.config.pidfile,
       cwd: this.#o.cwd,
@@ -644,11 +587,7 @@ export class Arbiter {
       handedOver: (pid) => {
         // STOPPING=1 (or READY=1) from here would now be about the new master's unit.
         this.#o.notify = undefined;
-        // The new master serves the metrics socket now: a scrape or a probe must not reach this one, which is leaving.
-        if (this.#metricsServer) {
-          void this.#metricsServer.close();
-          this.#log.info({ new_master_pid: pid }, 'metrics and health checks: the new master answers them now');
-        }
+        this.#metrics?.handOver(pid);
         if (this.#config.keepOldMaster) {
           this.#log.info({ new_master_pid: pid }, `--keep-old-master: this master (pid ${process.pid}) and its workers keep running; stop them with WINCH, then TERM`);
         } else {
@@ -739,36 +678,17 @@ export class Arbiter {
 
   async #exit(): Promise<void> {
     this.#unwatch?.();
-    await this.#metricsServer?.close();
+    await this.#metrics?.close();
     this.#rr?.close();
     this.#channel.close();
     await closeAll(this.#sockets);
-    this.#removePidfile();
+    this.#pidfile.remove();
     await this.#hook('onExit', this);
     this.#log.info({ exit_code: this.#exitCode }, 'master stopped');
     this.#done(this.#exitCode);
   }
 
-  // ---- pid file and hooks ----------------------------------------------
-
-  #writePidfile(): void {
-    const file = this.#config.pidfile;
-    if (!file) return;
-    writeFileSync(file, `${process.pid}\n`);
-    this.#pidfile = file;
-  }
-
-  #removePidfile(): void {
-    // The file written at start: a HUP may have changed the setting since.
-    const file = this.#pidfile;
-    if (!file) return;
-    try {
-      // Only our own: a new master (USR2) may have written its pid there.
-      if (readFileSync(file, 'utf8').trim() === String(process.pid)) unlinkSync(file);
-    } catch {
-      // Already gone.
-    }
-  }
+  // ---- hooks ----------------------------------------------------------
 
   /** Runs a config-file hook; a hook that throws is logged and survived. */
   async #hook(name: string, ...args: unknown[]): Promise<void> {
