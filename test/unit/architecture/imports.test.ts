@@ -227,7 +227,7 @@ describe('architecture: which folder of src/ may import which (the rule is at th
     // And the real tree: a known import of each kind is seen.
     const has = (from: string, to: string) => edges.some((e) => e.from === from && e.to === to);
     assert.ok(has('worker/container.ts', 'gateway/handler.ts'), 'worker/container.ts -> gateway/handler.ts');
-    assert.ok(has('master/arbiter.ts', 'metrics/server.ts'), 'a dynamic import: master/arbiter.ts -> metrics/server.ts');
+    assert.ok(has('master/metrics-endpoint.ts', 'metrics/server.ts'), 'a dynamic import: master/metrics-endpoint.ts -> metrics/server.ts');
     assert.ok(edges.every((e) => !e.toArea.startsWith('outside:')), `imports leaving src/: ${edges.filter((e) => e.toArea.startsWith('outside:')).map((e) => `${e.from} -> ${e.spec}`).join(', ')}`);
   });
 
