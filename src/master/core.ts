@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { onHup } from '../config/settings.js';
 import { manage, murder, reap, retire, stopWorker } from './decisions.js';
 import type { Action, ArbiterEvent, MasterSignal, StepDone } from './events.js';
 import { currentReady, isStopping, workers, type ArbiterState } from './state.js';
@@ -405,18 +406,14 @@ export class ArbiterCore {
   /** The configuration read again: what a HUP can change, it changes; the rest is said. */
   #applyConfig(next: NonNullable<Extract<StepDone, { step: 'read-config' }>['next']>): void {
     const s = this.#s;
-    if (next.config.scheduling !== s.config.scheduling) {
-      this.#log('warn', { scheduling: next.config.scheduling }, `--scheduling ${next.config.scheduling} takes effect on a restart or an upgrade (USR2), not on HUP`);
+    // What the master set up once keeps its value (settings.ts says which: `applies: 'restart'`).
+    const { config, kept } = onHup(s.config, next.config);
+    for (const k of kept) {
+      const metrics = k.name === 'metricsBind' || k.name === 'metricsBuckets';
+      const when = metrics ? 'on a restart, not on HUP (nor USR2, which keeps the metrics socket)' : 'on a restart or an upgrade (USR2), not on HUP';
+      this.#log('warn', { setting: k.name, value: k.next, kept: k.now }, `${k.flag ?? k.name} ${shown(k.next)} takes effect ${when}: still ${shown(k.now)}`);
     }
-    const m = s.metricsSettings;
-    if (next.config.metricsBind !== m.metricsBind || next.config.metricsBuckets.join() !== m.metricsBuckets.join()) {
-      this.#log(
-        'warn',
-        { metrics_bind: next.config.metricsBind, metrics_buckets: next.config.metricsBuckets },
-        `--metrics-bind and --metrics-buckets take effect on a restart, not on HUP (nor USR2, which keeps the metrics socket): still ${m.metricsBind || "''"}`,
-      );
-    }
-    s.config = next.config;
+    s.config = config;
     s.app = next.target;
     s.configFile = next.configFile;
     s.configSource = next.configSource;
@@ -484,4 +481,10 @@ export class ArbiterCore {
       this.#stop(true);
     }
   }
+}
+
+/** A setting's value in a log line. */
+function shown(v: unknown): string {
+  if (v === '') return "''";
+  return typeof v === 'string' ? v : JSON.stringify(v);
 }

@@ -395,6 +395,19 @@ describe('arbiter: decisions against a fake table', () => {
       assert.equal(of(hup, 'fork').length, 3);
     });
 
+    it('keeps what only a restart applies (settings.ts says which), names it in a warning, and applies the rest', () => {
+      const f = new Fake({}, { canReadConfig: true }).boot();
+      f.nextConfig = { target: 'app.mjs:application', config: config({ scheduling: 'round-robin', metricsBind: '127.0.0.1:9100', timeout: 60 }) };
+      const hup = f.signal('SIGHUP');
+      const warned = logged(hup, /takes effect on a restart/);
+      assert.deepEqual(warned.map((l) => [l.level, l.fields?.setting]), [['warn', 'scheduling'], ['warn', 'metricsBind']]);
+      assert.match(warned[0]!.msg, /^--scheduling round-robin takes effect on a restart or an upgrade \(USR2\), not on HUP: still os$/);
+      assert.match(warned[1]!.msg, /^--metrics-bind 127\.0\.0\.1:9100 takes effect on a restart, not on HUP \(nor USR2, which keeps the metrics socket\): still ''$/);
+      assert.equal(f.s.config.scheduling, 'os');
+      assert.equal(f.s.config.metricsBind, '');
+      assert.equal(f.s.config.timeout, 60);
+    });
+
     it('a new generation that cannot load the app is cancelled: the old one keeps serving', () => {
       const f = new Fake({ workers: 1 }).boot();
       f.signal('SIGHUP');
