@@ -75,6 +75,8 @@ export type WorkerMessage =
   | { act: 'gwserver:boot-error'; kind: 'app-load' | 'listen' | 'boot'; message: string }
   /** With --metrics-bind, once a second and at a graceful exit: the worker's cumulative metrics (src/metrics/worker.ts). */
   | { act: 'gwserver:metrics'; metrics: MetricJSON[] }
+  /** --worker-connections reached (full), or room again: round-robin scheduling hands connections to workers with room first. */
+  | { act: 'gwserver:full'; full: boolean }
   | ConnAckMessage;
 
 // ---- master -> worker ---------------------------------------------------

@@ -86,6 +86,8 @@ export class RoundRobin {
   readonly #listeners: RawHandle[] = [];
   readonly #inFlight = new Map<Worker, InFlight>();
   #seq = 0;
+  /** Workers that said they are full (--worker-connections). */
+  readonly #full = new Set<Worker>();
   /** cluster id of the worker served last: the next one in id order is next. */
   #last = 0;
   #scheduled = false;
@@ -106,6 +108,11 @@ export class RoundRobin {
       options.channel.on('gwserver:conn-ack', (m, worker) => this.#acked(worker, m)),
       options.channel.on('gwserver:ready', () => this.#workerFree()),
       options.channel.on('gwserver:heartbeat', () => this.#workerFree()),
+      options.channel.on('gwserver:full', (m, worker) => {
+        options.logger.debug({ worker_pid: worker.process.pid, full: m.full }, m.full ? 'round-robin: a worker is full, the others come first' : 'round-robin: a worker has room again');
+        if (m.full) this.#full.add(worker);
+        else if (this.#full.delete(worker)) this.#workerFree();
+      }),
     );
     cluster.on('disconnect', this.#onDisconnect);
     cluster.on('exit', this.#onExit);
@@ -172,14 +179,24 @@ export class RoundRobin {
     }
   }
 
-  /** The next worker in id order after the last one served that is ready, beating, and holds no unacknowledged connection. */
+  /**
+   * The next worker in id order after the last one served that is ready,
+   * beating, and holds no unacknowledged connection; one with room for it
+   * (--worker-connections) first. When every one is full, a full one takes
+   * it (and answers 503).
+   */
   #next(): Worker | undefined {
+    return this.#pick(true) ?? this.#pick(false);
+  }
+
+  #pick(withRoom: boolean): Worker | undefined {
     const now = Date.now();
     const late = lateAfterMs(this.#o.timeout());
     let first: Worker | undefined;
     let after: Worker | undefined;
     for (const w of this.#o.workers()) {
       if (w.state !== 'ready' || now - w.lastBeat > late || this.#inFlight.has(w.worker) || !w.worker.isConnected()) continue;
+      if (withRoom && this.#full.has(w.worker)) continue;
       const id = w.worker.id;
       if (first === undefined || id < first.id) first = w.worker;
       if (id > this.#last && (after === undefined || id < after.id)) after = w.worker;
@@ -240,6 +257,7 @@ export class RoundRobin {
    * else), the ack had 100 ms to arrive.
    */
   #gone(worker: Worker): void {
+    this.#full.delete(worker);
     const f = this.#inFlight.get(worker);
     if (f === undefined) return;
     this.#o.logger.info({ worker_pid: worker.process.pid }, 'round-robin: a connection handed to a worker that exited before taking it goes to another worker');

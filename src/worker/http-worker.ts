@@ -295,9 +295,17 @@ export class WorkerServer {
 
   #setFull(full: boolean): void {
     this.#full = full;
-    if (full) this.#logger.warn({ connections: this.#open.size, refused: this.#refusedFull }, `--worker-connections ${this.#open.size} reached: new connections get 503 until one closes`);
+    if (!full) {
+      this.#logger.debug({ connections: this.#open.size }, '--worker-connections: room again');
+    } else if (Date.now() - this.#fullLoggedAt >= 60_000) {
+      // Once a minute at most: a worker at its limit fills again with every connection that closes.
+      this.#fullLoggedAt = Date.now();
+      this.#logger.warn({ connections: this.#open.size, refused: this.#refusedFull }, `--worker-connections ${this.#open.size} reached: new connections get 503 until one closes`);
+    }
     this.#options.onFull?.(full);
   }
+
+  #fullLoggedAt = -Infinity;
 
   /** Closes connections whose waiting output has not moved for sendMs (a client that stopped reading). */
   #checkStalled(sendMs: number): void {

@@ -217,6 +217,8 @@ export async function workerMain(): Promise<void> {
     responseTimeout: config.responseTimeout,
     sendTimeout: config.sendTimeout,
     workerConnections: config.workerConnections,
+    // Round-robin scheduling hands new connections to workers with room first.
+    onFull: (full) => send({ act: 'gwserver:full', full }),
     proxyProtocol: config.proxyProtocol,
     proxyAllowFrom: config.proxyAllowFrom,
     backlog: config.backlog,

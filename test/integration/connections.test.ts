@@ -52,6 +52,40 @@ describe('--worker-connections', function () {
   });
 });
 
+describe('--worker-connections with round-robin scheduling', function () {
+  this.timeout(30_000);
+  let srv: Gwserver;
+  const held: net.Socket[] = [];
+  before(async () => {
+    srv = await startGwserver(['-w', '2', '--scheduling', 'round-robin', '--worker-connections', '1', '--log-level', 'debug', `${APP}:gateway`]);
+    await waitFor(() => srv.workerPids().length === 2, 10_000, 'two workers');
+  });
+  after(async () => {
+    for (const s of held) s.destroy();
+    await srv?.stop();
+  });
+
+  it('the master hands a new connection to the worker with room, and 503 only when every worker is full', async () => {
+    // One worker full; a short connection on the other (its turn), which then has room again.
+    held.push(await heldConnection(srv.port));
+    const full = await srv.waitForRecord((x) => /--worker-connections 1 reached/.test(String(x.msg)));
+    const short = await rawRequest({ port: srv.port }, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.equal(short.status, 200);
+    const roomAgain = (n: number) => waitFor(() => srv.records().filter((x) => x.msg === 'round-robin: a worker has room again' && x.worker_pid !== full.pid).length >= n, 10_000, 'the master to hear that the other worker has room');
+    await roomAgain(1);
+    // Now the turn is the full worker's: the master must skip it.
+    for (let i = 0; i < 3; i++) {
+      const r = await rawRequest({ port: srv.port }, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      assert.equal(r.status, 200, `connection ${i + 1}: a worker has room`);
+      await roomAgain(i + 2);
+    }
+    held.push(await heldConnection(srv.port));
+    await waitFor(() => new Set(srv.records().filter((x) => /--worker-connections 1 reached/.test(String(x.msg))).map((x) => x.pid)).size === 2, 10_000, 'both workers full');
+    const r = await rawRequest({ port: srv.port }, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(r.status, 503);
+  });
+});
+
 for (const [kind, target, flags] of [
   ['gateway', `${APP}:gateway`, []],
   ['node', `${APP}:node`, ['--interface', 'node']],
