@@ -1,6 +1,7 @@
 /**
  * Starts a real `gwserver` process (the built CLI, dist/cli/bin.js) on port 0
- * and waits, with a deadline, for its "listening" log record. Every process
+ * and waits, with a deadline, for its "listening" log record (or runs one to
+ * its exit: runToExit). Every process
  * started here is killed by pid when the test ends, even when it fails: the
  * master, its workers, and the processes that logged through its stderr (a
  * master re-executed on USR2 is a child of the old one, and outlives it as an
@@ -10,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { readdirSync, readFileSync } from 'node:fs';
+import { until } from './until.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = path.join(ROOT, 'dist/cli/bin.js');
@@ -35,6 +37,8 @@ export interface Gwserver {
   stdout: string[];
   /** The pids of the master's workers now (from /proc). */
   workerPids(): number[];
+  /** Waits until the master has exactly `n` workers; returns their pids. */
+  waitWorkers(n: number, timeoutMs?: number): Promise<number[]>;
   /** Every pid that has logged to this server's stderr so far (a re-executed master and its workers too). */
   loggedPids(): number[];
   /** Parsed JSON log records from stderr. */
@@ -140,6 +144,10 @@ export async function startGwserver(args: string[], opts: StartOptions = {}): Pr
     proc, pid: proc.pid!, url: '', port: 0, host: '', addresses: [], stderr, stdout,
     records, waitForRecord, stop, exited,
     workerPids: () => childPids(proc.pid!),
+    waitWorkers: async (n, timeoutMs = 15_000) => {
+      await until(() => childPids(proc.pid!).length === n, timeoutMs, () => `${n} workers (have ${childPids(proc.pid!).length})`);
+      return childPids(proc.pid!);
+    },
     loggedPids: () => { records(); return [...pids]; },
   };
   if (opts.noWait) return server;
@@ -163,6 +171,58 @@ export async function startGwserver(args: string[], opts: StartOptions = {}): Pr
     server.host = u.hostname;
   }
   return server;
+}
+
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** From spawn to exit. */
+  ms: number;
+}
+
+/**
+ * Runs gwserver until it exits by itself (--help, --check-config, a boot
+ * failure...); one still running after `timeoutMs` is killed and the promise
+ * rejects. GWSERVER_CMD_ARGS, WEB_CONCURRENCY and PORT of the test's own
+ * environment are removed unless `env` sets them.
+ */
+export function runToExit(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Run> {
+  const timeoutMs = opts.timeoutMs ?? 15_000;
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env, ...opts.env };
+    for (const k of ['GWSERVER_CMD_ARGS', 'WEB_CONCURRENCY', 'PORT']) if (opts.env?.[k] === undefined) delete env[k];
+    const t0 = Date.now();
+    const p = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      p.kill('SIGKILL');
+      reject(new Error(`gwserver ${args.join(' ')} did not exit within ${timeoutMs} ms; stderr:\n${stderr}`));
+    }, timeoutMs);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - t0 });
+    });
+  });
+}
+
+export type InterfaceKind = 'gateway' | 'node' | 'fetch';
+
+/**
+ * A fixture module that exports the same app once per interface (`gateway`,
+ * `node`, `fetchApp`), as [kind, MODULE:CALLABLE, the flags that serve it]
+ * for each of `kinds`: the table a test loops over to run under each.
+ */
+export function eachInterface(app: string, kinds: InterfaceKind[] = ['gateway', 'node', 'fetch']): Array<[InterfaceKind, string, string[]]> {
+  const all: Record<InterfaceKind, [string, string[]]> = {
+    gateway: [`${app}:gateway`, []],
+    node: [`${app}:node`, ['--interface', 'node']],
+    fetch: [`${app}:fetchApp`, []],
+  };
+  return kinds.map((k) => [k, ...all[k]]);
 }
 
 /** Whether a process with this pid exists. */

@@ -2,8 +2,9 @@
  * Reading gwserver's /metrics in tests: the Prometheus text format parsed,
  * sums over samples, scrapes polled until a condition holds.
  */
-import http from 'node:http';
 import { startGwserver, type Gwserver } from './gwserver.js';
+import { get } from './http.js';
+import { until } from './until.js';
 
 export interface Sample {
   name: string;
@@ -38,38 +39,18 @@ export interface Scrape {
   ms: number;
 }
 
-export function request(port: number, path: string, method = 'GET', timeoutMs = 10_000): Promise<{ status: number; contentType: string; body: string; ms: number }> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, method, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body, ms: Date.now() - t0 }));
-    });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer to ${method} ${path} within ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 export async function scrape(port: number, timeoutMs = 10_000): Promise<Scrape> {
-  const r = await request(port, '/metrics', 'GET', timeoutMs);
-  return { ...r, samples: r.status === 200 ? parseMetrics(r.body) : [] };
+  const r = await get(port, '/metrics', { timeoutMs });
+  return { status: r.status, contentType: String(r.headers['content-type'] ?? ''), body: r.body, ms: r.ms, samples: r.status === 200 ? parseMetrics(r.body) : [] };
 }
 
 /** Scrapes until `cond` holds (the workers push once a second); returns the scrape that satisfied it. */
 export async function scrapeUntil(port: number, cond: (s: Sample[]) => boolean, timeoutMs = 5000, what = 'the metrics'): Promise<Sample[]> {
-  const deadline = Date.now() + timeoutMs;
   let last: Sample[] = [];
-  for (;;) {
+  return until(async () => {
     last = (await scrape(port)).samples;
-    if (cond(last)) return last;
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}; last scrape:\n${last.filter((s) => s.name.startsWith('gwserver_')).map((s) => `${s.name}${JSON.stringify(s.labels)} ${s.value}`).join('\n')}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    return cond(last) && last;
+  }, timeoutMs, () => `${what}; last scrape:\n${last.filter((s) => s.name.startsWith('gwserver_')).map((s) => `${s.name}${JSON.stringify(s.labels)} ${s.value}`).join('\n')}`, 100);
 }
 
 export const REQUESTS = 'gwserver_http_requests_total';

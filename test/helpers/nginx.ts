@@ -8,9 +8,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './free-port.js';
 import { childPids } from './gwserver.js';
 
 /** The nginx binary: on PATH, or Debian's /usr/sbin (not on a non-root user's PATH). */
@@ -26,18 +26,6 @@ export function findNginx(): string | undefined {
     }
   }
   return undefined;
-}
-
-/** A port nobody listened on a moment ago (bound on 127.0.0.1:0, then closed). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /**

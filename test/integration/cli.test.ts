@@ -4,12 +4,11 @@
  * chose, binds of every form serve.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startGwserver } from '../helpers/gwserver.js';
+import { runToExit, startGwserver } from '../helpers/gwserver.js';
 import { rawRequest } from '../helpers/raw.js';
-import { runToExit } from '../helpers/client.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const APP = 'test/fixtures/apps/basic.mjs';
 
@@ -98,14 +97,10 @@ describe('command line', function () {
     it('takes --interface from GWSERVER_CMD_ARGS and from a config file', async () => {
       const env = await runToExit(['--check-config', `${LOADER}/bare.js:fetchHandler`], { env: { GWSERVER_CMD_ARGS: '--interface fetch' } });
       assert.deepEqual([env.code, env.stdout], [0, 'interface: fetch (--interface fetch)\n'], env.stderr);
-      const dir = mkdtempSync(path.join(os.tmpdir(), 'gw-interface-'));
-      try {
-        writeFileSync(path.join(dir, 'gw.json'), JSON.stringify({ interface: 'node' }));
-        const file = await runToExit(['--check-config', '-c', path.join(dir, 'gw.json'), `${LOADER}/bare.js:nodeHandler`]);
-        assert.deepEqual([file.code, file.stdout], [0, 'interface: node (--interface node)\n'], file.stderr);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+      const dir = tempDir('gw-interface-');
+      writeFileSync(path.join(dir, 'gw.json'), JSON.stringify({ interface: 'node' }));
+      const file = await runToExit(['--check-config', '-c', path.join(dir, 'gw.json'), `${LOADER}/bare.js:nodeHandler`]);
+      assert.deepEqual([file.code, file.stdout], [0, 'interface: node (--interface node)\n'], file.stderr);
     });
   });
 
@@ -141,8 +136,7 @@ describe('command line', function () {
 
   describe('unix sockets', () => {
     let dir: string;
-    beforeEach(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'gw-unix-')); });
-    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+    beforeEach(() => { dir = tempDir('gw-unix-'); });
 
     it('creates the socket with mode 666 by default, serves on it, removes it on exit', async () => {
       const sock = path.join(dir, 'app.sock');
@@ -174,27 +168,23 @@ describe('command line', function () {
 
   it('--log-level warning keeps warnings and drops info and debug records', async () => {
     // At warning the "listening" record is not printed: bind a unix socket whose path we know.
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'gw-level-'));
-    try {
-      const sock = path.join(dir, 'app.sock');
-      const srv = await startGwserver(['-b', `unix:${sock}`, '--log-level', 'warning', `${APP}:logs`], { noWait: true });
-      let r: Awaited<ReturnType<typeof rawRequest>> | undefined;
-      const deadline = Date.now() + 10_000;
-      while (r === undefined) {
-        r = await rawRequest({ path: sock }, 'GET / HTTP/1.0\r\n\r\n').catch(() => undefined);
-        if (r === undefined) {
-          assert.ok(Date.now() < deadline, 'server did not come up');
-          await new Promise((res) => setTimeout(res, 50));
-        }
+    const dir = tempDir('gw-level-');
+    const sock = path.join(dir, 'app.sock');
+    const srv = await startGwserver(['-b', `unix:${sock}`, '--log-level', 'warning', `${APP}:logs`], { noWait: true });
+    let r: Awaited<ReturnType<typeof rawRequest>> | undefined;
+    const deadline = Date.now() + 10_000;
+    while (r === undefined) {
+      r = await rawRequest({ path: sock }, 'GET / HTTP/1.0\r\n\r\n').catch(() => undefined);
+      if (r === undefined) {
+        assert.ok(Date.now() < deadline, 'server did not come up');
+        await new Promise((res) => setTimeout(res, 50));
       }
-      assert.equal(r.status, 200);
-      await srv.waitForRecord((rec) => rec.msg === 'warn probe');
-      await srv.stop();
-      const levels = new Set(srv.records().map((rec) => rec.level));
-      assert.ok(!levels.has('info') && !levels.has('debug'), [...levels].join(','));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
     }
+    assert.equal(r.status, 200);
+    await srv.waitForRecord((rec) => rec.msg === 'warn probe');
+    await srv.stop();
+    const levels = new Set(srv.records().map((rec) => rec.level));
+    assert.ok(!levels.has('info') && !levels.has('debug'), [...levels].join(','));
   });
 
   it('--log-level debug shows debug records', async () => {

@@ -4,12 +4,11 @@
  * GWSERVER_CMD_ARGS and the command line, and mistakes as one line and exit 2.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT } from '../helpers/gwserver.js';
+import { ROOT, runToExit, type Run } from '../helpers/gwserver.js';
 import { SETTINGS } from '../../src/config/settings.js';
-import { runToExit, type Run } from '../helpers/client.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const APP = 'test/fixtures/apps/basic.mjs:hello';
 
@@ -35,8 +34,7 @@ function assertOneLine(r: Run, code: number, expected: string | RegExp): void {
 describe('configuration (real CLI)', function () {
   this.timeout(30_000);
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'gw-cfg-')); });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  beforeEach(() => { dir = tempDir('gw-cfg-'); });
 
   describe('--print-config', () => {
     it('prints every setting, sorted, and exits 0 without an application', async () => {

@@ -6,31 +6,24 @@
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startGwserver, type Gwserver } from '../helpers/gwserver.js';
-import { rawRequest, waitFor } from '../helpers/raw.js';
+import { eachInterface, startGwserver, type Gwserver } from '../helpers/gwserver.js';
+import { RawClient, rawRequest } from '../helpers/raw.js';
+import { until } from '../helpers/until.js';
 
 const APP = 'test/fixtures/apps/edge.mjs';
 
 /** A keep-alive connection that has been served one request and stays open. */
-async function heldConnection(port: number): Promise<net.Socket> {
-  const sock = net.connect(port, '127.0.0.1');
-  await new Promise<void>((resolve, reject) => {
-    let got = '';
-    sock.setEncoding('latin1');
-    sock.on('data', (d: string) => {
-      got += d;
-      if (/\r\n\r\nok x$/.test(got)) resolve();
-    });
-    sock.once('error', reject);
-    sock.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
-  });
-  return sock;
+async function heldConnection(port: number): Promise<RawClient> {
+  const c = await RawClient.open(port);
+  await c.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  await c.waitFor('the first response', (x) => /\r\n\r\nok x$/.test(x.text));
+  return c;
 }
 
 describe('--worker-connections', function () {
   this.timeout(30_000);
   let srv: Gwserver;
-  const held: net.Socket[] = [];
+  const held: RawClient[] = [];
   before(async () => {
     srv = await startGwserver(['-w', '1', '--worker-connections', '2', `${APP}:gateway`]);
   });
@@ -47,7 +40,7 @@ describe('--worker-connections', function () {
     assert.equal(r.headers.connection, 'close');
     await srv.waitForRecord((x) => /--worker-connections 2 reached/.test(String(x.msg)));
     held.shift()!.destroy();
-    await waitFor(async () => (await rawRequest({ port: srv.port }, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).status === 200, 10_000, 'a connection served again');
+    await until(async () => (await rawRequest({ port: srv.port }, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).status === 200, 10_000, 'a connection served again');
     assert.deepEqual(srv.workerPids(), [worker]);
   });
 });
@@ -55,10 +48,10 @@ describe('--worker-connections', function () {
 describe('--worker-connections with round-robin scheduling', function () {
   this.timeout(30_000);
   let srv: Gwserver;
-  const held: net.Socket[] = [];
+  const held: RawClient[] = [];
   before(async () => {
     srv = await startGwserver(['-w', '2', '--scheduling', 'round-robin', '--worker-connections', '1', '--log-level', 'debug', `${APP}:gateway`]);
-    await waitFor(() => srv.workerPids().length === 2, 10_000, 'two workers');
+    await srv.waitWorkers(2, 10_000);
   });
   after(async () => {
     for (const s of held) s.destroy();
@@ -71,7 +64,7 @@ describe('--worker-connections with round-robin scheduling', function () {
     const full = await srv.waitForRecord((x) => /--worker-connections 1 reached/.test(String(x.msg)));
     const short = await rawRequest({ port: srv.port }, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     assert.equal(short.status, 200);
-    const roomAgain = (n: number) => waitFor(() => srv.records().filter((x) => x.msg === 'round-robin: a worker has room again' && x.worker_pid !== full.pid).length >= n, 10_000, 'the master to hear that the other worker has room');
+    const roomAgain = (n: number) => until(() => srv.records().filter((x) => x.msg === 'round-robin: a worker has room again' && x.worker_pid !== full.pid).length >= n, 10_000, 'the master to hear that the other worker has room');
     await roomAgain(1);
     // Now the turn is the full worker's: the master must skip it.
     for (let i = 0; i < 3; i++) {
@@ -80,16 +73,13 @@ describe('--worker-connections with round-robin scheduling', function () {
       await roomAgain(i + 2);
     }
     held.push(await heldConnection(srv.port));
-    await waitFor(() => new Set(srv.records().filter((x) => /--worker-connections 1 reached/.test(String(x.msg))).map((x) => x.pid)).size === 2, 10_000, 'both workers full');
+    await until(() => new Set(srv.records().filter((x) => /--worker-connections 1 reached/.test(String(x.msg))).map((x) => x.pid)).size === 2, 10_000, 'both workers full');
     const r = await rawRequest({ port: srv.port }, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     assert.equal(r.status, 503);
   });
 });
 
-for (const [kind, target, flags] of [
-  ['gateway', `${APP}:gateway`, []],
-  ['node', `${APP}:node`, ['--interface', 'node']],
-] as const) {
+for (const [kind, target, flags] of eachInterface(APP, ['gateway', 'node'])) {
   describe(`--send-timeout, ${kind} interface`, function () {
     this.timeout(30_000);
     let srv: Gwserver;
@@ -124,7 +114,7 @@ for (const [kind, target, flags] of [
       assert.ok(Date.now() - t0 < 10_000);
       // The client sees the end once it reads again.
       sock.resume();
-      await waitFor(() => closed, 10_000, 'the client to see the connection closed');
+      await until(() => closed, 10_000, 'the client to see the connection closed');
       assert.ok(got < 256 * 1024 * 1024, `got ${got} bytes of 256 MiB`);
       const r = await rawRequest({ port: srv.port }, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
       assert.equal(r.status, 200);

@@ -16,8 +16,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, BIN, childPids, killAll } from '../helpers/gwserver.js';
-import { httpGet } from '../helpers/client.js';
-import { waitFor } from '../helpers/raw.js';
+import { get } from '../helpers/http.js';
+import { until } from '../helpers/until.js';
 
 interface Instruction {
   /** Upper-cased, e.g. `COPY`. */
@@ -222,7 +222,7 @@ describe('Dockerfile', function () {
       collect(proc.stderr!, stderr);
       const exited = new Promise<number | null>((resolve) => proc!.once('exit', (code) => resolve(code)));
 
-      await waitFor(() => {
+      await until(() => {
         assert.equal(proc!.exitCode, null, `the server exited early:\n${stderr.join('\n')}`);
         return records().some((r) => r.msg === 'listening') && records().some((r) => r.msg === 'metrics listening');
       }, 15_000, 'listening and metrics listening');
@@ -234,17 +234,17 @@ describe('Dockerfile', function () {
       assert.equal(wildcard.length, ports.size, 'every 0.0.0.0 bind is accounted for');
 
       // WEB_CONCURRENCY from the image's ENV sets the number of workers.
-      await waitFor(() => childPids(proc!.pid!).length === Number(env.WEB_CONCURRENCY), 15_000, `${env.WEB_CONCURRENCY} workers`);
+      await until(() => childPids(proc!.pid!).length === Number(env.WEB_CONCURRENCY), 15_000, `${env.WEB_CONCURRENCY} workers`);
 
-      const form = await httpGet(appPort, '/');
+      const form = await get(appPort, '/');
       assert.equal(form.status, 200);
       assert.match(form.body, /<form action="encode"/);
-      const encoded = await httpGet(appPort, '/encode?mystring=gwserver%20in%20a%20container');
+      const encoded = await get(appPort, '/encode?mystring=gwserver%20in%20a%20container');
       assert.equal(encoded.status, 200);
       assert.ok(encoded.body.includes(Buffer.from('gwserver in a container').toString('base64')), encoded.body);
 
       // --access-logfile -: a JSON line per request on stdout; the error log is JSON on stderr.
-      await waitFor(() => stdout.some((l) => l.includes('"path":"/encode"')), 5000, 'the access line on stdout');
+      await until(() => stdout.some((l) => l.includes('"path":"/encode"')), 5000, 'the access line on stdout');
       const access = JSON.parse(stdout.find((l) => l.includes('"path":"/encode"'))!) as Record<string, unknown>;
       assert.equal(access.status, 200);
       assert.ok(records().length > 0);

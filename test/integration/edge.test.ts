@@ -5,37 +5,17 @@
  * (the connection closes after the response) instead of being an error.
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { startGwserver, type Gwserver } from '../helpers/gwserver.js';
-import { rawRequest } from '../helpers/raw.js';
+import { eachInterface, startGwserver, type Gwserver } from '../helpers/gwserver.js';
+import { rawExchange, rawRequest } from '../helpers/raw.js';
 
 const APP = 'test/fixtures/apps/edge.mjs';
 
-/** Sends one request and resolves with what came back once the server closed the connection, or rejects after `ms`. */
-function untilServerCloses(port: number, request: string, ms = 10_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(port, '127.0.0.1');
-    let got = '';
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`the server did not close the connection within ${ms} ms; got ${JSON.stringify(got)}`));
-    }, ms);
-    sock.setEncoding('latin1');
-    sock.on('data', (d: string) => { got += d; });
-    sock.on('error', () => {});
-    sock.on('close', () => {
-      clearTimeout(timer);
-      resolve(got);
-    });
-    sock.write(request);
-  });
+/** Sends one request and resolves with what came back once the server closed the connection. */
+async function untilServerCloses(port: number, request: string): Promise<string> {
+  return (await rawExchange(port, request)).text;
 }
 
-for (const [kind, target, flags] of [
-  ['gateway', `${APP}:gateway`, []],
-  ['node', `${APP}:node`, ['--interface', 'node']],
-  ['fetch', `${APP}:fetchApp`, []],
-] as const) {
+for (const [kind, target, flags] of eachInterface(APP)) {
   describe(`the edge, ${kind} interface`, function () {
     this.timeout(30_000);
     let srv: Gwserver;

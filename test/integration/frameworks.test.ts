@@ -9,38 +9,18 @@
  * with zero failed requests.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { startGwserver, type Gwserver } from '../helpers/gwserver.js';
+import { get, request } from '../helpers/http.js';
 import { runLoad } from '../helpers/load.js';
-import { waitFor } from '../helpers/raw.js';
+import { RawClient } from '../helpers/raw.js';
+import { until } from '../helpers/until.js';
 import { REQUESTS, scrapeUntil, sum } from '../helpers/metrics.js';
 
 const DIR = 'test/fixtures/apps/frameworks';
-
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-function call(port: number, p: string, opts: { method?: string; body?: string | Buffer; headers?: Record<string, string> } = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: p, method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      res.on('error', reject);
-    });
-    req.setTimeout(15_000, () => req.destroy(new Error(`no answer to ${p}`)));
-    req.on('error', reject);
-    req.end(opts.body);
-  });
-}
 
 function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -82,11 +62,11 @@ for (const { name, kind } of APPS) {
     });
 
     it('answers its routes, with a request id made or kept', async () => {
-      const hello = await call(srv.port, '/');
+      const hello = await get(srv.port, '/');
       assert.equal(hello.status, 200);
       assert.equal(hello.body, `hello from ${name}`);
       assert.match(String(hello.headers['x-request-id']), /^[0-9a-f-]{36}$/);
-      const json = await call(srv.port, '/json', { headers: { 'X-Request-ID': 'given-id-1' } });
+      const json = await get(srv.port, '/json', { headers: { 'X-Request-ID': 'given-id-1' } });
       assert.equal(json.status, 200);
       assert.deepEqual(JSON.parse(json.body), { framework: name, n: 1 });
       assert.match(String(json.headers['content-type']), /application\/json/);
@@ -95,21 +75,21 @@ for (const { name, kind } of APPS) {
 
     it('takes a request body and sends it back', async () => {
       const big = 'abcdefghij'.repeat(100_000);
-      const r = await call(srv.port, '/echo', { method: 'POST', body: big, headers: { 'Content-Type': 'text/plain' } });
+      const r = await request(srv.port, { method: 'POST', path: '/echo', body: big, headers: { 'Content-Type': 'text/plain' } });
       assert.equal(r.status, 200);
       assert.equal(r.body.length, big.length);
       assert.equal(r.body, big);
     });
 
     it('answers an app error with a 500, logs it with the request id, and serves on', async () => {
-      const r = await call(srv.port, '/error', { headers: { 'X-Request-ID': `err-${name}` } });
+      const r = await get(srv.port, '/error', { headers: { 'X-Request-ID': `err-${name}` } });
       assert.equal(r.status, 500);
-      const hello = await call(srv.port, '/');
+      const hello = await get(srv.port, '/');
       assert.equal(hello.status, 200);
     });
 
     it('does not let an untrusted peer pass X-Forwarded-* to the app', async () => {
-      const r = await call(srv.port, '/info', { headers: { 'X-Forwarded-For': '6.6.6.6', 'X-Forwarded-Proto': 'https', Forwarded: 'for=6.6.6.6' } });
+      const r = await get(srv.port, '/info', { headers: { 'X-Forwarded-For': '6.6.6.6', 'X-Forwarded-Proto': 'https', Forwarded: 'for=6.6.6.6' } });
       assert.equal(r.status, 200);
       const info = JSON.parse(r.body) as { headers: Record<string, string>; url: string; remote: string; ip?: string; protocol?: string };
       assert.equal(info.headers['x-forwarded-for'], undefined);
@@ -122,7 +102,7 @@ for (const { name, kind } of APPS) {
     });
 
     it('streams a 1 GiB response to a slow reader in bounded memory, and serves on after the reader leaves', async () => {
-      const pidOf = async () => JSON.parse((await call(srv.port, '/info')).body).pid as number;
+      const pidOf = async () => JSON.parse((await get(srv.port, '/info')).body).pid as number;
       const before = new Map(srv.workerPids().map((p) => [p, rssKiB(p)]));
       let received = 0;
       const sock = net.connect(srv.port, '127.0.0.1');
@@ -134,7 +114,7 @@ for (const { name, kind } of APPS) {
         sock.pause();
         setTimeout(() => sock.resume(), 50);
       });
-      await waitFor(() => received > 1024 * 1024, 15_000, 'the first MiB');
+      await until(() => received > 1024 * 1024, 15_000, 'the first MiB');
       const t0 = Date.now();
       while (Date.now() - t0 < 1500) await new Promise((r) => setTimeout(r, 100));
       for (const [pid, kib] of before) {
@@ -143,25 +123,24 @@ for (const { name, kind } of APPS) {
       assert.ok(received < 512 * 1024 * 1024, 'the reader was slow');
       sock.destroy();
       assert.ok(before.has(await pidOf()));
-      assert.equal((await call(srv.port, '/')).status, 200);
+      assert.equal((await get(srv.port, '/')).status, 200);
     });
 
     it('sees a client that goes away: the access log says 499', async () => {
-      const sock = net.connect(srv.port, '127.0.0.1');
-      await new Promise<void>((resolve) => sock.once('connect', resolve));
-      sock.write(`GET /slow?ms=1500 HTTP/1.1\r\nHost: x\r\nX-Request-ID: gone-${name}\r\n\r\n`);
+      const c = await RawClient.open(srv.port);
+      await c.write(`GET /slow?ms=1500 HTTP/1.1\r\nHost: x\r\nX-Request-ID: gone-${name}\r\n\r\n`);
       await new Promise((r) => setTimeout(r, 200));
-      sock.destroy();
-      await waitFor(() => readFileSync(access, 'utf8').includes(`gone-${name}`), 10_000, 'the access line of the abandoned request');
+      c.destroy();
+      await until(() => readFileSync(access, 'utf8').includes(`gone-${name}`), 10_000, 'the access line of the abandoned request');
       const line = readFileSync(access, 'utf8').split('\n').find((l) => l.includes(`gone-${name}`))!;
       assert.equal(JSON.parse(line).status, 499, line);
     });
 
     it('writes an access log line per request and counts it in the metrics', async () => {
       const id = `log-${name}`;
-      const r = await call(srv.port, '/json?x=1', { headers: { 'X-Request-ID': id, 'User-Agent': 'frameworks-test' } });
+      const r = await get(srv.port, '/json?x=1', { headers: { 'X-Request-ID': id, 'User-Agent': 'frameworks-test' } });
       assert.equal(r.status, 200);
-      await waitFor(() => readFileSync(access, 'utf8').includes(id), 10_000, 'the access line');
+      await until(() => readFileSync(access, 'utf8').includes(id), 10_000, 'the access line');
       const rec = JSON.parse(readFileSync(access, 'utf8').split('\n').find((l) => l.includes(id))!);
       assert.equal(rec.status, 200);
       assert.equal(rec.method, 'GET');
@@ -177,21 +156,21 @@ for (const { name, kind } of APPS) {
       let stop = false;
       let answered = 0;
       const load = runLoad(srv.port, { concurrency: 4, keepAlive: true, until: () => stop, maxRequests: 20_000, path: '/json', onOk: () => answered++ });
-      await waitFor(() => answered >= 20, 10_000, 'the load under way');
+      await until(() => answered >= 20, 10_000, 'the load under way');
       process.kill(srv.pid, 'SIGHUP');
-      await waitFor(() => {
+      await until(() => {
         const now = srv.workerPids();
         return now.length === 2 && now.every((p) => !old.includes(p));
       }, 20_000, 'new workers');
       // Some load on the new workers too, before it stops.
       const before = answered;
-      await waitFor(() => answered >= before + 20, 10_000, 'requests answered by the new workers');
+      await until(() => answered >= before + 20, 10_000, 'requests answered by the new workers');
       stop = true;
       const result = await load;
       assert.equal(result.failed, 0, result.errors.join('; '));
       assert.ok(result.ok > 10, `only ${result.ok} requests`);
       if (name === 'fastify') {
-        await waitFor(() => srv.records().filter((r) => r.msg === 'fastify closed').length >= 2, 10_000, "the old workers' Fastify close()");
+        await until(() => srv.records().filter((r) => r.msg === 'fastify closed').length >= 2, 10_000, "the old workers' Fastify close()");
       }
     });
   });

@@ -9,10 +9,10 @@
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import { ROOT, startGwserver, type Gwserver } from '../helpers/gwserver.js';
-import { rawRequest, waitFor } from '../helpers/raw.js';
+import { eachInterface, ROOT, startGwserver, type Gwserver } from '../helpers/gwserver.js';
+import { RawClient, rawRequest } from '../helpers/raw.js';
+import { until } from '../helpers/until.js';
 
 const SECONDS = Number(process.env.GWSERVER_FUZZ_SECONDS ?? 3);
 const SEED = Number(process.env.GWSERVER_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -82,34 +82,17 @@ function makeInput(rand: () => number, seeds: Buffer[]): Buffer {
 }
 
 /** Sends the input, half-closes, and collects the status codes of what came back (until close, or 3 s). */
-function throwAt(port: number, input: Buffer): Promise<number[]> {
-  return new Promise((resolve) => {
-    const sock = net.connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    const finish = () => {
-      clearTimeout(timer);
-      sock.destroy();
-      const text = Buffer.concat(chunks).toString('latin1');
-      resolve([...text.matchAll(/(?:^|\r\n)HTTP\/1\.[01] (\d{3}) /g)].map((m) => Number(m[1])));
-    };
-    const timer = setTimeout(finish, 3000);
-    sock.on('data', (d: Buffer) => chunks.push(d));
-    sock.on('error', finish);
-    sock.on('close', finish);
-    sock.on('connect', () => {
-      sock.write(input);
-      sock.end();
-    });
-  });
+async function throwAt(port: number, input: Buffer): Promise<number[]> {
+  const c = new RawClient(port);
+  c.end(input);
+  await c.waitClosed(3000).catch(() => undefined);
+  c.destroy();
+  return [...c.text.matchAll(/(?:^|\r\n)HTTP\/1\.[01] (\d{3}) /g)].map((m) => Number(m[1]));
 }
 
 const openFiles = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 
-for (const [kind, target, flags] of [
-  ['gateway', `${APP}:gateway`, []],
-  ['node', `${APP}:node`, ['--interface', 'node']],
-  ['fetch', `${APP}:fetchApp`, []],
-] as const) {
+for (const [kind, target, flags] of eachInterface(APP)) {
   describe(`fuzz, ${kind} interface`, function () {
     this.timeout(60_000 + SECONDS * 1000);
     let srv: Gwserver;
@@ -142,7 +125,7 @@ for (const [kind, target, flags] of [
       assert.deepEqual(failures, [], 'no 5xx for a client\'s fault');
       const exits = srv.records().filter((x) => x.level >= 50 || /exit/i.test(String(x.msg)));
       assert.deepEqual(srv.workerPids(), [worker], `the worker never exited; the log: ${JSON.stringify(exits).slice(0, 3000)}`);
-      await waitFor(() => openFiles(worker) <= before + 5, 15_000, `the worker's open files back to ${before} (now ${openFiles(worker)})`);
+      await until(() => openFiles(worker) <= before + 5, 15_000, `the worker's open files back to ${before} (now ${openFiles(worker)})`);
       const r = await rawRequest({ port: srv.port }, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello');
       assert.equal(r.status, 200);
       assert.equal(r.body.toString(), '5');

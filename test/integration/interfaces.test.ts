@@ -6,12 +6,12 @@
  * (its socket released) hold under each.
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { startGwserver, type Gwserver } from '../helpers/gwserver.js';
-import { rawRequest, waitFor } from '../helpers/raw.js';
+import { rawRequest } from '../helpers/raw.js';
+import { until } from '../helpers/until.js';
 
 const APP = 'test/fixtures/apps/interfaces.mjs';
 const TARGETS = {
@@ -124,7 +124,7 @@ for (const kind of ['gateway', 'node', 'fetch'] as const) {
     it('runs the request hooks with the request (gateway: the environ) and the status', async () => {
       await get(srv, '/mount/hooked?q=1');
       const entries = () => readFileSync(hooks, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
-      await waitFor(() => entries().some((e) => e.hook === 'postRequest' && String(e.path).endsWith('/hooked')), 10_000, 'postRequest');
+      await until(() => entries().some((e) => e.hook === 'postRequest' && String(e.path).endsWith('/hooked')), 10_000, 'postRequest');
       const pre = entries().find((e) => e.hook === 'preRequest' && String(e.path).endsWith('/hooked'))!;
       const post = entries().find((e) => e.hook === 'postRequest' && String(e.path).endsWith('/hooked'))!;
       assert.equal(pre.given, kind === 'gateway' ? 'environ' : 'request');
@@ -137,23 +137,12 @@ for (const kind of ['gateway', 'node', 'fetch'] as const) {
       const before = fds();
       const tail = Buffer.alloc(100 * 1024, 'x');
       let next = 0;
+      const connect = Buffer.concat([Buffer.from('CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n'), tail]);
       const lane = async () => {
-        while (next++ < 1000) {
-          await new Promise<void>((resolve) => {
-            const s = net.connect(srv.port, '127.0.0.1');
-            let got = '';
-            const done = () => { s.destroy(); resolve(); };
-            s.setEncoding('latin1');
-            s.on('data', (d: string) => { got += d; if (got.includes('\r\n\r\n')) done(); });
-            s.on('error', done);
-            s.on('close', done);
-            s.write('CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n');
-            s.write(tail);
-          });
-        }
+        while (next++ < 1000) await rawRequest(srv.port, connect).catch(() => undefined);
       };
       await Promise.all(Array.from({ length: 32 }, lane));
-      await waitFor(() => fds() <= before + 5, 15_000, `the open files to come back to ${before} (now ${fds()})`);
+      await until(() => fds() <= before + 5, 15_000, `the open files to come back to ${before} (now ${fds()})`);
       assert.equal((await get(srv, '/mount/alive')).status, 200);
     });
   });

@@ -7,14 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { ROOT, startGwserver, type Gwserver } from '../helpers/gwserver.js';
-import { rawRequest, waitFor } from '../helpers/raw.js';
-import { runToExit } from '../helpers/client.js';
+import { ROOT, runToExit, startGwserver, type Gwserver } from '../helpers/gwserver.js';
+import { get, reachEveryWorker, request, type Reply } from '../helpers/http.js';
+import { RawClient, rawRequest } from '../helpers/raw.js';
+import { until } from '../helpers/until.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const APP = 'test/fixtures/apps/logs.mjs:application';
 
@@ -30,71 +30,25 @@ function jsonLines(file: string): LogRecord[] {
   return lines(file).map((l) => JSON.parse(l) as LogRecord);
 }
 
-interface Reply {
-  status: number;
-  body: string;
-  headers: http.IncomingHttpHeaders;
-}
-
-/** One request on a fresh connection. */
-function request(port: number, opts: { method?: string; path?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: opts.method ?? 'GET', path: opts.path ?? '/', agent: false, headers: { Connection: 'close', ...opts.headers } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-      res.on('error', reject);
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error('no response within 10 s')));
-    req.on('error', reject);
-    req.end(opts.body);
-  });
-}
-
 /** The worker id of each worker pid, from the master's "worker N ready" records. */
 function workerIds(srv: Gwserver, file?: string): Map<number, number> {
   const records = file === undefined ? srv.records() : jsonLines(file);
   return new Map(records.filter((r) => /^worker \d+ ready$/.test(r.msg ?? '')).map((r) => [r.worker_pid as number, r.worker_id as number]));
 }
 
-async function waitLines(file: string, n: number, what = `${n} lines in ${path.basename(file)}`): Promise<void> {
-  try {
-    await waitFor(() => lines(file).length >= n, 15_000, what);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}; the file holds:\n${lines(file).join('\n')}`);
-  }
-}
-
-async function waitWorkers(srv: Gwserver, n: number): Promise<number[]> {
-  await waitFor(() => srv.workerPids().length === n, 15_000, `${n} workers`);
-  return srv.workerPids();
-}
-
-/** Sends requests until every worker served at least one (bounded); returns how many were sent. */
-async function reachEveryWorker(port: number, workers: number[], pathname = '/'): Promise<number> {
-  const seen = new Set<number>();
-  let sent = 0;
-  while (sent < 200 && !workers.every((w) => seen.has(w))) {
-    const r = await request(port, { path: pathname });
-    sent++;
-    assert.equal(r.status, 200);
-    seen.add(Number(r.body));
-  }
-  assert.ok(workers.every((w) => seen.has(w)), 'requests reached every worker');
-  return sent;
+async function waitLines(file: string, n: number): Promise<void> {
+  await until(() => lines(file).length >= n, 15_000, () => `${n} lines in ${path.basename(file)}; the file holds:\n${lines(file).join('\n')}`);
 }
 
 describe('logging: the access log and the error log', function () {
   this.timeout(60_000);
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'gw-logging-')); });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  beforeEach(() => { dir = tempDir('gw-logging-'); });
 
   it('N requests through -w 2 give exactly N JSON access lines with the right fields', async () => {
     const access = path.join(dir, 'logs', 'access.log');
     const srv = await startGwserver(['-w', '2', '--access-logfile', access, APP]);
-    const workers = await waitWorkers(srv, 2);
+    const workers = await srv.waitWorkers(2);
     await srv.waitForRecord((r) => /^worker 2 ready$/.test(r.msg ?? ''));
     const replies: Array<{ reply: Reply; kind: 'get' | 'post'; i: number }> = [];
     const N = 30;
@@ -154,14 +108,10 @@ describe('logging: the access log and the error log', function () {
   it('a client that leaves mid-response gets a line (the status sent, completed: false); a refused request gets one too', async () => {
     const access = path.join(dir, 'access.log');
     const srv = await startGwserver(['-w', '1', '--access-logfile', access, '--limit-request-line', '100', APP]);
-    const sock = net.connect(srv.port, '127.0.0.1');
-    let got = '';
-    sock.setEncoding('latin1');
-    sock.on('data', (d: string) => (got += d));
-    sock.on('error', () => undefined);
-    sock.write('GET /slow HTTP/1.1\r\nHost: x\r\nX-Request-ID: leaving-client-1\r\n\r\n');
-    await waitFor(() => got.includes('first\n'), 10_000, 'the first chunk');
-    sock.destroy();
+    const c = new RawClient(srv.port);
+    c.send('GET /slow HTTP/1.1\r\nHost: x\r\nX-Request-ID: leaving-client-1\r\n\r\n');
+    await c.waitFor('the first chunk', () => c.text.includes('first\n'));
+    c.destroy();
     await waitLines(access, 1);
     const [left] = jsonLines(access);
     assert.equal(left!.request_id, 'leaving-client-1');
@@ -190,7 +140,7 @@ describe('logging: the access log and the error log', function () {
       const r = await rawRequest({ port: srv.port }, `GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: a${sep}${forged}\r\n\r\n`);
       assert.equal(r.status, 400, JSON.stringify(sep));
     }
-    assert.equal((await request(srv.port)).status, 200);
+    assert.equal((await get(srv.port)).status, 200);
     await waitLines(access, 1);
     await srv.stop();
     assert.equal(lines(access).length, 1, 'only the good request');
@@ -247,14 +197,11 @@ describe('logging: the access log and the error log', function () {
 
   /** The port of a gwserver whose error log is a text file, from its listening line. */
   async function textPort(srv: Gwserver, error: string): Promise<number> {
-    let port = 0;
-    await waitFor(() => {
+    return until(() => {
       if (srv.proc.exitCode !== null) throw new Error(`gwserver exited: ${srv.stderr.join('\n')}`);
       const m = /\] listening address=http:\/\/127\.0\.0\.1:(\d+)/.exec(lines(error).join('\n'));
-      if (m) port = Number(m[1]);
-      return port > 0;
+      return m ? Number(m[1]) : 0;
     }, 15_000, 'the listening line');
-    return port;
   }
 
   it('text: gunicorn\'s default format, a custom one with %({x-foo}i)s %({content-type}o)s %(M)s, and a text error log', async () => {
@@ -303,7 +250,7 @@ describe('logging: the access log and the error log', function () {
 
   it('wsgi.errors lines and an app exception land in the error log with the request id and the stack', async () => {
     const srv = await startGwserver(['-w', '1', APP]);
-    const r = await request(srv.port, { path: '/errors' });
+    const r = await get(srv.port, '/errors');
     assert.equal(r.status, 500);
     const rid = r.headers['x-request-id'];
     const first = await srv.waitForRecord((x) => x.msg === 'first wsgi.errors line');
@@ -324,7 +271,7 @@ describe('logging: the access log and the error log', function () {
     it(`a ${how} stop under load: every response a client received whole has its line`, async () => {
       const access = path.join(dir, 'access.log');
       const srv = await startGwserver(['-w', '2', '--access-logfile', access, APP]);
-      await waitWorkers(srv, 2);
+      await srv.waitWorkers(2);
       // Keep-alive and concurrency: many lines end in the same loop turns and are queued together; the signal comes while they are.
       const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
       const done: string[] = [];
@@ -342,7 +289,7 @@ describe('logging: the access log and the error log', function () {
       });
       const loop = async () => { for (let i = 0; i < 2000 && !stop; i++) await one(); };
       const loops = Array.from({ length: 8 }, loop);
-      await waitFor(() => done.length >= 300, 20_000, '300 responses');
+      await until(() => done.length >= 300, 20_000, '300 responses');
       srv.proc.kill(signal);
       await srv.exited;
       stop = true;
@@ -358,21 +305,21 @@ describe('logging: the access log and the error log', function () {
     const access = path.join(dir, 'access.log');
     const error = path.join(dir, 'error.log');
     const srv = await startGwserver(['-w', '2', '--access-logfile', access, '--error-logfile', error, APP], { noWait: true });
-    await waitFor(() => jsonLines(error).some((r) => r.msg === 'listening'), 15_000, 'listening');
+    await until(() => jsonLines(error).some((r) => r.msg === 'listening'), 15_000, 'listening');
     const port = Number(new URL(jsonLines(error).find((r) => r.msg === 'listening')!.address).port);
-    const workers = await waitWorkers(srv, 2);
-    await waitFor(() => workerIds(srv, error).size === 2, 15_000, 'both workers ready');
-    const before = await reachEveryWorker(port, workers);
+    const workers = await srv.waitWorkers(2);
+    await until(() => workerIds(srv, error).size === 2, 15_000, 'both workers ready');
+    const before = (await reachEveryWorker(port, workers)).length;
     await waitLines(access, before);
 
     // logrotate: mv access.log access.log.1 (and the error log); kill -USR1 master.
     renameSync(access, `${access}.1`);
     renameSync(error, `${error}.1`);
     srv.proc.kill('SIGUSR1');
-    await waitFor(() => jsonLines(error).some((r) => r.msg === 'log files reopened' && r.pid === srv.pid), 15_000, 'the master reopened');
-    for (const w of workers) await waitFor(() => jsonLines(error).some((r) => r.msg === 'log files reopened' && r.pid === w), 15_000, `worker ${w} reopened`);
+    await until(() => jsonLines(error).some((r) => r.msg === 'log files reopened' && r.pid === srv.pid), 15_000, 'the master reopened');
+    for (const w of workers) await until(() => jsonLines(error).some((r) => r.msg === 'log files reopened' && r.pid === w), 15_000, `worker ${w} reopened`);
 
-    const after = await reachEveryWorker(port, workers);
+    const after = (await reachEveryWorker(port, workers)).length;
     await waitLines(access, after);
     srv.proc.kill('SIGTERM');
     await srv.exited;
@@ -405,18 +352,18 @@ describe('logging: the access log and the error log', function () {
     writeFileSync(confFile, conf, { mode: 0o644 });
 
     const srv = await startGwserver(['-w', '2', '--pid', pidfile, '--access-logfile', access, '--error-logfile', error, APP], { noWait: true });
-    await waitFor(() => jsonLines(error).some((r) => r.msg === 'listening'), 15_000, 'listening');
+    await until(() => jsonLines(error).some((r) => r.msg === 'listening'), 15_000, 'listening');
     const port = Number(new URL(jsonLines(error).find((r) => r.msg === 'listening')!.address).port);
-    const workers = await waitWorkers(srv, 2);
-    await waitFor(() => workerIds(srv, error).size === 2 && existsSync(pidfile), 15_000, 'both workers ready');
-    const before = await reachEveryWorker(port, workers);
+    const workers = await srv.waitWorkers(2);
+    await until(() => workerIds(srv, error).size === 2 && existsSync(pidfile), 15_000, 'both workers ready');
+    const before = (await reachEveryWorker(port, workers)).length;
     await waitLines(access, before);
 
     const r = spawnSync('logrotate', ['-f', '-s', path.join(dir, 'state'), confFile], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.ok(existsSync(`${access}.1`), `rotated: ${readdirSync(dir).join(' ')}`);
-    for (const w of [srv.pid, ...workers]) await waitFor(() => jsonLines(error).some((x) => x.msg === 'log files reopened' && x.pid === w), 15_000, `${w} reopened`);
-    const after = await reachEveryWorker(port, workers);
+    for (const w of [srv.pid, ...workers]) await until(() => jsonLines(error).some((x) => x.msg === 'log files reopened' && x.pid === w), 15_000, `${w} reopened`);
+    const after = (await reachEveryWorker(port, workers)).length;
     await waitLines(access, after);
     srv.proc.kill('SIGTERM');
     await srv.exited;

@@ -17,9 +17,9 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import { startGwserver, type Gwserver } from '../helpers/gwserver.js';
+import { get } from '../helpers/http.js';
 
 const MiB = 1024 * 1024;
 const GIB = 1024 * MiB;
@@ -93,25 +93,10 @@ class RssSampler {
 const samplers = new Set<RssSampler>();
 
 /** GET a small JSON document on its own connection (no pooled socket is left behind). */
-function getJson(server: Gwserver, path: string): Promise<Record<string, number>> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: server.host, port: server.port, path, agent: false, headers: { connection: 'close' } }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (d: Buffer) => parts.push(d));
-      res.on('end', () => {
-        try {
-          assert.equal(res.statusCode, 200);
-          resolve(JSON.parse(Buffer.concat(parts).toString('utf8')) as Record<string, number>);
-        } catch (err) {
-          reject(err);
-        }
-      });
-      res.on('error', reject);
-    });
-    req.on('socket', (s) => track(s));
-    req.on('error', reject);
-    req.end();
-  });
+async function getJson(server: Gwserver, path: string): Promise<Record<string, number>> {
+  const r = await get(server, path);
+  assert.equal(r.status, 200);
+  return JSON.parse(r.body) as Record<string, number>;
 }
 
 /** Streaming decoder of a chunked body: hands out data pieces, says when the last chunk was seen. */

@@ -9,16 +9,17 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { childPids, startGwserver, type Gwserver } from '../helpers/gwserver.js';
-import { httpGet, runToExit } from '../helpers/client.js';
-import { rawRequest, waitFor } from '../helpers/raw.js';
-import { REQUESTS, parseMetrics, request, scrape, scrapeUntil, startWithMetrics, sum, type Sample } from '../helpers/metrics.js';
+import { childPids, runToExit, startGwserver, type Gwserver } from '../helpers/gwserver.js';
+import { get, request } from '../helpers/http.js';
+import { rawRequest } from '../helpers/raw.js';
+import { until } from '../helpers/until.js';
+import { REQUESTS, parseMetrics, scrape, scrapeUntil, startWithMetrics, sum, type Sample } from '../helpers/metrics.js';
 
 const MASTER_APP = 'test/fixtures/apps/master.mjs:application';
 const STUCK_APP = 'test/fixtures/apps/stuck.mjs:application';
 
 async function requests(port: number, n: number, path = '/'): Promise<void> {
-  for (let i = 0; i < n; i++) assert.equal((await httpGet(port, path)).status, 200);
+  for (let i = 0; i < n; i++) assert.equal((await get(port, path)).status, 200);
 }
 
 describe('metrics: /metrics aggregated over the workers', function () {
@@ -26,7 +27,7 @@ describe('metrics: /metrics aggregated over the workers', function () {
 
   it('N requests over 2 workers: requests_total sums to N, with the duration and size histograms and the worker gauges', async () => {
     const { srv, mport } = await startWithMetrics(['-w', '2', MASTER_APP]);
-    await waitFor(() => srv.workerPids().length === 2, 10_000, '2 workers');
+    await until(() => srv.workerPids().length === 2, 10_000, '2 workers');
     const N = 40;
     await requests(srv.port, N);
     const s = await scrapeUntil(mport, (x) => sum(x, REQUESTS) === N, 5000, `requests_total = ${N}`);
@@ -51,7 +52,7 @@ describe('metrics: /metrics aggregated over the workers', function () {
 
   it('keeps requests_total across a worker stopped gracefully (TERM), a HUP reload, and a worker killed with SIGKILL', async () => {
     const { srv, mport } = await startWithMetrics(['-w', '2', MASTER_APP]);
-    await waitFor(() => srv.workerPids().length === 2, 10_000, '2 workers');
+    await until(() => srv.workerPids().length === 2, 10_000, '2 workers');
     const N = 30;
     await requests(srv.port, N);
     await scrapeUntil(mport, (x) => sum(x, REQUESTS) === N, 5000, `requests_total = ${N}`);
@@ -59,7 +60,7 @@ describe('metrics: /metrics aggregated over the workers', function () {
     // 1. A worker stopped gracefully from outside: its final snapshot is folded in.
     const [victim, other] = srv.workerPids();
     process.kill(victim!, 'SIGTERM');
-    await waitFor(() => !srv.workerPids().includes(victim!) && srv.workerPids().length === 2, 10_000, 'the TERMed worker replaced');
+    await until(() => !srv.workerPids().includes(victim!) && srv.workerPids().length === 2, 10_000, 'the TERMed worker replaced');
     let s = (await scrape(mport)).samples;
     assert.equal(sum(s, REQUESTS), N, 'after a graceful exit');
     assert.equal(sum(s, 'gwserver_worker_restarts_total', { reason: 'exit' }), 1);
@@ -71,7 +72,7 @@ describe('metrics: /metrics aggregated over the workers', function () {
     const before = srv.workerPids();
     process.kill(srv.pid, 'SIGHUP');
     await srv.waitForRecord((r) => /^reloaded in/.test(r.msg ?? ''), 15_000);
-    await waitFor(() => srv.workerPids().length === 2 && srv.workerPids().every((p) => !before.includes(p)), 10_000, 'old workers gone');
+    await until(() => srv.workerPids().length === 2 && srv.workerPids().every((p) => !before.includes(p)), 10_000, 'old workers gone');
     // Each scrape while the old workers leave and after: never below N + M.
     for (let i = 0; i < 5; i++) {
       s = (await scrape(mport)).samples;
@@ -86,7 +87,7 @@ describe('metrics: /metrics aggregated over the workers', function () {
     await new Promise((r) => setTimeout(r, 1300)); // the condition under test: the last request is over a second old
     const [killed] = srv.workerPids();
     process.kill(killed!, 'SIGKILL');
-    await waitFor(() => !srv.workerPids().includes(killed!) && srv.workerPids().length === 2, 10_000, 'the killed worker replaced');
+    await until(() => !srv.workerPids().includes(killed!) && srv.workerPids().length === 2, 10_000, 'the killed worker replaced');
     s = (await scrape(mport)).samples;
     assert.equal(sum(s, REQUESTS), N + 2 * M, 'after a SIGKILL');
     assert.equal(sum(s, 'gwserver_worker_restarts_total', { reason: 'crash' }), 1);
@@ -97,16 +98,16 @@ describe('metrics: /metrics aggregated over the workers', function () {
 
   it('loses nothing when workers stop gracefully right after their requests (TERM, --max-requests)', async () => {
     const { srv, mport } = await startWithMetrics(['-w', '1', '--max-requests', '10', MASTER_APP]);
-    await waitFor(() => srv.workerPids().length === 1, 10_000, 'a worker');
+    await until(() => srv.workerPids().length === 1, 10_000, 'a worker');
     const [first] = srv.workerPids();
     // The 10th request makes the worker ask for a replacement; it stops once the new one is ready.
     await requests(srv.port, 12);
-    await waitFor(() => srv.workerPids().length === 1 && srv.workerPids()[0] !== first, 10_000, 'the max-requests replacement');
+    await until(() => srv.workerPids().length === 1 && srv.workerPids()[0] !== first, 10_000, 'the max-requests replacement');
     await requests(srv.port, 5);
     const [last] = srv.workerPids();
     // No wait for a push: the final snapshot of the graceful stop is what carries the last requests.
     process.kill(last!, 'SIGTERM');
-    await waitFor(() => srv.workerPids().length === 1 && srv.workerPids()[0] !== last, 10_000, 'the TERMed worker replaced');
+    await until(() => srv.workerPids().length === 1 && srv.workerPids()[0] !== last, 10_000, 'the TERMed worker replaced');
     const s = (await scrape(mport)).samples;
     assert.equal(sum(s, REQUESTS), 17);
     assert.equal(sum(s, 'gwserver_worker_restarts_total', { reason: 'max-requests' }), 1);
@@ -115,17 +116,17 @@ describe('metrics: /metrics aggregated over the workers', function () {
 
   it('a worker stuck in for(;;){} does not stop a scrape: it answers within 2 s, with the stale gauge at 1', async () => {
     const { srv, mport } = await startWithMetrics(['-w', '2', '--timeout', '60', STUCK_APP]);
-    await waitFor(() => srv.workerPids().length === 2, 10_000, '2 workers');
+    await until(() => srv.workerPids().length === 2, 10_000, '2 workers');
     const N = 20;
     await requests(srv.port, N);
     await scrapeUntil(mport, (x) => sum(x, REQUESTS) === N, 5000, `requests_total = ${N}`);
     // Never answered: the worker spins until the test kills it.
-    const stuck = httpGet(srv.port, '/spin', 30_000).catch(() => undefined);
+    const stuck = get(srv.port, '/spin', { timeoutMs: 30_000 }).catch(() => undefined);
     void stuck;
     const t0 = Date.now();
     let worst = 0;
     let stale: Sample[] = [];
-    await waitFor(async () => {
+    await until(async () => {
       const r = await scrape(mport, 2000);
       worst = Math.max(worst, r.ms);
       assert.equal(r.status, 200);
@@ -155,7 +156,7 @@ describe('metrics: /metrics aggregated over the workers', function () {
 
   it("sums an app's own prom-client metrics over the workers (examples/metrics.js)", async () => {
     const { srv, mport } = await startWithMetrics(['-w', '2', 'examples/metrics:application']);
-    await waitFor(() => srv.workerPids().length === 2, 10_000, '2 workers');
+    await until(() => srv.workerPids().length === 2, 10_000, '2 workers');
     const K = 30;
     await requests(srv.port, K, '/roll');
     const s = await scrapeUntil(mport, (x) => sum(x, 'example_dice_rolls_total') === K, 5000, `${K} rolls`);
@@ -170,36 +171,36 @@ describe('metrics: health checks and the metrics address', function () {
 
   it('/healthz 200, /readyz 200 with a worker, 404 elsewhere, HEAD answered, other methods 405', async () => {
     const { mport } = await startWithMetrics(['-w', '1', MASTER_APP]);
-    assert.equal((await request(mport, '/healthz')).status, 200);
-    const ready = await request(mport, '/readyz');
+    assert.equal((await get(mport, '/healthz')).status, 200);
+    const ready = await get(mport, '/readyz');
     assert.equal(ready.status, 200);
-    assert.equal((await request(mport, '/nope')).status, 404);
-    const head = await request(mport, '/metrics', 'HEAD');
+    assert.equal((await get(mport, '/nope')).status, 404);
+    const head = await request(mport, { path: '/metrics', method: 'HEAD' });
     assert.equal(head.status, 200);
     assert.equal(head.body, '');
-    assert.equal((await request(mport, '/metrics', 'POST')).status, 405);
+    assert.equal((await request(mport, { path: '/metrics', method: 'POST' })).status, 405);
   });
 
   it('/readyz is 503 while the master shuts down (a slow request holds the graceful stop), /healthz still 200', async () => {
     const { srv, mport } = await startWithMetrics(['-w', '1', '--graceful-timeout', '10', MASTER_APP]);
-    const slow = httpGet(srv.port, '/slow?ms=4000');
+    const slow = get(srv.port, '/slow?ms=4000');
     await srv.waitForRecord((r) => r.probe === 'slow-started');
     process.kill(srv.pid, 'SIGTERM');
-    await waitFor(async () => (await request(mport, '/readyz')).status === 503, 3000, '/readyz 503');
-    assert.equal((await request(mport, '/healthz')).status, 200);
+    await until(async () => (await get(mport, '/readyz')).status === 503, 3000, '/readyz 503');
+    assert.equal((await get(mport, '/healthz')).status, 200);
     assert.equal((await slow).status, 200);
     assert.equal((await srv.exited).code, 0);
   });
 
   it('/readyz is 503 while no worker runs (WINCH)', async () => {
     const { srv, mport } = await startWithMetrics(['-w', '1', MASTER_APP]);
-    assert.equal((await request(mport, '/readyz')).status, 200);
+    assert.equal((await get(mport, '/readyz')).status, 200);
     // WINCH is only obeyed by a master without a terminal: the test's is a pipe.
     process.kill(srv.pid, 'SIGWINCH');
-    await waitFor(() => childPids(srv.pid).length === 0, 10_000, 'no worker');
-    assert.equal((await request(mport, '/readyz')).status, 503);
+    await until(() => childPids(srv.pid).length === 0, 10_000, 'no worker');
+    assert.equal((await get(mport, '/readyz')).status, 503);
     process.kill(srv.pid, 'SIGTTIN');
-    await waitFor(async () => (await request(mport, '/readyz')).status === 200, 10_000, '/readyz 200 again');
+    await until(async () => (await get(mport, '/readyz')).status === 200, 10_000, '/readyz 200 again');
   });
 
   for (const [bind, metrics] of [['127.0.0.1:18931', '127.0.0.1:18931'], ['0.0.0.0:18932', '127.0.0.1:18932']] as const) {
@@ -238,7 +239,7 @@ describe('metrics: health checks and the metrics address', function () {
     assert.ok(srv.records().length > seen);
     // The old master is gone: only the new one answers (its counts start afresh).
     await srv.waitForRecord((r) => r.pid === srv.pid && r.msg === 'master stopped', 15_000);
-    assert.equal((await request(mport, '/readyz')).status, 200);
+    assert.equal((await get(mport, '/readyz')).status, 200);
     await requests(srv.port, 2);
     await scrapeUntil(mport, (x) => sum(x, REQUESTS) === 2, 5000, 'the new master counting');
   });

@@ -20,51 +20,18 @@ import path from 'node:path';
 import { SETTINGS } from '../../src/config/settings.js';
 import { ROOT, startGwserver, type Gwserver } from '../helpers/gwserver.js';
 import { runLoad } from '../helpers/load.js';
+import { request, type Reply, type RequestOptions } from '../helpers/http.js';
 import { findNginx, rewriteLine, startNginx, type Nginx } from '../helpers/nginx.js';
-import { rawRequest, waitFor } from '../helpers/raw.js';
+import { rawRequest } from '../helpers/raw.js';
+import { until } from '../helpers/until.js';
 
 const APP = 'test/fixtures/apps/proxied.mjs:application';
 const SHIPPED = path.join(ROOT, 'config/nginx.conf');
 
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
-interface RequestOptions {
-  method?: string;
-  path?: string;
-  headers?: Record<string, string>;
-  body?: Buffer;
-  /** The client's own address (any 127.0.0.0/8 address is local on Linux). */
-  localAddress?: string;
-  timeoutMs?: number;
-}
-
-/** One request on a fresh connection to 127.0.0.1:port. */
-function request(port: number, opts: RequestOptions = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({
-      host: '127.0.0.1', port, method: opts.method ?? 'GET', path: opts.path ?? '/', agent: false,
-      headers: { Connection: 'close', ...opts.headers }, localAddress: opts.localAddress,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (d: Buffer) => chunks.push(d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    const timeoutMs = opts.timeoutMs ?? 15_000;
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no response from nginx for ${opts.path} within ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end(opts.body);
-  });
-}
-
 async function environOf(port: number, opts: RequestOptions = {}): Promise<{ reply: Reply; environ: Record<string, string> }> {
   const reply = await request(port, { path: '/environ', ...opts });
-  assert.equal(reply.status, 200, reply.body.toString());
-  return { reply, environ: JSON.parse(reply.body.toString()) as Record<string, string> };
+  assert.equal(reply.status, 200, reply.body);
+  return { reply, environ: JSON.parse(reply.body) as Record<string, string> };
 }
 
 /** client_max_body_size of the shipped file, in bytes. */
@@ -258,7 +225,7 @@ describe('gwserver behind nginx (config/nginx.conf)', function () {
       // nginx acts on the header and does not pass it to the client.
       assert.equal(res.headers['x-accel-buffering'], undefined);
       // The app holds the rest until the file exists: the first line is here while the response is open.
-      await waitFor(() => chunks.join('') === 'first\n', 10_000, 'the first line before the response ends');
+      await until(() => chunks.join('') === 'first\n', 10_000, 'the first line before the response ends');
       assert.equal(ended, false);
       writeFileSync(release, '');
       await end;
@@ -269,7 +236,7 @@ describe('gwserver behind nginx (config/nginx.conf)', function () {
      * GET /produce with a client that reads nothing until told: resolves once
      * the app's progress satisfies `until`, then reads the whole body.
      */
-    async function produceToStalledClient(name: string, nobuf: boolean, until: (pulled: number) => boolean, what: string): Promise<{ pulled: number; received: number }> {
+    async function produceToStalledClient(name: string, nobuf: boolean, enough: (pulled: number) => boolean, what: string): Promise<{ pulled: number; received: number }> {
       const progress = path.join(dir, 'unix', `progress-${name}`);
       const total = PRODUCE_BYTES;
       const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
@@ -280,7 +247,7 @@ describe('gwserver behind nginx (config/nginx.conf)', function () {
       const pulledNow = () => Number(existsSync(progress) ? readFileSync(progress, 'utf8') || 0 : 0);
       let pulled = 0;
       try {
-        await waitFor(() => until((pulled = pulledNow())), 15_000, what);
+        await until(() => enough((pulled = pulledNow())), 15_000, what);
       } finally {
         res.resume();
       }
@@ -323,15 +290,15 @@ describe('gwserver behind nginx (config/nginx.conf)', function () {
       // DRAIN_MS and answers what comes on them with Connection: close.
       const load = runLoad(port, { concurrency: 4, keepAlive: true, method: 'POST', path: '/pid', maxRequests: 20_000, until: () => stop, onOk: (b) => served.add(Number(b)) });
       try {
-        await waitFor(() => served.size > 0, 10_000, 'the load under way');
+        await until(() => served.size > 0, 10_000, 'the load under way');
         gw!.proc.kill('SIGHUP');
-        await waitFor(() => reloads() > reloadsBefore, 15_000, 'the reload done');
-        await waitFor(() => {
+        await until(() => reloads() > reloadsBefore, 15_000, 'the reload done');
+        await until(() => {
           const now = gw!.workerPids();
           return now.length === 2 && now.every((p) => !before.has(p));
         }, 15_000, 'only new workers left');
         const fresh = new Set(gw!.workerPids());
-        await waitFor(() => [...served].some((p) => fresh.has(p)), 10_000, 'a response from a new worker');
+        await until(() => [...served].some((p) => fresh.has(p)), 10_000, 'a response from a new worker');
       } finally {
         stop = true;
       }
@@ -386,7 +353,7 @@ describe('gwserver behind nginx (config/nginx.conf)', function () {
       const ms = Date.now() - t0;
       assert.equal(reply.status, 502);
       const timedOut = () => new Set(gw!.records().filter((r) => / timed out: /.test(r.msg ?? '')).map((r) => r.worker_pid as number));
-      await waitFor(() => timedOut().size > 0, 5000, 'the timed-out record');
+      await until(() => timedOut().size > 0, 5000, 'the timed-out record');
       // One worker hung and was killed; the other never got the request
       // (nginx had answered, so it would not send it anywhere else now).
       const killed = [...timedOut()];

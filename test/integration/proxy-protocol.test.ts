@@ -5,8 +5,8 @@
  * where one is required, closes the connection without an answer.
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { startGwserver, type Gwserver } from '../helpers/gwserver.js';
+import { eachInterface, startGwserver, type Gwserver } from '../helpers/gwserver.js';
+import { RawClient } from '../helpers/raw.js';
 
 const APP = 'test/fixtures/apps/edge.mjs';
 const SIG = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
@@ -21,32 +21,27 @@ function v2tcp4(ip: number[], port: number): Buffer {
   return Buffer.concat([SIG, Buffer.from([0x21, 0x11, 0, 12]), addr]);
 }
 
-/** Sends `bytes` (in one write, or in two when `split`), resolves with all that came back until the server closed. */
-function exchange(port: number, bytes: Buffer, split = false): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(port, '127.0.0.1');
-    let got = '';
-    const timer = setTimeout(() => { sock.destroy(); reject(new Error(`the server did not close: ${got}`)); }, 10_000);
-    sock.setEncoding('latin1');
-    sock.on('data', (d: string) => { got += d; });
-    sock.on('error', () => {});
-    sock.on('close', () => { clearTimeout(timer); resolve(got); });
+/** Sends `bytes` (in one write, or in two 50 ms apart when `split`), resolves with all that came back until the server closed. */
+async function exchange(port: number, bytes: Buffer, split = false): Promise<string> {
+  const c = new RawClient(port);
+  try {
     if (split) {
-      sock.write(bytes.subarray(0, 5));
-      setTimeout(() => sock.write(bytes.subarray(5)), 50);
+      c.send(bytes.subarray(0, 5));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      c.send(bytes.subarray(5));
     } else {
-      sock.write(bytes);
+      c.send(bytes);
     }
-  });
+    await c.waitClosed();
+    return c.text;
+  } finally {
+    c.destroy();
+  }
 }
 
 const body = (raw: string) => raw.slice(raw.indexOf('\r\n\r\n') + 4);
 
-for (const [kind, target, flags] of [
-  ['gateway', `${APP}:gateway`, []],
-  ['node', `${APP}:node`, ['--interface', 'node']],
-  ['fetch', `${APP}:fetchApp`, []],
-] as const) {
+for (const [kind, target, flags] of eachInterface(APP)) {
   describe(`--proxy-protocol, ${kind} interface`, function () {
     this.timeout(30_000);
     let v1: Gwserver;

@@ -5,10 +5,10 @@
  * open-file count (/proc/PID/fd), which must come back to where it was.
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { readdirSync } from 'node:fs';
 import { startGwserver, type Gwserver } from '../helpers/gwserver.js';
-import { rawRequest, waitFor } from '../helpers/raw.js';
+import { rawRequest } from '../helpers/raw.js';
+import { until } from '../helpers/until.js';
 
 const APP = 'test/fixtures/apps/basic.mjs';
 
@@ -16,45 +16,16 @@ function openFiles(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
 
-/**
- * Sends `head` and then `tail` bytes on a fresh connection, reads what comes
- * back, and closes its side once the response has arrived (or the server
- * closed). Resolves with the status line's code (0: none).
- */
-function refusedConnection(port: number, head: string, tail: Buffer): Promise<number> {
-  return new Promise((resolve) => {
-    const sock = net.connect(port, '127.0.0.1');
-    let got = '';
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      sock.destroy();
-      const m = /^HTTP\/1\.1 (\d{3})/.exec(got);
-      resolve(m ? Number(m[1]) : 0);
-    };
-    const timer = setTimeout(finish, 10_000);
-    sock.setEncoding('latin1');
-    sock.on('data', (d: string) => {
-      got += d;
-      if (got.includes('\r\n\r\n')) finish();
-    });
-    sock.on('error', finish);
-    sock.on('close', finish);
-    sock.write(head);
-    // The peer keeps sending: the server must not wait for it to stop.
-    sock.write(tail);
-  });
-}
-
 async function storm(port: number, total: number, head: string, tail: Buffer): Promise<Map<number, number>> {
   const statuses = new Map<number, number>();
+  // The peer keeps sending after its request: the server must not wait for it to stop.
+  const bytes = Buffer.concat([Buffer.from(head, 'latin1'), tail]);
   let next = 0;
   const lane = async () => {
     while (next < total) {
       next++;
-      const status = await refusedConnection(port, head, tail);
+      // The status line's code; 0 for none (the connection reset or timed out first).
+      const status = await rawRequest(port, bytes).then((r) => r.status, () => 0);
       statuses.set(status, (statuses.get(status) ?? 0) + 1);
     }
   };
@@ -68,7 +39,7 @@ describe('refused connections are released', function () {
   let worker: number;
   before(async () => {
     srv = await startGwserver(['-w', '1', `${APP}:hello`]);
-    await waitFor(() => srv.workerPids().length === 1, 10_000, 'the worker');
+    await until(() => srv.workerPids().length === 1, 10_000, 'the worker');
     worker = srv.workerPids()[0]!;
   });
   after(async () => { await srv?.stop(); });
@@ -85,7 +56,7 @@ describe('refused connections are released', function () {
       const statuses = await storm(srv.port, 2000, head, tail);
       assert.ok((statuses.get(status) ?? 0) > 1900, `answers: ${JSON.stringify([...statuses])}`);
       // A bound, not an instant: a refused socket gets a grace to read its answer.
-      await waitFor(() => openFiles(worker) <= before + 5, 15_000, `the worker's open files to return to ${before} (now ${openFiles(worker)})`);
+      await until(() => openFiles(worker) <= before + 5, 15_000, `the worker's open files to return to ${before} (now ${openFiles(worker)})`);
       const r = await rawRequest({ port: srv.port }, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
       assert.equal(r.status, 200);
       assert.deepEqual(srv.workerPids(), [worker], 'the same worker serves on');

@@ -7,47 +7,33 @@
  * app's, not the client's).
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { type Gwserver } from '../helpers/gwserver.js';
-import { request, scrapeUntil, startWithMetrics, sum } from '../helpers/metrics.js';
-import { rawRequest, waitFor } from '../helpers/raw.js';
+import { eachInterface, type Gwserver } from '../helpers/gwserver.js';
+import { get } from '../helpers/http.js';
+import { scrapeUntil, startWithMetrics, sum } from '../helpers/metrics.js';
+import { parseResponse, RawClient, rawRequest } from '../helpers/raw.js';
+import { until } from '../helpers/until.js';
 
 const APP = 'test/fixtures/apps/deadline.mjs';
 
 /** POSTs `size` bytes in `parts` pieces spread over `ms`, resolves with the answer's status and body. */
-function slowUpload(port: number, size: number, parts: number, ms: number): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(port, '127.0.0.1');
-    let got = '';
-    const timer = setTimeout(() => { sock.destroy(); reject(new Error(`no answer: ${got}`)); }, ms + 10_000);
-    sock.setEncoding('latin1');
-    sock.on('data', (d: string) => {
-      got += d;
-      const m = /^HTTP\/1\.1 (\d{3})[^]*?\r\n\r\n([^]*)$/.exec(got);
-      if (m && /\r\nContent-Length: (\d+)/i.test(got) && m[2]!.length >= Number(/\r\nContent-Length: (\d+)/i.exec(got)![1])) {
-        clearTimeout(timer);
-        sock.destroy();
-        resolve({ status: Number(m[1]), body: m[2]! });
-      }
-    });
-    sock.on('error', reject);
-    sock.write(`POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`);
+async function slowUpload(port: number, size: number, parts: number, ms: number): Promise<{ status: number; body: string }> {
+  const c = await RawClient.open(port);
+  try {
+    await c.write(`POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`);
     const piece = Math.ceil(size / parts);
-    let sent = 0;
-    const tick = setInterval(() => {
-      const n = Math.min(piece, size - sent);
-      sock.write(Buffer.alloc(n, 'u'));
-      sent += n;
-      if (sent >= size) clearInterval(tick);
-    }, ms / parts);
-  });
+    for (let sent = 0; sent < size; sent += piece) {
+      await new Promise((resolve) => setTimeout(resolve, ms / parts));
+      await c.write(Buffer.alloc(Math.min(piece, size - sent), 'u'));
+    }
+    await c.waitFor('the answer', (x) => x.text.includes('\r\n\r\n') && parseResponse(x.data).complete);
+    const r = parseResponse(c.data);
+    return { status: r.status, body: r.body.toString('latin1') };
+  } finally {
+    c.destroy();
+  }
 }
 
-for (const [kind, target, flags] of [
-  ['gateway', `${APP}:gateway`, []],
-  ['node', `${APP}:node`, ['--interface', 'node']],
-  ['fetch', `${APP}:fetchApp`, []],
-] as const) {
+for (const [kind, target, flags] of eachInterface(APP)) {
   describe(`--response-timeout, ${kind} interface`, function () {
     this.timeout(40_000);
     let srv: Gwserver;
@@ -70,17 +56,17 @@ for (const [kind, target, flags] of [
       assert.equal(rec.response_timeout, 1);
       // The app's own answer comes 5 s after its call: wait for it, then look at what it saw.
       let seen: { aborted: number; late: unknown[]; closed: number } = { aborted: 0, late: [], closed: 0 };
-      await waitFor(async () => {
-        seen = JSON.parse((await request(srv.port, '/seen')).body);
+      await until(async () => {
+        seen = JSON.parse((await get(srv.port, '/seen')).body);
         return seen.late.length === 1;
       }, 15_000, 'the late answer');
       assert.equal(seen.aborted, 1, JSON.stringify(seen));
       if (kind === 'node') assert.deepEqual(seen.late, [false]);
       if (kind === 'gateway') {
         assert.deepEqual(seen.late, ['GW_RESPONSE_TIMEOUT']);
-        await waitFor(async () => JSON.parse((await request(srv.port, '/seen')).body).closed === 1, 5000, 'close() of the late body');
+        await until(async () => JSON.parse((await get(srv.port, '/seen')).body).closed === 1, 5000, 'close() of the late body');
       }
-      assert.equal((await request(srv.port, '/fast')).body, 'fast');
+      assert.equal((await get(srv.port, '/fast')).body, 'fast');
       assert.deepEqual(srv.workerPids(), [worker], 'the same worker serves on');
       const samples = await scrapeUntil(mport, (s) => sum(s, 'gwserver_response_timeouts_total') === 1, 5000, 'the timeout counted');
       assert.equal(sum(samples, 'gwserver_http_requests_total', { status: '503' }), 1);

@@ -5,9 +5,9 @@
  * timeouts as settings.
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { startGwserver, type Gwserver } from '../helpers/gwserver.js';
-import { rawRequest, waitFor } from '../helpers/raw.js';
+import { RawClient, rawRequest } from '../helpers/raw.js';
+import { until } from '../helpers/until.js';
 
 const APP = 'test/fixtures/apps/basic.mjs';
 
@@ -219,43 +219,33 @@ describe('worker HTTP server', function () {
     it('--headers-timeout: a client that never finishes its headers gets 408', async () => {
       const srv = await startGwserver(['--headers-timeout', '1', `${APP}:hello`]);
       const t0 = Date.now();
-      const sock = net.connect(srv.port, '127.0.0.1');
-      let got = '';
-      sock.on('data', (d) => (got += d.toString('latin1')));
-      const closed = new Promise((r) => sock.on('close', r));
-      sock.on('error', () => undefined);
-      sock.write('GET / HTTP/1.1\r\nHost: x\r\n');
-      await closed;
-      assert.match(got, /^HTTP\/1\.1 408 /);
+      const c = new RawClient(srv.port);
+      c.send('GET / HTTP/1.1\r\nHost: x\r\n');
+      await c.waitClosed();
+      assert.match(c.text, /^HTTP\/1\.1 408 /);
       assert.ok(Date.now() - t0 >= 900, 'not before the timeout');
     });
 
     it('--request-timeout: a body that takes too long gets 408; the default (0) does not cut', async () => {
       const srv = await startGwserver(['--request-timeout', '1', `${APP}:body`]);
-      const sock = net.connect(srv.port, '127.0.0.1');
-      let got = '';
-      sock.on('data', (d) => (got += d.toString('latin1')));
-      sock.on('error', () => undefined);
-      const closed = new Promise((r) => sock.on('close', r));
-      sock.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc');
-      await closed;
-      assert.match(got, /408/);
+      const c = new RawClient(srv.port);
+      c.send('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc');
+      await c.waitClosed();
+      assert.match(c.text, /408/);
     });
 
     it('--keep-alive: an idle connection is closed after the timeout, and kept before it', async () => {
       const srv = await startGwserver(['--keep-alive', '1', `${APP}:hello`]);
-      const sock = net.connect(srv.port, '127.0.0.1');
-      let got = '';
+      const c = new RawClient(srv.port);
       let closedAt = 0;
-      sock.on('data', (d) => (got += d.toString('latin1')));
-      sock.on('close', () => (closedAt = Date.now()));
-      sock.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
-      await waitFor(() => got.includes('Hello world!'), 5000, 'first response');
+      c.socket.on('close', () => (closedAt = Date.now()));
+      c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      await until(() => c.text.includes('Hello world!'), 5000, 'first response');
       const t0 = Date.now();
-      assert.match(got, /Keep-Alive: timeout=1/);
-      sock.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
-      await waitFor(() => got.split('Hello world!').length === 3, 5000, 'second response on the same connection');
-      await waitFor(() => closedAt > 0, 5000, 'idle close');
+      assert.match(c.text, /Keep-Alive: timeout=1/);
+      c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      await until(() => c.text.split('Hello world!').length === 3, 5000, 'second response on the same connection');
+      await until(() => closedAt > 0, 5000, 'idle close');
       assert.ok(closedAt - t0 >= 900, `closed after ${closedAt - t0} ms`);
     });
   });

@@ -9,8 +9,8 @@
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { startGwserver, type Gwserver } from '../helpers/gwserver.js';
-import { httpGet } from '../helpers/client.js';
-import { waitFor } from '../helpers/raw.js';
+import { get } from '../helpers/http.js';
+import { until } from '../helpers/until.js';
 import { scrapeUntil, sum } from '../helpers/metrics.js';
 
 interface Client {
@@ -26,7 +26,7 @@ async function connect(port: number): Promise<Client> {
   ws.on('message', (d) => c.messages.push(String(d)));
   ws.on('close', (code) => { c.closed = code; });
   await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
-  await waitFor(() => c.messages.length > 0, 5000, 'the greeting');
+  await until(() => c.messages.length > 0, 5000, 'the greeting');
   c.pid = Number(/^pid (\d+)$/.exec(c.messages.shift()!)![1]);
   return c;
 }
@@ -34,7 +34,7 @@ async function connect(port: number): Promise<Client> {
 async function echo(c: Client, text: string): Promise<void> {
   const n = c.messages.length;
   c.ws.send(text);
-  await waitFor(() => c.messages.length > n, 5000, `the echo of ${text}`);
+  await until(() => c.messages.length > n, 5000, `the echo of ${text}`);
   assert.equal(c.messages[n], text);
 }
 
@@ -61,7 +61,7 @@ describe('WebSockets (ws) under gwserver -w 2', function () {
     const s = await scrapeUntil(mport, (x) => sum(x, 'gwserver_upgraded_connections') === 1, 5000, 'one upgraded connection');
     assert.equal(sum(s, 'gwserver_http_requests_in_flight'), 0);
     assert.ok(sum(s, 'gwserver_upgrades_total') >= 1);
-    const plain = await httpGet(srv.port, '/');
+    const plain = await get(srv.port, '/');
     assert.match(plain.body, /^plain \d+$/);
   });
 
@@ -69,7 +69,7 @@ describe('WebSockets (ws) under gwserver -w 2', function () {
     const a = clients[0]!;
     const old = srv.workerPids();
     process.kill(srv.pid, 'SIGHUP');
-    await waitFor(() => srv.workerPids().filter((p) => !old.includes(p)).length >= 2, 20_000, 'two new workers');
+    await until(() => srv.workerPids().filter((p) => !old.includes(p)).length >= 2, 20_000, 'two new workers');
     // The master retires the old workers once the new ones are ready.
     await srv.waitForRecord((r) => r.msg === 'worker stopping' && old.includes(r.pid as number) && srv.records().filter((x) => x.msg === 'worker stopping' && old.includes(x.pid as number)).length === 2, 20_000);
     // The old worker is still draining: its socket still echoes.
@@ -78,9 +78,9 @@ describe('WebSockets (ws) under gwserver -w 2', function () {
     clients.push(b);
     assert.ok(!old.includes(b.pid), `a new socket landed on an old worker (${b.pid})`);
     await echo(b, 'new');
-    await waitFor(() => a.closed !== undefined, 15_000, 'the old socket closed at the end of the grace');
+    await until(() => a.closed !== undefined, 15_000, 'the old socket closed at the end of the grace');
     assert.equal(a.closed, 1001);
-    await waitFor(() => !srv.workerPids().includes(a.pid), 10_000, 'the old worker to exit');
+    await until(() => !srv.workerPids().includes(a.pid), 10_000, 'the old worker to exit');
     await echo(b, 'after');
   });
 });

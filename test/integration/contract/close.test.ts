@@ -10,9 +10,9 @@
  */
 import assert from 'node:assert/strict';
 import type { Gwserver } from '../../helpers/gwserver.js';
-import {
-  appError, assertAlive, barrier, events, get, parseResponse, rawExchange, RawClient, request, serve, token, waitEvent,
-} from './support.js';
+import { request } from '../../helpers/http.js';
+import { parseResponse, RawClient, rawExchange } from '../../helpers/raw.js';
+import { appError, assertAlive, barrier, events, get, serve, token, waitEvent } from './support.js';
 
 interface Kind {
   /** CALLABLE in contract.mjs. */

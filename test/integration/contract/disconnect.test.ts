@@ -6,7 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import type { Gwserver } from '../../helpers/gwserver.js';
-import { assertAlive, barrier, events, get, RawClient, request, serve, token, waitEvent } from './support.js';
+import { request } from '../../helpers/http.js';
+import { RawClient } from '../../helpers/raw.js';
+import { assertAlive, barrier, events, get, serve, token, waitEvent } from './support.js';
 
 describe('contract: gwserver.signal and a client that disconnects', function () {
   let server: Gwserver;
@@ -14,12 +16,18 @@ describe('contract: gwserver.signal and a client that disconnects', function () 
     server = await serve('signal');
   });
 
-  it('is aborted when the client disconnects mid-body; the iteration stops and close() runs once', async function () {
-    const t = token();
+  /** A client whose request `t` has its first chunk, while the app waits in the middle of the body. */
+  async function midBody(t: string): Promise<RawClient> {
     const c = await RawClient.open(server.port);
     await c.write(get(`/?mode=mid-body&t=${t}`));
     await c.waitFor('the first chunk', (x) => x.text.includes('start\n'));
     await waitEvent(server, 'waiting', t);
+    return c;
+  }
+
+  it('is aborted when the client disconnects mid-body; the iteration stops and close() runs once', async function () {
+    const t = token();
+    const c = await midBody(t);
     c.destroy();
     const rec = await waitEvent(server, 'aborted', t);
     assert.equal(rec.aborted, true);
@@ -45,10 +53,7 @@ describe('contract: gwserver.signal and a client that disconnects', function () 
 
   it('is aborted when the client resets the connection (RST) mid-body', async function () {
     const t = token();
-    const c = await RawClient.open(server.port);
-    await c.write(get(`/?mode=mid-body&t=${t}`));
-    await c.waitFor('the first chunk', (x) => x.text.includes('start\n'));
-    await waitEvent(server, 'waiting', t);
+    const c = await midBody(t);
     c.socket.resetAndDestroy();
     await waitEvent(server, 'aborted', t);
     await waitEvent(server, 'close', t);

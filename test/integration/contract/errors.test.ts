@@ -6,7 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import type { Gwserver } from '../../helpers/gwserver.js';
-import { appError, assertAlive, get, parseResponse, rawExchange, request, serve, token } from './support.js';
+import { request } from '../../helpers/http.js';
+import { parseResponse, rawExchange } from '../../helpers/raw.js';
+import { appError, assertAlive, get, serve, token } from './support.js';
 
 describe('contract: application errors', function () {
   let server: Gwserver;

@@ -9,9 +9,10 @@ import { readFileSync, readdirSync, readlinkSync, realpathSync, statSync } from 
 import path from 'node:path';
 import type { Gwserver } from '../../helpers/gwserver.js';
 import { ROOT } from '../../helpers/gwserver.js';
-import {
-  appError, assertAlive, barrier, events, get, parseResponse, rawExchange, RawClient, request, serve, token, until, waitEvent,
-} from './support.js';
+import { request } from '../../helpers/http.js';
+import { parseResponse, RawClient, rawExchange } from '../../helpers/raw.js';
+import { until } from '../../helpers/until.js';
+import { appError, assertAlive, barrier, events, get, serve, token, waitEvent } from './support.js';
 
 const FILE = path.join(ROOT, 'test/fixtures/apps/contract.mjs');
 const CONTENT = readFileSync(FILE);
@@ -35,7 +36,7 @@ function openCount(server: Gwserver, file: string): number {
 
 /** Waits until the server holds `file` open no more. */
 function closedFile(server: Gwserver, file = FILE): Promise<true> {
-  return until(`${file} to be closed`, () => (openCount(server, file) === 0 ? true : undefined));
+  return until(() => openCount(server, file) === 0, 10_000, `${file} to be closed`);
 }
 
 describe('contract: wsgi.file_wrapper', function () {
@@ -51,7 +52,7 @@ describe('contract: wsgi.file_wrapper', function () {
       assert.equal(res.status, 200);
       assert.equal(res.headers['content-length'], String(CONTENT.length));
       assert.equal(res.headers['transfer-encoding'], undefined);
-      assert.ok(res.body.equals(CONTENT), 'the whole file, byte for byte');
+      assert.ok(res.bytes.equals(CONTENT), 'the whole file, byte for byte');
       await waitEvent(server, 'closed', t);
       await closedFile(server);
       await barrier(server);

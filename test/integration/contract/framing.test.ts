@@ -7,9 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import type { Gwserver } from '../../helpers/gwserver.js';
-import {
-  assertAlive, barrier, events, get, parseResponse, rawExchange, RawClient, serve, token, waitEvent,
-} from './support.js';
+import { parseResponse, RawClient, rawExchange } from '../../helpers/raw.js';
+import { assertAlive, barrier, events, get, serve, token, waitEvent } from './support.js';
 
 describe('contract: response framing', function () {
   let server: Gwserver;

@@ -8,9 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import type { Gwserver } from '../../helpers/gwserver.js';
-import {
-  assertAlive, barrier, events, get, parseResponse, rawExchange, RawClient, request, serve, token, waitEvent,
-} from './support.js';
+import { request } from '../../helpers/http.js';
+import { parseResponse, RawClient, rawExchange } from '../../helpers/raw.js';
+import { assertAlive, barrier, events, get, serve, token, waitEvent } from './support.js';
 
 const BODY = 'hello\nbig world\n\nlast line without newline';
 

@@ -6,15 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import type { Gwserver } from '../../helpers/gwserver.js';
-import {
-  appError, assertAlive, get, parseResponse, rawExchange, request, serve, token, waitEvent,
-} from './support.js';
+import { request, type Reply } from '../../helpers/http.js';
+import { parseResponse, rawExchange } from '../../helpers/raw.js';
+import { appError, assertAlive, get, serve, token, waitEvent } from './support.js';
 
 /** A clean 500: short plain text, nothing of the error in it. */
-function assertClean500(res: { status: number; headers: Record<string, unknown>; body: Buffer }): void {
+function assertClean500(res: Reply): void {
   assert.equal(res.status, 500);
   assert.equal(res.headers['content-type'], 'text/plain; charset=utf-8');
-  const text = res.body.toString('latin1');
+  const text = res.bytes.toString('latin1');
   assert.equal(text, 'Internal Server Error\n');
   assert.doesNotMatch(text, /SECRET|startResponse|at /);
 }

@@ -7,9 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import type { Gwserver } from '../../helpers/gwserver.js';
-import {
-  assertAlive, barrier, get, parseResponse, rawExchange, RawClient, request, serve, token, waitEvent,
-} from './support.js';
+import { request } from '../../helpers/http.js';
+import { parseResponse, RawClient, rawExchange } from '../../helpers/raw.js';
+import { assertAlive, barrier, get, serve, token, waitEvent } from './support.js';
 
 describe('contract: write()', function () {
   let server: Gwserver;
@@ -95,9 +95,9 @@ describe('contract: write()', function () {
     const t = token();
     const res = await request(`${server.url}/?mode=order&t=${t}`);
     assert.equal(res.status, 200);
-    assert.equal(res.body.length, 8 * 256 * 1024);
+    assert.equal(res.bytes.length, 8 * 256 * 1024);
     for (let i = 0; i < 8; i++) {
-      const part = res.body.subarray(i * 256 * 1024, (i + 1) * 256 * 1024);
+      const part = res.bytes.subarray(i * 256 * 1024, (i + 1) * 256 * 1024);
       assert.ok(part.every((b) => b === 97 + i), `part ${i} in place`);
     }
     const rec = await waitEvent(server, 'order', t);

@@ -7,11 +7,12 @@
  * are awaited; a hook that throws is logged and survived.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT, startGwserver, type Gwserver, alive } from '../../helpers/gwserver.js';
-import { waitFor } from '../../helpers/raw.js';
+import { ROOT, startGwserver, alive } from '../../helpers/gwserver.js';
+import { get } from '../../helpers/http.js';
+import { until } from '../../helpers/until.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const CONFIG = 'test/fixtures/configs/hooks.mjs';
 const APP = 'test/fixtures/apps/ops.mjs:application';
@@ -27,26 +28,11 @@ function entries(file: string): Entry[] {
 
 /** Waits until `count` entries match; returns them. */
 async function waitEntries(file: string, pred: (e: Entry) => boolean, count = 1, timeoutMs = 15_000): Promise<Entry[]> {
-  try {
-    await waitFor(() => entries(file).filter(pred).length >= count, timeoutMs, `${count} hook entries`);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}; the hooks wrote:\n${existsSync(file) ? readFileSync(file, 'utf8') : '(nothing)'}`);
-  }
+  await until(() => entries(file).filter(pred).length >= count, timeoutMs, () => `${count} hook entries; the hooks wrote:\n${existsSync(file) ? readFileSync(file, 'utf8') : '(nothing)'}`);
   return entries(file).filter(pred);
 }
 
 const is = (hook: string) => (e: Entry) => e.hook === hook;
-
-async function get(srv: Gwserver, p = '/'): Promise<{ status: number; body: string }> {
-  const r = await fetch(`${srv.url}${p}`, { headers: { Connection: 'close' } });
-  return { status: r.status, body: await r.text() };
-}
-
-async function waitWorkers(srv: Gwserver, n: number, timeoutMs = 15_000): Promise<number[]> {
-  await waitFor(() => srv.workerPids().length === n, timeoutMs, `${n} workers`);
-  return srv.workerPids();
-}
-
 
 describe('master: server hooks (config file)', function () {
   this.timeout(60_000);
@@ -54,17 +40,16 @@ describe('master: server hooks (config file)', function () {
   let log: string;
 
   beforeEach(() => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'gw-hooks-'));
+    dir = tempDir('gw-hooks-');
     log = path.join(dir, 'hooks.jsonl');
   });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   const start = (args: string[], env: NodeJS.ProcessEnv = {}) =>
     startGwserver(['-c', CONFIG, ...args], { env: { GW_HOOKS_LOG: log, ...env } });
 
   it('boot and requests: each hook in its process, with its arguments, in order; async hooks are awaited', async () => {
     const srv = await start(['-w', '2', APP], { GW_HOOKS_ASYNC_MS: '300' });
-    const workers = await waitWorkers(srv, 2);
+    const workers = await srv.waitWorkers(2);
     await waitEntries(log, is('whenReady'));
     const e = entries(log);
     const at = (hook: string) => e.findIndex(is(hook));
@@ -131,7 +116,7 @@ describe('master: server hooks (config file)', function () {
 
   it('TTIN, TTOU, HUP, kill -9 and TERM: nworkersChanged, workerExit, childExit, onReload, onExit', async () => {
     const srv = await start(['-w', '1', APP], { GW_HOOKS_ASYNC_MS: '200' });
-    const [first] = await waitWorkers(srv, 1);
+    const [first] = await srv.waitWorkers(1);
     await waitEntries(log, is('whenReady'));
     const master = srv.pid;
 
@@ -140,7 +125,7 @@ describe('master: server hooks (config file)', function () {
     const [, second] = await waitEntries(log, is('postWorkerInit'), 2);
     assert.deepEqual(entries(log).filter(is('nworkersChanged')).map((x) => [x.pid, x.newValue, x.oldValue]), [[master, 1, null], [master, 2, 1]]);
     assert.deepEqual(entries(log).filter(is('preFork')).map((x) => x.id), [1, 2]);
-    await waitWorkers(srv, 2);
+    await srv.waitWorkers(2);
     assert.ok(second!.pid !== first && second!.pid !== master);
 
     // TTOU: the oldest worker is stopped; the master stopped it, so workerExit and childExit.
@@ -150,7 +135,7 @@ describe('master: server hooks (config file)', function () {
     const [child1] = await waitEntries(log, (x) => x.hook === 'childExit' && x.workerPid === first);
     assert.deepEqual([child1!.pid, child1!.reason], [master, 'scale-down']);
     assert.deepEqual(entries(log).filter(is('nworkersChanged')).map((x) => [x.newValue, x.oldValue]).at(-1), [1, 2]);
-    await waitWorkers(srv, 1);
+    await srv.waitWorkers(1);
 
     // HUP: onReload in the master, then a new worker; the old one exits with reason reload.
     const beforeHup = entries(log).length;
@@ -161,7 +146,7 @@ describe('master: server hooks (config file)', function () {
     assert.deepEqual([reloaded!.reason, reloaded!.code], ['reload', 0]);
     const afterHup = entries(log).slice(beforeHup);
     assert.ok(afterHup.findIndex(is('onReload')) < afterHup.findIndex(is('preFork')), `order after HUP: ${afterHup.map((x) => x.hook).join(', ')}`);
-    const [third] = await waitWorkers(srv, 1);
+    const [third] = await srv.waitWorkers(1);
     assert.notEqual(third, second!.pid);
     assert.equal(entries(log).filter(is('onReload')).length, 1);
 
@@ -170,7 +155,7 @@ describe('master: server hooks (config file)', function () {
     const [killed] = await waitEntries(log, (x) => x.hook === 'childExit' && x.workerPid === third);
     assert.deepEqual([killed!.pid, killed!.signal, killed!.reason], [master, 'SIGKILL', 'signal SIGKILL']);
     const [fourth] = await waitEntries(log, (x) => x.hook === 'postWorkerInit' && x.pid !== third && x.pid !== second!.pid && x.pid !== first, 1);
-    await waitFor(() => srv.workerPids().includes(fourth!.pid), 10_000, 'replacement');
+    await until(() => srv.workerPids().includes(fourth!.pid), 10_000, 'replacement');
     assert.equal(entries(log).some((x) => x.hook === 'workerExit' && x.workerPid === third), false, 'no workerExit for a worker that died');
 
     // TERM: the last worker exits (shutdown), then onExit (async, awaited before the master exits).
@@ -186,7 +171,7 @@ describe('master: server hooks (config file)', function () {
 
   it('workerInt runs in the worker that receives INT (sent to its pid), and is awaited before it exits', async () => {
     const srv = await start(['-w', '1', APP], { GW_HOOKS_ASYNC_MS: '200' });
-    const [victim] = await waitWorkers(srv, 1);
+    const [victim] = await srv.waitWorkers(1);
     await waitEntries(log, is('whenReady'));
     process.kill(victim!, 'SIGINT');
     const [int] = await waitEntries(log, is('workerInt'));
@@ -197,14 +182,14 @@ describe('master: server hooks (config file)', function () {
     assert.ok(e.findIndex(is('workerInt:done')) >= 0 && e.findIndex(is('workerInt:done')) < e.indexOf(e.find((x) => x.hook === 'childExit' && x.workerPid === victim)!), 'workerInt awaited before the worker exited');
     assert.equal(e.find(is('workerInt:done'))!.pid, victim);
     // The master replaces it.
-    await waitFor(() => srv.workerPids().length === 1 && srv.workerPids()[0] !== victim, 10_000, 'replacement');
+    await until(() => srv.workerPids().length === 1 && srv.workerPids()[0] !== victim, 10_000, 'replacement');
     assert.equal((await get(srv)).status, 200);
   });
 
   it('workerTimeout runs in the master with the stuck worker and the stack naming spinForever (--timeout 2)', async () => {
     const srv = await start(['-w', '1', '--timeout', '2', STUCK]);
-    const [victim] = await waitWorkers(srv, 1);
-    const stuck = fetch(`${srv.url}/spin`).then((r) => r.status, () => 'cut');
+    const [victim] = await srv.waitWorkers(1);
+    const stuck = get(srv, '/spin').then((r) => r.status, () => 'cut');
     const [timeout] = await waitEntries(log, is('workerTimeout'), 1, 15_000);
     assert.equal(timeout!.pid, srv.pid, 'in the master');
     assert.deepEqual([timeout!.id, timeout!.workerPid], [1, victim]);
@@ -213,14 +198,14 @@ describe('master: server hooks (config file)', function () {
     assert.equal(await stuck, 'cut');
     const [child] = await waitEntries(log, (x) => x.hook === 'childExit' && x.workerPid === victim);
     assert.equal(child!.reason, 'timeout');
-    await waitFor(() => srv.workerPids().length === 1 && srv.workerPids()[0] !== victim, 10_000, 'replacement');
+    await until(() => srv.workerPids().length === 1 && srv.workerPids()[0] !== victim, 10_000, 'replacement');
     assert.equal((await get(srv)).status, 200);
   });
 
   it('a hook that throws is logged (error record naming the hook) and gwserver serves on', async () => {
     const throwing = ['onStarting', 'whenReady', 'preFork', 'postFork', 'postWorkerInit', 'nworkersChanged', 'preRequest', 'postRequest', 'onReload', 'childExit', 'workerExit', 'onExit'];
     const srv = await start(['-w', '2', APP], { GW_HOOKS_THROW: throwing.join(',') });
-    await waitWorkers(srv, 2);
+    await srv.waitWorkers(2);
     const failed = (hook: string) => (r: Record<string, any>) => r.hook === hook && r.level === 'error' && r.msg === `the ${hook} hook threw`;
     for (const hook of ['onStarting', 'preFork', 'postFork', 'nworkersChanged', 'whenReady']) {
       const rec = await srv.waitForRecord(failed(hook));
@@ -243,7 +228,7 @@ describe('master: server hooks (config file)', function () {
     srv.proc.kill('SIGHUP');
     await srv.waitForRecord(failed('onReload'));
     await srv.waitForRecord((r) => /^reloaded in/.test(r.msg ?? ''));
-    await waitFor(() => srv.workerPids().length === 2 && srv.workerPids().every((p) => !old.includes(p)), 15_000, 'old workers replaced');
+    await until(() => srv.workerPids().length === 2 && srv.workerPids().every((p) => !old.includes(p)), 15_000, 'old workers replaced');
     await srv.waitForRecord(failed('workerExit'));
     await srv.waitForRecord(failed('childExit'));
     assert.equal((await get(srv)).status, 200);
@@ -258,19 +243,19 @@ describe('master: server hooks (config file)', function () {
     const config = path.join(dir, 'hooks.mjs');
     copyFileSync(path.join(ROOT, CONFIG), config);
     const srv = await startGwserver(['-c', config, '-w', '1', APP], { env: { GW_HOOKS_LOG: log } });
-    const [first] = await waitWorkers(srv, 1);
+    const [first] = await srv.waitWorkers(1);
     await get(srv, '/before');
     await waitEntries(log, (x) => x.hook === 'preRequest' && x.path === '/before');
     // Broken: an unknown setting. The master keeps its configuration (hooks included).
     writeFileSync(config, `${readFileSync(config, 'utf8')}\nexport const bogusSetting = 1;\n`);
     srv.proc.kill('SIGHUP');
     await srv.waitForRecord((r) => /reload: the configuration is invalid/.test(r.msg ?? ''));
-    await waitFor(() => srv.workerPids().length === 1 && srv.workerPids()[0] !== first && alive(srv.workerPids()[0]!), 15_000, 'reloaded worker');
+    await until(() => srv.workerPids().length === 1 && srv.workerPids()[0] !== first && alive(srv.workerPids()[0]!), 15_000, 'reloaded worker');
     const [fresh] = srv.workerPids();
     await waitEntries(log, (x) => x.hook === 'onReload' && x.tag === 'original');
     assert.equal((await get(srv, '/after')).status, 200);
     // postRequest runs once the response is over: give it a moment (a deadline, not an assertion on time).
-    await waitFor(() => entries(log).some((x) => x.hook === 'postRequest' && x.path === '/after'), 5000, 'postRequest').catch(() => undefined);
+    await until(() => entries(log).some((x) => x.hook === 'postRequest' && x.path === '/after'), 5000, 'postRequest').catch(() => undefined);
     const pre = entries(log).find((x) => x.hook === 'preRequest' && x.path === '/after');
     assert.ok(pre, `the new worker ${fresh} ran no preRequest hook; its log: ${JSON.stringify(srv.records().filter((r) => r.pid === fresh))}`);
     assert.equal(pre.pid, fresh);
@@ -281,11 +266,11 @@ describe('master: server hooks (config file)', function () {
     const config = path.join(dir, 'hooks.mjs');
     copyFileSync(path.join(ROOT, CONFIG), config);
     const srv = await startGwserver(['-c', config, '-w', '1', APP], { env: { GW_HOOKS_LOG: log } });
-    const [first] = await waitWorkers(srv, 1);
+    const [first] = await srv.waitWorkers(1);
     // Edited on disk, not reloaded (no HUP): nothing should change until one.
     writeFileSync(config, readFileSync(config, 'utf8').replace("const CONFIG_TAG = 'original'", "const CONFIG_TAG = 'edited'"));
     process.kill(first!, 'SIGKILL');
-    await waitFor(() => srv.workerPids().length === 1 && srv.workerPids()[0] !== first, 10_000, 'replacement');
+    await until(() => srv.workerPids().length === 1 && srv.workerPids()[0] !== first, 10_000, 'replacement');
     const [replacement] = srv.workerPids();
     const [init] = await waitEntries(log, (x) => x.hook === 'postWorkerInit' && x.pid === replacement);
     assert.equal(init!.tag, 'original', 'the replacement worker runs the hooks of the configuration in force');

@@ -7,12 +7,13 @@
  * decisions without processes: test/unit/master/arbiter.test.ts.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startGwserver, type Gwserver } from '../../helpers/gwserver.js';
+import { get } from '../../helpers/http.js';
 import { runLoad } from '../../helpers/load.js';
-import { waitFor } from '../../helpers/raw.js';
+import { tempDir } from '../../helpers/temp-dir.js';
+import { until } from '../../helpers/until.js';
 
 const WORKERS = 2;
 const HUPS = 5;
@@ -26,12 +27,8 @@ function writeApp(file: string, version: string): void {
 
 /** One request on a fresh connection: the body, or undefined when it failed. */
 async function body(srv: Gwserver): Promise<string | undefined> {
-  try {
-    const r = await fetch(`${srv.url}/`, { headers: { Connection: 'close' } });
-    return r.status === 200 ? await r.text() : undefined;
-  } catch {
-    return undefined;
-  }
+  const r = await get(srv).catch(() => undefined);
+  return r?.status === 200 ? r.body : undefined;
 }
 
 describe('master: a burst of HUPs under load while the code changes', function () {
@@ -39,9 +36,8 @@ describe('master: a burst of HUPs under load while the code changes', function (
   let dir: string;
 
   beforeEach(() => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'gw-hup-burst-'));
+    dir = tempDir('gw-hup-burst-');
   });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it(`${HUPS} HUPs, each after a change: zero failed requests, at most ${2 * WORKERS} workers at any moment, one generation on the last code`, async () => {
     const app = path.join(dir, 'app.mjs');
@@ -60,17 +56,17 @@ describe('master: a burst of HUPs under load while the code changes', function (
     let answered = 0;
     const load = runLoad(srv.port, { concurrency: 4, until: () => stop, onOk: () => answered++ });
     try {
-      await waitFor(() => srv.workerPids().length === WORKERS && answered >= 20, 10_000, 'the load under way');
+      await until(() => srv.workerPids().length === WORKERS && answered >= 20, 10_000, 'the load under way');
       const handled = () => srv.records().filter((r) => r.msg === 'handling SIGHUP').length;
       for (let i = 1; i <= HUPS; i++) {
         writeApp(app, `v${i}`);
         srv.proc.kill('SIGHUP');
         // The master saw this one before the next is sent: the kernel merges a signal still pending.
-        await waitFor(() => handled() >= i, 5000, `HUP ${i} handled`);
+        await until(() => handled() >= i, 5000, `HUP ${i} handled`);
       }
       const last = `v${HUPS}`;
       // Settled: the master's workers are the last generation, each of them answering with the last code.
-      await waitFor(async () => {
+      await until(async () => {
         const pids = srv.workerPids();
         if (pids.length !== WORKERS) return false;
         const seen = new Set<number>();
@@ -82,7 +78,7 @@ describe('master: a burst of HUPs under load while the code changes', function (
         return seen.size === WORKERS && pids.every((p) => seen.has(p)) && srv.workerPids().length === WORKERS;
       }, 30_000, `both workers serving ${last}`);
       const before = answered;
-      await waitFor(() => answered >= before + 20, 10_000, 'the load reaching the last generation');
+      await until(() => answered >= before + 20, 10_000, 'the load reaching the last generation');
     } finally {
       stop = true;
       clearInterval(sampler);

@@ -7,13 +7,13 @@
  * logged; a fixed file applies on the next HUP).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startGwserver, type Gwserver } from '../../helpers/gwserver.js';
-import { waitFor } from '../../helpers/raw.js';
-import { httpGet as get, runToExit } from '../../helpers/client.js';
+import { runToExit, startGwserver, type Gwserver } from '../../helpers/gwserver.js';
+import { get, reachEveryWorker } from '../../helpers/http.js';
+import { RawClient } from '../../helpers/raw.js';
+import { until } from '../../helpers/until.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const APP = 'test/fixtures/apps/ops.mjs:application';
 const CONFIGS = 'test/fixtures/configs';
@@ -27,44 +27,23 @@ function fileRecords(file: string): LogRecord[] {
 
 /** Waits until a record of `file` matches (while gwserver runs); returns it. */
 async function waitForFileRecord(srv: Gwserver, file: string, pred: (r: LogRecord) => boolean, timeoutMs = 15_000): Promise<LogRecord> {
-  let hit: LogRecord | undefined;
-  try {
-    await waitFor(() => {
-      if (srv.proc.exitCode !== null || srv.proc.signalCode !== null) throw new Error('gwserver exited');
-      return (hit = fileRecords(file).find(pred)) !== undefined;
-    }, timeoutMs, `a record in ${path.basename(file)}`);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}; ${path.basename(file)} holds:\n${existsSync(file) ? readFileSync(file, 'utf8') : '(no file)'}\nstderr:\n${srv.stderr.join('\n')}`);
-  }
-  return hit!;
+  const holds = () => `${path.basename(file)} holds:\n${existsSync(file) ? readFileSync(file, 'utf8') : '(no file)'}\nstderr:\n${srv.stderr.join('\n')}`;
+  return until(() => {
+    if (srv.proc.exitCode !== null || srv.proc.signalCode !== null) throw new Error(`gwserver exited; ${holds()}`);
+    return fileRecords(file).find(pred);
+  }, timeoutMs, () => `a record in ${path.basename(file)}; ${holds()}`);
 }
 
-
-async function waitWorkers(srv: Gwserver, n: number, timeoutMs = 15_000): Promise<number[]> {
-  await waitFor(() => srv.workerPids().length === n, timeoutMs, `${n} workers (have ${srv.workerPids().length})`);
-  return srv.workerPids();
-}
-
-/** Sends `/log?probe=NAME-i` requests until every worker in `workers` served one (bounded); returns probe -> pid. */
+/** `/log?probe=NAME-i` requests until every worker served one (reachEveryWorker); returns probe -> pid. */
 async function probeEveryWorker(port: number, workers: number[], name: string): Promise<Map<string, number>> {
-  const served = new Map<string, number>();
-  for (let i = 0; i < 200 && !workers.every((w) => [...served.values()].includes(w)); i++) {
-    const probe = `${name}-${i}`;
-    const r = await get(port, `/log?probe=${probe}`);
-    assert.equal(r.status, 200);
-    served.set(probe, Number(r.body));
-  }
-  assert.deepEqual(new Set(served.values()), new Set(workers), 'requests reached every worker');
-  return served;
+  const pids = await reachEveryWorker(port, workers, (i) => `/log?probe=${name}-${i}`);
+  return new Map(pids.map((pid, i) => [`${name}-${i}`, pid]));
 }
-
-
 
 describe('master: log files, WINCH, --check-config, HUP with a broken config', function () {
   this.timeout(60_000);
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'gw-logs-')); });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  beforeEach(() => { dir = tempDir('gw-logs-'); });
 
   /** Starts gwserver logging to `file`; resolves with its port once the file says "listening". */
   async function startLogging(file: string, args: string[]): Promise<{ srv: Gwserver; port: number }> {
@@ -76,9 +55,9 @@ describe('master: log files, WINCH, --check-config, HUP with a broken config', f
   it('--error-logfile: master and worker records land in the file, with pid and worker_id', async () => {
     const file = path.join(dir, 'logs', 'error.log');
     const { srv, port } = await startLogging(file, ['-w', '2', APP]);
-    const workers = await waitWorkers(srv, 2);
+    const workers = await srv.waitWorkers(2);
     const served = await probeEveryWorker(port, workers, 'p');
-    await waitFor(() => fileRecords(file).filter((r) => typeof r.probe === 'string').length >= served.size, 5000, 'probe records');
+    await until(() => fileRecords(file).filter((r) => typeof r.probe === 'string').length >= served.size, 5000, 'probe records');
     const records = fileRecords(file);
     const starting = records.find((r) => /^starting gwserver master/.test(r.msg ?? ''))!;
     assert.equal(starting.pid, srv.pid);
@@ -103,7 +82,7 @@ describe('master: log files, WINCH, --check-config, HUP with a broken config', f
     const file = path.join(dir, 'error.log');
     const rotated = `${file}.1`;
     const { srv, port } = await startLogging(file, ['-w', '2', APP]);
-    const workers = await waitWorkers(srv, 2);
+    const workers = await srv.waitWorkers(2);
     await probeEveryWorker(port, workers, 'before');
     // logrotate: mv error.log error.log.1; kill -USR1 master.
     renameSync(file, rotated);
@@ -130,7 +109,7 @@ describe('master: log files, WINCH, --check-config, HUP with a broken config', f
   it('USR1: a worker\'s watchdog thread (which writes with fs.writeSync) reports a blocked loop into the new file too', async () => {
     const file = path.join(dir, 'error.log');
     const { srv, port } = await startLogging(file, ['-w', '1', '--timeout', '4', 'test/fixtures/apps/stuck.mjs:application']);
-    const [worker] = await waitWorkers(srv, 1);
+    const [worker] = await srv.waitWorkers(1);
     renameSync(file, `${file}.1`);
     srv.proc.kill('SIGUSR1');
     await waitForFileRecord(srv, file, (r) => r.msg === 'log files reopened' && r.pid === worker);
@@ -145,10 +124,10 @@ describe('master: log files, WINCH, --check-config, HUP with a broken config', f
 
   it('WINCH (not in a terminal) stops every worker, the master and its socket stay; TTIN brings one back, HUP the configured number', async () => {
     const srv = await startGwserver(['-w', '2', APP]);
-    const before = await waitWorkers(srv, 2);
+    const before = await srv.waitWorkers(2);
     srv.proc.kill('SIGWINCH');
     await srv.waitForRecord((r) => /^SIGWINCH: stopping all workers/.test(r.msg ?? ''));
-    await waitWorkers(srv, 0);
+    await srv.waitWorkers(0);
     for (const pid of before) {
       const exit = await srv.waitForRecord((r) => r.worker_pid === pid && /exited/.test(r.msg ?? ''));
       assert.equal(exit.code, 0, 'stopped gracefully');
@@ -156,17 +135,13 @@ describe('master: log files, WINCH, --check-config, HUP with a broken config', f
     assert.equal(srv.proc.exitCode, null, 'the master stays up');
     // With no worker, a client is accepted by the kernel and waits in the backlog.
     const waiting = get(srv.port, '/queued');
-    const probe = net.connect(srv.port, '127.0.0.1');
-    const connected = await new Promise<boolean>((resolve) => {
-      probe.once('connect', () => resolve(true));
-      probe.once('error', () => resolve(false));
-    });
-    probe.destroy();
-    assert.ok(connected, 'the socket is still listening with no worker');
+    const probe = await RawClient.open(srv.port).catch(() => undefined);
+    probe?.destroy();
+    assert.ok(probe, 'the socket is still listening with no worker');
     assert.deepEqual(srv.workerPids(), []);
 
     srv.proc.kill('SIGTTIN');
-    const [back] = await waitWorkers(srv, 1);
+    const [back] = await srv.waitWorkers(1);
     const queued = await waiting;
     assert.equal(queued.status, 200);
     assert.equal(Number(queued.body), back, 'the waiting request was served by the new worker');
@@ -174,9 +149,9 @@ describe('master: log files, WINCH, --check-config, HUP with a broken config', f
 
     // WINCH again, then HUP: the configured -w 2 comes back.
     srv.proc.kill('SIGWINCH');
-    await waitWorkers(srv, 0);
+    await srv.waitWorkers(0);
     srv.proc.kill('SIGHUP');
-    await waitWorkers(srv, 2);
+    await srv.waitWorkers(2);
     await srv.waitForRecord((r) => /^reloaded in/.test(r.msg ?? ''));
     assert.equal((await get(srv.port)).status, 200);
   });
@@ -219,7 +194,7 @@ describe('master: log files, WINCH, --check-config, HUP with a broken config', f
     const config = path.join(dir, 'gw.config.mjs');
     writeFileSync(config, 'export default { workers: 2 };\n');
     const srv = await startGwserver(['-c', config, APP]);
-    await waitWorkers(srv, 2);
+    await srv.waitWorkers(2);
     const reloads = () => srv.records().filter((r) => /^reloaded in/.test(r.msg ?? '')).length;
     const invalidRecords = () => srv.records().filter((r) => /^reload: the configuration is invalid/.test(r.msg ?? ''));
 
@@ -229,17 +204,17 @@ describe('master: log files, WINCH, --check-config, HUP with a broken config', f
     const bad = await srv.waitForRecord((r) => /^reload: the configuration is invalid/.test(r.msg ?? ''));
     assert.equal(bad.level, 'error');
     assert.match(bad.msg, /gw\.config\.mjs: invalid value for workers: expected a number, got "four"/);
-    await waitFor(() => reloads() >= 1, 15_000, 'the reload to finish with the old config');
-    await waitWorkers(srv, 2);
+    await until(() => reloads() >= 1, 15_000, 'the reload to finish with the old config');
+    await srv.waitWorkers(2);
     assert.equal((await get(srv.port)).status, 200);
 
     // A file that does not even load.
     writeFileSync(config, 'export default { workers: 3,, };\n');
     srv.proc.kill('SIGHUP');
-    await waitFor(() => invalidRecords().length >= 2, 15_000, 'the second error');
+    await until(() => invalidRecords().length >= 2, 15_000, 'the second error');
     assert.match(invalidRecords()[1]!.msg, /cannot load the config file: SyntaxError/);
-    await waitFor(() => reloads() >= 2, 15_000, 'the second reload');
-    await waitWorkers(srv, 2);
+    await until(() => reloads() >= 2, 15_000, 'the second reload');
+    await srv.waitWorkers(2);
     assert.equal((await get(srv.port)).status, 200);
     assert.equal(srv.proc.exitCode, null, 'the master never stopped');
 
@@ -247,8 +222,8 @@ describe('master: log files, WINCH, --check-config, HUP with a broken config', f
     writeFileSync(config, 'export default { workers: 3 };\n');
     srv.proc.kill('SIGHUP');
     await srv.waitForRecord((r) => r.msg === 'number of workers: 2 -> 3');
-    await waitFor(() => reloads() >= 3, 15_000, 'the third reload');
-    await waitWorkers(srv, 3);
+    await until(() => reloads() >= 3, 15_000, 'the third reload');
+    await srv.waitWorkers(3);
     assert.equal(invalidRecords().length, 2);
     assert.equal((await get(srv.port)).status, 200);
   });

@@ -4,12 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { ROOT, startGwserver } from '../../helpers/gwserver.js';
-import { waitFor } from '../../helpers/raw.js';
+import { until } from '../../helpers/until.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const WHOAMI = 'test/fixtures/apps/whoami.mjs:application';
 
@@ -42,24 +42,20 @@ describe('master: process mechanics', function () {
     const nogroup = Number(execFileSync('id', ['-g', 'nobody']).toString().trim());
     const port = await freePrivilegedPort();
     // The app must be readable by nobody: a checkout under `mktemp -d` (mode 0700) is not.
-    const appDir = mkdtempSync(path.join(os.tmpdir(), 'gw-user-'));
-    try {
-      chmodSync(appDir, 0o755);
-      const app = path.join(appDir, 'whoami.mjs');
-      copyFileSync(path.join(ROOT, 'test/fixtures/apps/whoami.mjs'), app);
-      chmodSync(app, 0o644);
-      // Only root may bind it: the master does, before the workers drop to nobody.
-      const srv = await startGwserver(['-b', `127.0.0.1:${port}`, '-w', '2', '--user', 'nobody', '--group', String(nogroup), `${app}:application`]);
-      assert.equal(srv.port, port);
-      await waitFor(() => srv.workerPids().length === 2, 10_000, 'workers');
-      const r = (await (await fetch(`${srv.url}/`)).json()) as { uid: number; gid: number };
-      assert.equal(r.uid, nobody);
-      assert.equal(r.gid, nogroup);
-      assert.equal(uidOf(srv.pid), 0, 'the master keeps root');
-      for (const pid of srv.workerPids()) assert.equal(uidOf(pid), nobody);
-    } finally {
-      rmSync(appDir, { recursive: true, force: true });
-    }
+    const appDir = tempDir('gw-user-');
+    chmodSync(appDir, 0o755);
+    const app = path.join(appDir, 'whoami.mjs');
+    copyFileSync(path.join(ROOT, 'test/fixtures/apps/whoami.mjs'), app);
+    chmodSync(app, 0o644);
+    // Only root may bind it: the master does, before the workers drop to nobody.
+    const srv = await startGwserver(['-b', `127.0.0.1:${port}`, '-w', '2', '--user', 'nobody', '--group', String(nogroup), `${app}:application`]);
+    assert.equal(srv.port, port);
+    await until(() => srv.workerPids().length === 2, 10_000, 'workers');
+    const r = (await (await fetch(`${srv.url}/`)).json()) as { uid: number; gid: number };
+    assert.equal(r.uid, nobody);
+    assert.equal(r.gid, nogroup);
+    assert.equal(uidOf(srv.pid), 0, 'the master keeps root');
+    for (const pid of srv.workerPids()) assert.equal(uidOf(pid), nobody);
   });
 
   it('--user that does not exist halts the master at boot with a clear message', async function () {
@@ -71,38 +67,30 @@ describe('master: process mechanics', function () {
   });
 
   it('--umask sets the mode of files the app creates', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'gw-umask-'));
-    try {
-      chmodSync(dir, 0o777);
-      const srv = await startGwserver(['--umask', '027', WHOAMI]);
-      const file = path.join(dir, 'made');
-      const r = (await (await fetch(`${srv.url}/?touch=${encodeURIComponent(file)}`)).json()) as { umask: number; mode: number };
-      assert.equal(r.umask, 0o027);
-      assert.equal(r.mode, 0o640);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const dir = tempDir('gw-umask-');
+    chmodSync(dir, 0o777);
+    const srv = await startGwserver(['--umask', '027', WHOAMI]);
+    const file = path.join(dir, 'made');
+    const r = (await (await fetch(`${srv.url}/?touch=${encodeURIComponent(file)}`)).json()) as { umask: number; mode: number };
+    assert.equal(r.umask, 0o027);
+    assert.equal(r.mode, 0o640);
   });
 
   it('--reload: editing a source file reloads the workers with the new code', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'gw-reload-'));
-    try {
-      const app = path.join(dir, 'app.mjs');
-      writeFileSync(path.join(dir, 'message.mjs'), "export const message = 'before';\n");
-      writeFileSync(app, "import { message } from './message.mjs';\nexport function application(e, s) { s('200 OK', []); return [message]; }\n");
-      const srv = await startGwserver(['--reload', `${app}:application`]);
-      await srv.waitForRecord((r) => /--reload: watching/.test(r.msg ?? ''));
-      assert.equal(await (await fetch(`${srv.url}/`)).text(), 'before');
-      // A module the app imports counts too, not only the app's own file.
-      writeFileSync(path.join(dir, 'message.mjs'), "export const message = 'after';\n");
-      // A retiring worker closes its idle keep-alive connections; a poll sent
-      // on the pooled connection as it closes is reset (the race RFC 9112
-      // section 9.6 leaves to the client), so a failed poll is "not yet".
-      await waitFor(async () => (await fetch(`${srv.url}/`).then((r) => r.text()).catch(() => '')) === 'after', 15_000, 'new code served');
-      assert.ok(srv.records().some((r) => /message\.mjs changed: reloading the workers/.test(r.msg ?? '')));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const dir = tempDir('gw-reload-');
+    const app = path.join(dir, 'app.mjs');
+    writeFileSync(path.join(dir, 'message.mjs'), "export const message = 'before';\n");
+    writeFileSync(app, "import { message } from './message.mjs';\nexport function application(e, s) { s('200 OK', []); return [message]; }\n");
+    const srv = await startGwserver(['--reload', `${app}:application`]);
+    await srv.waitForRecord((r) => /--reload: watching/.test(r.msg ?? ''));
+    assert.equal(await (await fetch(`${srv.url}/`)).text(), 'before');
+    // A module the app imports counts too, not only the app's own file.
+    writeFileSync(path.join(dir, 'message.mjs'), "export const message = 'after';\n");
+    // A retiring worker closes its idle keep-alive connections; a poll sent
+    // on the pooled connection as it closes is reset (the race RFC 9112
+    // section 9.6 leaves to the client), so a failed poll is "not yet".
+    await until(async () => (await fetch(`${srv.url}/`).then((r) => r.text()).catch(() => '')) === 'after', 15_000, 'new code served');
+    assert.ok(srv.records().some((r) => /message\.mjs changed: reloading the workers/.test(r.msg ?? '')));
   });
 
   it('--chdir: workers load MODULE relative to it', async () => {

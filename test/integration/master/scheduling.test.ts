@@ -6,17 +6,15 @@
  * the connections that arrive meanwhile (bench/SCHEDULING.md has the figures).
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { startGwserver, type Gwserver, alive } from '../../helpers/gwserver.js';
+import { get } from '../../helpers/http.js';
 import { runLoad } from '../../helpers/load.js';
-import { waitFor } from '../../helpers/raw.js';
-import { httpGet as get } from '../../helpers/client.js';
+import { RawClient } from '../../helpers/raw.js';
+import { until } from '../../helpers/until.js';
 
 const APP = 'test/fixtures/apps/master.mjs:application';
 const STUCK = 'test/fixtures/apps/stuck.mjs:application';
-
-
 
 /** utime + stime in clock ticks (100 a second on Linux). */
 function cpuTicks(pid: number): number {
@@ -52,17 +50,12 @@ function workerSpec(pid: number): Record<string, any> {
   return JSON.parse(kv!.slice('GWSERVER_WORKER='.length));
 }
 
-async function waitWorkers(srv: Gwserver, n: number): Promise<number[]> {
-  await waitFor(() => srv.workerPids().length === n, 10_000, `${n} workers`);
-  return srv.workerPids();
-}
-
 /**
  * Blocks one of two workers with /spin, then makes `n` requests in turn,
  * each on a fresh connection, waiting for each (up to 15 s).
  */
 async function requestsWhileOneIsStuck(srv: Gwserver, n: number): Promise<{ victim: number; other: number; results: Array<{ status: number; body: string; ms: number }> }> {
-  const workers = await waitWorkers(srv, 2);
+  const workers = await srv.waitWorkers(2);
   const spin = get(srv.port, '/spin').catch(() => undefined);
   const victim = await spinningWorker(srv);
   const other = workers.find((p) => p !== victim)!;
@@ -79,7 +72,7 @@ describe('master: --scheduling', function () {
   describe('round-robin', () => {
     it('the master accepts and spreads requests over the workers in turn; the workers hold no listening socket', async () => {
       const srv = await startGwserver(['-w', '2', '--scheduling', 'round-robin', APP]);
-      const workers = await waitWorkers(srv, 2);
+      const workers = await srv.waitWorkers(2);
       assert.ok(srv.records().some((r) => /^round-robin scheduling/.test(r.msg ?? '')));
       const counts = new Map<string, number>();
       for (let i = 0; i < 20; i++) {
@@ -100,14 +93,14 @@ describe('master: --scheduling', function () {
 
     it('HUP twice under load with fresh connections: zero failed requests, new workers', async () => {
       const srv = await startGwserver(['-w', '2', '--scheduling', 'round-robin', APP]);
-      const before = await waitWorkers(srv, 2);
+      const before = await srv.waitWorkers(2);
       let stop = false;
       const load = runLoad(srv.port, { concurrency: 4, until: () => stop });
       for (const round of [1, 2]) {
         srv.proc.kill('SIGHUP');
         await srv.waitForRecord(() => srv.records().filter((x) => x.msg?.startsWith('reloaded in')).length >= round, 15_000);
       }
-      await waitFor(() => srv.workerPids().length === 2 && srv.workerPids().every((p) => !before.includes(p)), 10_000, 'old workers gone');
+      await until(() => srv.workerPids().length === 2 && srv.workerPids().every((p) => !before.includes(p)), 10_000, 'old workers gone');
       stop = true;
       const result = await load;
       assert.equal(result.failed, 0, result.errors.join('; '));
@@ -117,14 +110,14 @@ describe('master: --scheduling', function () {
 
     it('HUP under load with keep-alive clients: no request that reached a worker fails', async () => {
       const srv = await startGwserver(['-w', '2', '--scheduling', 'round-robin', APP]);
-      const before = await waitWorkers(srv, 2);
+      const before = await srv.waitWorkers(2);
       let stop = false;
       const load = runLoad(srv.port, { concurrency: 4, keepAlive: true, until: () => stop });
       for (const round of [1, 2]) {
         srv.proc.kill('SIGHUP');
         await srv.waitForRecord(() => srv.records().filter((x) => x.msg?.startsWith('reloaded in')).length >= round, 15_000);
       }
-      await waitFor(() => srv.workerPids().length === 2 && srv.workerPids().every((p) => !before.includes(p)), 10_000, 'old workers gone');
+      await until(() => srv.workerPids().length === 2 && srv.workerPids().every((p) => !before.includes(p)), 10_000, 'old workers gone');
       stop = true;
       const result = await load;
       assert.equal(result.failed, 0, result.errors.join('; '));
@@ -133,22 +126,16 @@ describe('master: --scheduling', function () {
 
     it('the socket survives the death of the only worker: a client connecting meanwhile waits in the master and is served by the replacement', async () => {
       const srv = await startGwserver(['-w', '1', '--scheduling', 'round-robin', APP]);
-      let [victim] = await waitWorkers(srv, 1);
+      let [victim] = await srv.waitWorkers(1);
       for (const round of [1, 2]) {
         process.kill(victim!, 'SIGKILL');
-        await waitFor(() => !alive(victim!), 5000, 'worker dead');
-        const sock = net.connect(srv.port, '127.0.0.1');
-        const connected = await new Promise<boolean>((resolve) => {
-          sock.once('connect', () => resolve(true));
-          sock.once('error', () => resolve(false));
-        });
-        assert.ok(connected, `round ${round}: connected while no worker runs`);
-        sock.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-        let data = '';
-        sock.on('data', (d) => (data += d));
-        await new Promise((r) => sock.on('close', r));
-        assert.match(data, /^HTTP\/1\.1 200 OK/);
-        const served = Number(data.split('\r\n\r\n')[1]);
+        await until(() => !alive(victim!), 5000, 'worker dead');
+        const c = await RawClient.open(srv.port).catch(() => undefined);
+        assert.ok(c, `round ${round}: connected while no worker runs`);
+        await c.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+        await c.waitClosed(20_000);
+        assert.match(c.text, /^HTTP\/1\.1 200 OK/);
+        const served = Number(c.text.split('\r\n\r\n')[1]);
         assert.notEqual(served, victim);
         assert.deepEqual(srv.workerPids(), [served], 'served by the replacement');
         victim = served;
@@ -157,7 +144,7 @@ describe('master: --scheduling', function () {
 
     it('USR2 under load: the new master accepts on the inherited sockets, the old one stops accepting and exits; zero failed requests', async () => {
       const srv = await startGwserver(['-w', '2', '--scheduling', 'round-robin', APP]);
-      await waitWorkers(srv, 2);
+      await srv.waitWorkers(2);
       let stop = false;
       const load = runLoad(srv.port, { concurrency: 4, until: () => stop });
       srv.proc.kill('SIGUSR2');
@@ -165,7 +152,7 @@ describe('master: --scheduling', function () {
       const masters = new Set(srv.records().filter((r) => /^round-robin scheduling/.test(r.msg ?? '')).map((r) => r.pid));
       assert.equal(masters.size, 2, 'both masters accepted (the new one on the inherited descriptor)');
       const served = new Set<string>();
-      await waitFor(async () => (served.add((await get(srv.port)).body), served.size >= 2), 10_000, 'the new workers serving');
+      await until(async () => (served.add((await get(srv.port)).body), served.size >= 2), 10_000, 'the new workers serving');
       stop = true;
       const result = await load;
       assert.equal(result.failed, 0, result.errors.join('; '));
@@ -174,7 +161,7 @@ describe('master: --scheduling', function () {
 
     it('TERM lets an in-flight request finish, then the master exits 0', async () => {
       const srv = await startGwserver(['-w', '2', '--scheduling', 'round-robin', APP]);
-      const workers = await waitWorkers(srv, 2);
+      const workers = await srv.waitWorkers(2);
       const slow = get(srv.port, '/slow?ms=1500');
       await srv.waitForRecord((r) => r.probe === 'slow-started');
       srv.proc.kill('SIGTERM');
@@ -182,7 +169,7 @@ describe('master: --scheduling', function () {
       assert.equal(res.status, 200);
       assert.match(res.body, /^slow done by \d+$/);
       assert.equal((await srv.exited).code, 0);
-      await waitFor(() => workers.every((pid) => !alive(pid)), 5000, 'workers gone');
+      await until(() => workers.every((pid) => !alive(pid)), 5000, 'workers gone');
     });
 
     it('a stuck worker: at most one connection is handed to it, and it is served by another worker once the stuck one is killed', async () => {
@@ -213,7 +200,7 @@ describe('master: --scheduling', function () {
     it('is the default', async () => {
       const srv = await startGwserver([APP]);
       assert.equal(srv.records().some((r) => /^round-robin scheduling/.test(r.msg ?? '')), false);
-      const [worker] = await waitWorkers(srv, 1);
+      const [worker] = await srv.waitWorkers(1);
       const spec = workerSpec(worker!);
       assert.deepEqual(spec.fds, [4]);
       assert.equal(spec.config.scheduling, 'os');

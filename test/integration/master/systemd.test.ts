@@ -12,20 +12,19 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BIN, childPids, ROOT, startGwserver, alive } from '../../helpers/gwserver.js';
 import { parseNotify, startNotifyListener, type NotifyListener } from '../../helpers/notify-socket.js';
-import { waitFor } from '../../helpers/raw.js';
-import { httpGet as get } from '../../helpers/client.js';
+import { until } from '../../helpers/until.js';
+import { freePort } from '../../helpers/free-port.js';
+import { get } from '../../helpers/http.js';
+import { RawClient } from '../../helpers/raw.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const APP = 'test/fixtures/apps/ops.mjs:application';
 
 type LogRecord = Record<string, any>;
-
-
 
 /** A master's worker processes (its children that are gwserver workers: not a passing systemd-notify). */
 function workersOf(master: number): number[] {
@@ -41,17 +40,6 @@ function workersOf(master: number): number[] {
 /** The LISTEN_* variables in a process's environment (from /proc). */
 function listenVars(pid: number): string[] {
   return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter((kv) => kv.startsWith('LISTEN_'));
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    s.once('error', reject);
-    s.listen({ host: '127.0.0.1', port: 0 }, resolve);
-  });
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
 }
 
 // ---- systemd-socket-activate ------------------------------------------------
@@ -123,8 +111,6 @@ async function activate(command: string[], tries = 5): Promise<Activated> {
     });
     started.add(proc);
     const lines: string[] = [];
-    const wakers = new Set<() => void>();
-    const wake = () => { for (const w of [...wakers]) w(); };
     let buf = '';
     proc.stderr!.setEncoding('utf8');
     proc.stderr!.on('data', (d: string) => {
@@ -134,7 +120,6 @@ async function activate(command: string[], tries = 5): Promise<Activated> {
         lines.push(buf.slice(0, i));
         buf = buf.slice(i + 1);
       }
-      wake();
     });
     proc.stdout!.resume();
     let hasExited = false;
@@ -142,23 +127,15 @@ async function activate(command: string[], tries = 5): Promise<Activated> {
       proc.on('exit', (code, signal) => {
         hasExited = true;
         started.delete(proc);
-        wake();
         resolve({ code, signal });
       });
     });
-    const until = async (cond: () => boolean, timeoutMs: number, what: string): Promise<void> => {
-      const deadline = Date.now() + timeoutMs;
-      while (!cond()) {
-        if (hasExited) throw new Error(`systemd-socket-activate exited while waiting for ${what}; stderr:\n${lines.join('\n')}`);
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`timed out waiting for ${what}; stderr:\n${lines.join('\n')}`);
-        await new Promise<void>((r) => {
-          const done = () => { clearTimeout(t); wakers.delete(done); r(); };
-          const t = setTimeout(done, Math.min(left, 200));
-          wakers.add(done);
-        });
-      }
-    };
+    /** Polls `cond` while the process runs; the failure shows its stderr. */
+    const whileRunning = (cond: () => boolean, timeoutMs: number, what: string): Promise<true> => until(() => {
+      if (cond()) return true;
+      if (hasExited) throw new Error(`systemd-socket-activate exited while waiting for ${what}; stderr:\n${lines.join('\n')}`);
+      return false;
+    }, timeoutMs, () => `${what}; stderr:\n${lines.join('\n')}`);
     const records = () => lines.flatMap((l) => {
       if (!l.startsWith('{')) return [];
       try {
@@ -168,7 +145,7 @@ async function activate(command: string[], tries = 5): Promise<Activated> {
       }
     });
     try {
-      await until(() => lines.some((l) => l.includes(`Listening on 127.0.0.1:${port} as 3.`)), 10_000, 'systemd-socket-activate to listen');
+      await whileRunning(() => lines.some((l) => l.includes(`Listening on 127.0.0.1:${port} as 3.`)), 10_000, 'systemd-socket-activate to listen');
     } catch (err) {
       await killTree(proc);
       if (!lines.some((l) => /in use/i.test(l)) || attempt >= tries) throw err;
@@ -181,7 +158,7 @@ async function activate(command: string[], tries = 5): Promise<Activated> {
       records,
       async waitForRecord(pred, timeoutMs = 15_000) {
         let hit: LogRecord | undefined;
-        await until(() => (hit = records().find(pred)) !== undefined, timeoutMs, 'a log record');
+        await whileRunning(() => (hit = records().find(pred)) !== undefined, timeoutMs, 'a log record');
         return hit!;
       },
       exited,
@@ -211,7 +188,7 @@ describe('master: systemd socket activation (systemd-socket-activate)', function
     assert.deepEqual(using?.fds, [3]);
     assert.equal(a.records().some((r) => /LISTEN_PID/.test(r.msg ?? '')), false);
 
-    await waitFor(() => workersOf(master).length === 2, 10_000, '2 workers');
+    await until(() => workersOf(master).length === 2, 10_000, '2 workers');
     const workers = workersOf(master);
     assert.ok(workers.includes(Number(first.body)), `served by ${first.body}, workers ${workers}`);
     for (const pid of workers) assert.deepEqual(listenVars(pid), [], `worker ${pid} sees no LISTEN_* variables`);
@@ -232,7 +209,7 @@ describe('master: systemd socket activation (systemd-socket-activate)', function
     assert.deepEqual(workersOf(master), [victim]);
     for (const round of [1, 2]) {
       process.kill(victim, 'SIGKILL');
-      await waitFor(() => !alive(victim), 5000, `worker ${victim} gone (round ${round})`);
+      await until(() => !alive(victim), 5000, `worker ${victim} gone (round ${round})`);
       // Right after: the replacement may not even be forked yet. With plain node:cluster the primary would have closed fd 3 with its last worker, and this would be refused.
       const r = await get(a.port);
       assert.equal(r.status, 200, `round ${round}`);
@@ -252,8 +229,7 @@ describe('master: systemd socket activation (systemd-socket-activate)', function
     const cmd = `"${process.execPath}" "${BIN}" -w 1 -b 127.0.0.1:0 ${APP}; exit $?`;
     const a = await activate(['/bin/sh', '-c', cmd]);
     // Start sh (and gwserver) with a connection nobody will serve: gwserver must not accept on fd 3.
-    const trigger = net.connect(a.port, '127.0.0.1');
-    trigger.on('error', () => undefined);
+    const trigger = new RawClient(a.port);
     try {
       const warning = await a.waitForRecord((r) => /LISTEN_PID/.test(r.msg ?? ''));
       const shell = a.proc.pid!;
@@ -285,11 +261,10 @@ describe('master: sd_notify to a fake NOTIFY_SOCKET (real unix datagram listener
 
   beforeEach(async () => {
     listener = await startNotifyListener();
-    dir = mkdtempSync(path.join(os.tmpdir(), 'gw-notify-'));
+    dir = tempDir('gw-notify-');
   });
   afterEach(async () => {
     await listener.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   /** Payloads without systemd-notify's BARRIER=1 follow-ups. */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, startGwserver } from '../../helpers/gwserver.js';
-import { waitFor } from '../../helpers/raw.js';
+import { until } from '../../helpers/until.js';
 
 const STUCK = 'test/fixtures/apps/stuck.mjs';
 
@@ -20,12 +20,12 @@ describe('master: stuck workers (--timeout)', function () {
 
   it('replaces a worker stuck in for(;;){} within timeout + 2 s, naming the stuck function and file', async () => {
     const srv = await startGwserver(['-w', '1', '--timeout', '2', `${STUCK}:application`]);
-    await waitFor(() => srv.workerPids().length === 1, 10_000, 'worker');
+    await until(() => srv.workerPids().length === 1, 10_000, 'worker');
     const [victim] = srv.workerPids();
     const t0 = Date.now();
     const stuck = fetch(`${srv.url}/spin`).then((r) => r.status, () => 'cut');
     const rec = await srv.waitForRecord((r) => /timed out/.test(r.msg ?? '') && r.worker_pid === victim, 10_000);
-    await waitFor(() => srv.workerPids().length === 1 && srv.workerPids()[0] !== victim, 10_000, 'replacement');
+    await until(() => srv.workerPids().length === 1 && srv.workerPids()[0] !== victim, 10_000, 'replacement');
     const replacedMs = Date.now() - t0;
     assert.ok(replacedMs < 4000, `replaced after ${replacedMs} ms (timeout 2 s)`);
     assert.match(rec.stack, /spinForever/);
@@ -40,7 +40,7 @@ describe('master: stuck workers (--timeout)', function () {
 
   it('a long but finite block below the timeout is reported, not killed', async () => {
     const srv = await startGwserver(['-w', '1', '--timeout', '4', `${STUCK}:application`]);
-    await waitFor(() => srv.workerPids().length === 1, 10_000, 'worker');
+    await until(() => srv.workerPids().length === 1, 10_000, 'worker');
     const [worker] = srv.workerPids();
     const r = await fetch(`${srv.url}/block?ms=1500`);
     assert.equal(r.status, 200);

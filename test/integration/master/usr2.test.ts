@@ -12,15 +12,15 @@
  * the server's stderr, so it and its workers die with the test too.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
-import os from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { childPids, startGwserver, type Gwserver } from '../../helpers/gwserver.js';
+import { freePort } from '../../helpers/free-port.js';
+import { get } from '../../helpers/http.js';
 import { runLoad, type LoadResult } from '../../helpers/load.js';
 import { startNotifyListener, parseNotify, type NotifyListener } from '../../helpers/notify-socket.js';
-import { waitFor } from '../../helpers/raw.js';
+import { until } from '../../helpers/until.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const APP = 'test/fixtures/apps/master.mjs:application';
 
@@ -42,23 +42,8 @@ function title(pid: number): string {
   return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '').trim();
 }
 
-/** One request on a fresh connection, over TCP or a unix socket. */
-function get(target: { port: number } | { socketPath: string }, p = '/'): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', ...target, path: p, agent: false, headers: { Connection: 'close' } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 async function waitWorkers(pid: number, n: number, timeoutMs = 15_000): Promise<number[]> {
-  await waitFor(() => childPids(pid).filter(running).length === n, timeoutMs, `${n} workers of ${pid}`);
+  await until(() => childPids(pid).filter(running).length === n, timeoutMs, `${n} workers of ${pid}`);
   return childPids(pid).filter(running);
 }
 
@@ -68,7 +53,7 @@ async function upgrade(srv: Gwserver, oldPid = srv.pid): Promise<{ newPid: numbe
   const t0 = Date.now();
   process.kill(oldPid, 'SIGUSR2');
   const isReady = (r: Record<string, any>) => r.pid === oldPid && /is ready: upgrade took/.test(r.msg ?? '');
-  await waitFor(() => srv.records().slice(seen).some(isReady), 30_000, 'the new master to be ready');
+  await until(() => srv.records().slice(seen).some(isReady), 30_000, 'the new master to be ready');
   const rec = srv.records().slice(seen).find(isReady)!;
   return { newPid: rec.new_master_pid as number, readyMs: rec.ms as number, t0 };
 }
@@ -77,7 +62,7 @@ async function upgrade(srv: Gwserver, oldPid = srv.pid): Promise<{ newPid: numbe
 async function stopMaster(srv: Gwserver, pid: number): Promise<Record<string, any>> {
   process.kill(pid, 'SIGTERM');
   const rec = await srv.waitForRecord((r) => r.pid === pid && r.msg === 'master stopped', 15_000);
-  await waitFor(() => !running(pid), 5000, `master ${pid} gone`);
+  await until(() => !running(pid), 5000, `master ${pid} gone`);
   return rec;
 }
 
@@ -90,10 +75,7 @@ describe('master: USR2 (re-executing the master)', function () {
   this.timeout(90_000);
   let dir: string;
   beforeEach(() => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'gw-usr2-'));
-  });
-  afterEach(() => {
-    rmSync(dir, { recursive: true, force: true });
+    dir = tempDir('gw-usr2-');
   });
 
   it('under load with fresh connections: no refused connection, no failure; the new workers take over, the old master retires, the pid file moves', async () => {
@@ -105,7 +87,7 @@ describe('master: USR2 (re-executing the master)', function () {
     const warm = new Set<string>();
     const load = runLoad(srv.port, { concurrency: 4, until: () => stop, onOk: (b) => warm.add(b) });
     // The load is under way before the signal.
-    await waitFor(() => warm.size > 0, 10_000, 'the load under way');
+    await until(() => warm.size > 0, 10_000, 'the load under way');
 
     const up = upgrade(srv);
     const spawned = await srv.waitForRecord((r) => r.pid === srv.pid && /re-executing the master/.test(r.msg ?? ''));
@@ -120,7 +102,7 @@ describe('master: USR2 (re-executing the master)', function () {
     const exit = await srv.exited;
     const retiredMs = Date.now() - t0;
     assert.equal(exit.code, 0);
-    await waitFor(() => oldWorkers.every((p) => !running(p)), 10_000, 'old workers gone');
+    await until(() => oldWorkers.every((p) => !running(p)), 10_000, 'old workers gone');
     assert.equal(existsSync(`${pidfile}.oldbin`), false, '.oldbin removed by the old master');
     assert.equal(readFileSync(pidfile, 'utf8').trim(), String(newPid));
     assert.ok(existsSync(sock), 'the unix socket file outlives the old master');
@@ -146,7 +128,7 @@ describe('master: USR2 (re-executing the master)', function () {
 
     // The last master removes the pid file and the socket file.
     await stopMaster(srv, newPid);
-    await waitFor(() => newWorkers.every((p) => !running(p)), 10_000, 'new workers gone');
+    await until(() => newWorkers.every((p) => !running(p)), 10_000, 'new workers gone');
     assert.equal(existsSync(pidfile), false);
     assert.equal(existsSync(sock), false);
     console.log(`      USR2 with 2 workers under load: new master ready ${readyMs} ms after USR2, old master gone after ${retiredMs} ms; ${result.ok} requests, 0 failed, 0 refused`);
@@ -159,7 +141,7 @@ describe('master: USR2 (re-executing the master)', function () {
     const warm = new Set<string>();
     const load = runLoad(srv.port, { concurrency: 4, keepAlive: true, until: () => stop, onOk: (b) => warm.add(b) });
     // The load is under way before the signal.
-    await waitFor(() => warm.size > 0, 10_000, 'the load under way');
+    await until(() => warm.size > 0, 10_000, 'the load under way');
     const { newPid } = await upgrade(srv);
     await srv.exited;
     const newWorkers = await waitWorkers(newPid, 2);
@@ -180,7 +162,7 @@ describe('master: USR2 (re-executing the master)', function () {
     const warm = new Set<string>();
     const load = runLoad(srv.port, { concurrency: 4, until: () => stop, onOk: (b) => warm.add(b) });
     // The load is under way before the signal.
-    await waitFor(() => warm.size > 0, 10_000, 'the load under way');
+    await until(() => warm.size > 0, 10_000, 'the load under way');
 
     const { newPid } = await upgrade(srv);
     await srv.waitForRecord((r) => r.pid === srv.pid && /--keep-old-master: this master/.test(r.msg ?? ''));
@@ -199,7 +181,7 @@ describe('master: USR2 (re-executing the master)', function () {
 
     // WINCH: the old workers stop; the new ones serve everything.
     process.kill(srv.pid, 'SIGWINCH');
-    await waitFor(() => !running(oldWorker!), 10_000, 'old worker gone');
+    await until(() => !running(oldWorker!), 10_000, 'old worker gone');
     for (let i = 0; i < 5; i++) assert.equal((await get({ port: srv.port })).body, String(newWorker));
 
     // TERM: the old master exits and leaves the sockets, the socket file and the pid file to the new one.
@@ -268,7 +250,7 @@ describe('master: USR2 (re-executing the master)', function () {
     write('fixed');
     const { newPid } = await upgrade(srv);
     await srv.exited;
-    await waitFor(async () => (await get({ port: srv.port })).body === 'fixed', 10_000, 'fixed served');
+    await until(async () => (await get({ port: srv.port })).body === 'fixed', 10_000, 'fixed served');
     await stopMaster(srv, newPid);
   });
 
@@ -292,7 +274,7 @@ describe('master: USR2 (re-executing the master)', function () {
     const load = runLoad(srv.port, { concurrency: 2, until: () => stop });
     const { newPid } = await upgrade(srv);
     await srv.exited;
-    await waitFor(async () => (await get({ port: srv.port })).body === 'v2', 10_000, 'v2 served');
+    await until(async () => (await get({ port: srv.port })).body === 'v2', 10_000, 'v2 served');
     stop = true;
     const result = await load;
     assertNoFailure(result);
@@ -336,7 +318,7 @@ describe('master: USR2 (re-executing the master)', function () {
       for (let attempt = 1; srv === undefined; attempt++) {
         port = await freePort();
         const s = await startGwserver(['-w', '1', APP], { wrap: ['systemd-socket-activate', '-l', `127.0.0.1:${port}`, '--'], noWait: true });
-        await waitFor(() => s.stderr.some((l) => /Listening on .* as 3\./.test(l)) || s.proc.exitCode !== null, 10_000, 'systemd-socket-activate to listen');
+        await until(() => s.stderr.some((l) => /Listening on .* as 3\./.test(l)) || s.proc.exitCode !== null, 10_000, 'systemd-socket-activate to listen');
         // systemd-socket-activate runs gwserver on the first connection.
         const first = get({ port }).catch((err: Error) => err);
         const started = await Promise.race([s.waitForRecord((r) => r.msg === 'listening', 15_000).then(() => true, () => false), s.exited.then(() => false)]);
@@ -355,7 +337,7 @@ describe('master: USR2 (re-executing the master)', function () {
       const { newPid } = await upgrade(srv);
       await srv.exited;
       const [newWorker] = await waitWorkers(newPid, 1);
-      await waitFor(() => !running(oldWorker!), 10_000, 'old worker gone');
+      await until(() => !running(oldWorker!), 10_000, 'old worker gone');
       assert.equal((await get({ port })).body, String(newWorker));
       stop = true;
       assertNoFailure(await load);
@@ -367,11 +349,3 @@ describe('master: USR2 (re-executing the master)', function () {
     });
   });
 });
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen({ host: '127.0.0.1', port: 0 }, resolve));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}

@@ -4,17 +4,16 @@
  * kind of config file is read, and what each mistake says.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { reloadConfig, resolveConfig, UsageError, type ResolvedConfig } from '../../../src/config/load.js';
 import { SETTINGS } from '../../../src/config/settings.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const APP = 'app:application';
 
+/** The test's directory: the config files and the cwd. */
 let dir: string;
-beforeEach(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'gw-config-')); });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Writes `files` (name -> content) into the test's directory. */
 function write(files: Record<string, string>): void {
@@ -42,6 +41,8 @@ async function usageError(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<
 }
 
 describe('config loader', () => {
+  beforeEach(() => { dir = tempDir('gw-config-'); });
+
   describe('precedence: defaults < config file < GWSERVER_CMD_ARGS < command line', () => {
     // One setting of each type: its flag, and a value for each layer as the layer writes it.
     const cases: Array<{ name: string; flag: string[]; file: string; env: string; argv: string; want: Record<'default' | 'file' | 'env' | 'argv', unknown> }> = [

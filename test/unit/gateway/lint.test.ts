@@ -4,8 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { writeFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -22,6 +21,7 @@ import type {
   InputStream,
   StartResponse,
 } from '../../../src/gateway/types.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 // ---------------------------------------------------------------------------
 // A small in-test server: calls the app, iterates the body, closes it.
@@ -200,23 +200,19 @@ describe('validator', () => {
     });
 
     it('keeps the body\'s prototype and methods (a file wrapper is still one)', async () => {
-      const dir = await mkdtemp(path.join(tmpdir(), 'gw-lint-'));
-      try {
-        const file = path.join(dir, 'f.txt');
-        await writeFile(file, 'file contents');
-        const app: Application = (env, sr) => {
-          sr('200 OK', TEXT);
-          return env['wsgi.file_wrapper'](file);
-        };
-        const { startResponse } = recorder();
-        const body = await validator(app)(setupTestingDefaults(), startResponse);
-        assert.ok(body instanceof FileWrapper);
-        assert.equal(await (body as FileWrapper).size(), 13);
-        await (body as FileWrapper).close();
-        assert.equal((await serve(validator(app))).text, 'file contents');
-      } finally {
-        await rm(dir, { recursive: true });
-      }
+      const dir = tempDir('gw-lint-');
+      const file = path.join(dir, 'f.txt');
+      await writeFile(file, 'file contents');
+      const app: Application = (env, sr) => {
+        sr('200 OK', TEXT);
+        return env['wsgi.file_wrapper'](file);
+      };
+      const { startResponse } = recorder();
+      const body = await validator(app)(setupTestingDefaults(), startResponse);
+      assert.ok(body instanceof FileWrapper);
+      assert.equal(await (body as FileWrapper).size(), 13);
+      await (body as FileWrapper).close();
+      assert.equal((await serve(validator(app))).text, 'file contents');
     });
 
     it('pulls one chunk from the app per chunk the server pulls', async () => {
@@ -407,11 +403,14 @@ describe('validator', () => {
       assert.throws(() => it.next(), isLint('server', /returned normally after 7 body bytes had gone out; once the headers are sent it must re-throw excInfo/));
     });
 
+    /** The validated body of an app whose async generator yields 'a' then 'b'. */
+    const abBody = async () => await validator((_e, sr) => {
+      sr('200 OK', TEXT);
+      return Object.assign((async function* () { yield 'a'; yield 'b'; })(), { close: noop });
+    })(setupTestingDefaults(), recorder().startResponse) as AsyncIterable<Chunk> & { close(): void };
+
     it('pulling a chunk after close()', async () => {
-      const body = await validator((_e, sr) => {
-        sr('200 OK', TEXT);
-        return Object.assign((async function* () { yield 'a'; yield 'b'; })(), { close: noop });
-      })(setupTestingDefaults(), recorder().startResponse) as AsyncIterable<Chunk> & { close(): void };
+      const body = await abBody();
       const it = body[Symbol.asyncIterator]();
       await it.next();
       await it.return!();
@@ -477,10 +476,7 @@ describe('validator', () => {
     });
 
     it('calling close() without stopping the iteration first', async () => {
-      const body = await validator((_e, sr) => {
-        sr('200 OK', TEXT);
-        return Object.assign((async function* () { yield 'a'; yield 'b'; })(), { close: noop });
-      })(setupTestingDefaults(), recorder().startResponse) as AsyncIterable<Chunk> & { close(): void };
+      const body = await abBody();
       const it = body[Symbol.asyncIterator]();
       await it.next();
       assert.throws(() => body.close(), isLint('server', /close\(\) was called while the body was still being iterated; stop the iteration with the iterator's return\(\) first/));

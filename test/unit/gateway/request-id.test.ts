@@ -5,13 +5,17 @@
  * Real node:http servers on 127.0.0.1 port 0, real clients.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { nextRequestId, toNodeHandler, type ExchangeRecord, type HandlerOptions, type RequestObserver } from '../../../src/gateway/handler.js';
 import { createLogger } from '../../../src/logging/logger.js';
 import type { Application, Environ } from '../../../src/gateway/types.js';
-import { waitFor } from '../../helpers/raw.js';
+import { listen } from '../../helpers/http.js';
+import { RawClient, rawRequest } from '../../helpers/raw.js';
+import { until } from '../../helpers/until.js';
+
+/** Everything a request on a fresh connection got back, up to its complete response. */
+async function rawGet(port: number, request: string | Buffer): Promise<string> {
+  return (await rawRequest(port, request, 5000)).raw;
+}
 
 interface Ended {
   requestId: string;
@@ -24,14 +28,11 @@ interface Ended {
 }
 
 async function withServer(app: Application, options: HandlerOptions, fn: (base: string, port: number) => Promise<void>): Promise<void> {
-  const server = http.createServer(toNodeHandler(app, { logger: createLogger({ level: 'silent' }), ...options }));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
+  const served = await listen(toNodeHandler(app, { logger: createLogger({ level: 'silent' }), ...options }));
   try {
-    await fn(`http://127.0.0.1:${port}`, port);
+    await fn(served.url, served.port);
   } finally {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await served.close();
   }
 }
 
@@ -109,7 +110,8 @@ describe('request ids', () => {
   it('replaces an incoming id that is too long or has characters a log line could trip on', async () => {
     await withServer(echoId, {}, async (base, port) => {
       for (const id of ['has space', 'quote"d', 'x'.repeat(201), 'semi;colon', 'caf\u00e9']) {
-        const r = await rawGet(port, `GET / HTTP/1.1\r\nHost: a\r\nX-Request-ID: ${id}\r\nConnection: close\r\n\r\n`);
+        // As UTF-8 bytes (the é too).
+        const r = await rawGet(port, Buffer.from(`GET / HTTP/1.1\r\nHost: a\r\nX-Request-ID: ${id}\r\nConnection: close\r\n\r\n`));
         const got = /\r\nx-request-id: ([^\r]*)\r\n/i.exec(r)?.[1];
         assert.match(got ?? '', UUID_SHAPE, `for ${JSON.stringify(id)}: ${r.slice(0, 200)}`);
       }
@@ -172,7 +174,7 @@ describe('the request observer', () => {
       assert.equal(await get.text(), 'got 0');
       const post = await fetch(base, { method: 'POST', body: 'x'.repeat(5000), headers: { 'X-Request-ID': 'obs-post' } });
       assert.equal(await post.text(), 'got 5000');
-      await waitFor(() => rec.ended.length === 2, 5000, 'two requestEnded calls');
+      await until(() => rec.ended.length === 2, 5000, 'two requestEnded calls');
     });
     assert.equal(rec.started(), 2);
     const [g, p] = rec.ended;
@@ -190,12 +192,12 @@ describe('the request observer', () => {
     await withServer(app, { observer: rec.observer, limitRequestLine: 100 }, async (_base, port) => {
       const refused = await rawGet(port, `GET /${'a'.repeat(200)} HTTP/1.1\r\nHost: a\r\n\r\n`);
       assert.match(refused, /^HTTP\/1\.1 414 /);
-      await waitFor(() => rec.ended.length === 1, 5000, 'the refused request ended');
-      const s = net.connect(port, '127.0.0.1');
-      s.write('GET /wait HTTP/1.1\r\nHost: a\r\nX-Request-ID: gone-1\r\n\r\n');
-      await waitFor(() => rec.started() === 2, 5000, 'the second request started');
+      await until(() => rec.ended.length === 1, 5000, 'the refused request ended');
+      const s = new RawClient(port);
+      s.send('GET /wait HTTP/1.1\r\nHost: a\r\nX-Request-ID: gone-1\r\n\r\n');
+      await until(() => rec.started() === 2, 5000, 'the second request started');
       s.destroy();
-      await waitFor(() => rec.ended.length === 2, 5000, 'the abandoned request ended');
+      await until(() => rec.ended.length === 2, 5000, 'the abandoned request ended');
       release();
     });
     assert.equal(rec.ended[0]!.status, 414);
@@ -204,25 +206,3 @@ describe('the request observer', () => {
     assert.deepEqual({ ...rec.ended[1]!, ms: 0 }, { requestId: 'gone-1', status: 499, sent: 0, received: 0, completed: false, hadEnviron: true, ms: 0 });
   });
 });
-
-/** One request on a fresh connection; resolves with everything the server sent before closing. */
-function rawGet(port: number, request: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1', () => s.write(request));
-    let out = '';
-    s.setEncoding('latin1');
-    s.on('data', (d) => {
-      out += d;
-      // A complete response to a keep-alive request: stop there.
-      const m = /\r\ncontent-length: (\d+)\r\n/i.exec(out);
-      const head = out.indexOf('\r\n\r\n');
-      if (m && head >= 0 && out.length >= head + 4 + Number(m[1])) s.end();
-    });
-    s.on('end', () => resolve(out));
-    s.on('error', reject);
-    s.setTimeout(5000, () => {
-      s.destroy();
-      reject(new Error(`no response in 5 s; got ${JSON.stringify(out.slice(0, 200))}`));
-    });
-  });
-}

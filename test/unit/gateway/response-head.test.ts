@@ -9,39 +9,33 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
 import { toNodeHandler } from '../../../src/gateway/handler.js';
 import { createLogger } from '../../../src/logging/logger.js';
 import type { Application, HeaderPair } from '../../../src/gateway/types.js';
+import { listen, type Listening } from '../../helpers/http.js';
+import { RawClient } from '../../helpers/raw.js';
 
 /** The raw response head to `request` (bytes up to the empty line), and the rest. */
-async function rawExchange(port: number, request: string): Promise<{ head: string[]; rest: string }> {
-  const text = await new Promise<string>((resolve, reject) => {
-    const c = net.connect(port, '127.0.0.1', () => c.end(request));
-    let d = '';
-    c.setEncoding('latin1');
-    c.on('data', (x) => (d += x));
-    c.on('close', () => resolve(d));
-    c.on('error', reject);
-  });
+async function headAndRest(port: number, request: string): Promise<{ head: string[]; rest: string }> {
+  const c = await RawClient.open(port);
+  try {
+    c.end(request);
+    await c.waitClosed();
+  } finally {
+    c.destroy();
+  }
+  if (c.error) throw c.error;
+  const text = c.text;
   const end = text.indexOf('\r\n\r\n');
   return { head: text.slice(0, end).split('\r\n'), rest: text.slice(end + 4) };
 }
 
-async function serve(app: Application, wrap?: (res: http.ServerResponse) => void): Promise<{ port: number; close: () => Promise<void> }> {
+function serve(app: Application, wrap?: (res: http.ServerResponse) => void): Promise<Listening> {
   const handler = toNodeHandler(app, { logger: createLogger({ level: 'silent' }) });
-  const server = http.createServer((req, res) => {
+  return listen((req, res) => {
     wrap?.(res);
     handler(req, res);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-    },
-  };
 }
 
 const names = (head: string[]) => head.slice(1).map((l) => l.slice(0, l.indexOf(':')).toLowerCase());
@@ -66,7 +60,7 @@ describe('the response head', () => {
   });
 
   it('GET, HTTP/1.1: the app\'s headers, the request id, Date, keep-alive and Content-Length, once each', async () => {
-    const { head, rest } = await rawExchange(srv.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const { head, rest } = await headAndRest(srv.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     assert.equal(head[0], 'HTTP/1.1 200 OK');
     assert.deepEqual(names(head).sort(), ['connection', 'content-length', 'content-type', 'date', 'x-request-id']);
     assert.ok(head.includes('Content-Length: 5'));
@@ -75,19 +69,19 @@ describe('the response head', () => {
   });
 
   it('keeps the connection alive (Keep-Alive header) when the client does', async () => {
-    const { head } = await rawExchange(srv.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    const { head } = await headAndRest(srv.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     assert.ok(head.includes('Connection: keep-alive'), head.join('\n'));
     assert.ok(head.some((l) => l.startsWith('Keep-Alive: timeout=')));
   });
 
   it('HEAD: Content-Length of the body, no body', async () => {
-    const { head, rest } = await rawExchange(srv.port, 'HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const { head, rest } = await headAndRest(srv.port, 'HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     assert.ok(head.includes('Content-Length: 5'), head.join('\n'));
     assert.equal(rest, '');
   });
 
   it('HTTP/1.0: Content-Length, then the connection closes', async () => {
-    const { head, rest } = await rawExchange(srv.port, 'GET / HTTP/1.0\r\nHost: x\r\n\r\n');
+    const { head, rest } = await headAndRest(srv.port, 'GET / HTTP/1.0\r\nHost: x\r\n\r\n');
     assert.equal(head[0], 'HTTP/1.1 200 OK');
     assert.ok(head.includes('Content-Length: 5'), head.join('\n'));
     assert.ok(head.includes('Connection: close'));
@@ -96,7 +90,7 @@ describe('the response head', () => {
 
   it('the app\'s own Content-Length and Date are sent once, as the app set them', async () => {
     headers = [['content-length', '5'], ['Date', 'Tue, 01 Jan 2030 00:00:00 GMT']];
-    const { head } = await rawExchange(srv.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const { head } = await headAndRest(srv.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     assert.deepEqual(names(head).filter((n) => n === 'content-length' || n === 'date'), ['content-length', 'date']);
     assert.ok(head.includes('Date: Tue, 01 Jan 2030 00:00:00 GMT'));
     assert.ok(head.includes('content-length: 5'));
@@ -106,7 +100,7 @@ describe('the response head', () => {
     for (const s of ['204 No Content', '304 Not Modified']) {
       status = s;
       body = [];
-      const { head, rest } = await rawExchange(srv.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      const { head, rest } = await headAndRest(srv.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
       assert.equal(head[0], `HTTP/1.1 ${s}`);
       assert.ok(!names(head).includes('content-length'), head.join('\n'));
       assert.ok(!names(head).includes('transfer-encoding'), head.join('\n'));
@@ -119,7 +113,7 @@ describe('the response head', () => {
       yield 'a';
       yield 'b';
     })();
-    const { head, rest } = await rawExchange(srv.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const { head, rest } = await headAndRest(srv.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     assert.ok(head.includes('Transfer-Encoding: chunked'), head.join('\n'));
     assert.equal(rest, '1\r\na\r\n1\r\nb\r\n0\r\n\r\n');
   });
@@ -127,7 +121,7 @@ describe('the response head', () => {
   it('latin-1 in a header value and the reason goes out as latin-1 bytes', async () => {
     status = '200 Caf\u00e9';
     headers = [['X-Name', 'caf\u00e9']];
-    const { head, rest } = await rawExchange(srv.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const { head, rest } = await headAndRest(srv.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     assert.equal(head[0], 'HTTP/1.1 200 Caf\u00e9');
     assert.ok(head.includes('X-Name: caf\u00e9'), head.join('\n'));
     assert.equal(rest, 'hello');
@@ -143,7 +137,7 @@ describe('the response head', () => {
       } as http.ServerResponse['writeHead'];
     });
     try {
-      const { head } = await rawExchange(wrapped.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      const { head } = await headAndRest(wrapped.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
       assert.ok(head.includes('Content-Length: 5'));
       assert.ok(Array.isArray(seen), 'writeHead was called');
     } finally {

@@ -3,11 +3,10 @@
  * headers before handing over (Express's X-Powered-By, a CORS middleware).
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { toNodeHandler } from '../../../src/gateway/handler.js';
 import { createLogger } from '../../../src/logging/logger.js';
 import type { Application } from '../../../src/gateway/types.js';
+import { listen } from '../../helpers/http.js';
 
 describe('toNodeHandler', () => {
   it('merges the app\'s headers with ones the framework set, keeping repeated Set-Cookie', async () => {
@@ -16,14 +15,12 @@ describe('toNodeHandler', () => {
       return ['made'];
     };
     const handler = toNodeHandler(app, { logger: createLogger({ level: 'silent' }) });
-    const server = http.createServer((req, res) => {
+    const served = await listen((req, res) => {
       res.setHeader('X-Powered-By', 'framework');
       handler(req, res);
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
-      const { port } = server.address() as AddressInfo;
-      const r = await fetch(`http://127.0.0.1:${port}/`);
+      const r = await fetch(`${served.url}/`);
       assert.equal(r.status, 201);
       assert.equal(r.statusText, 'Created');
       assert.equal(await r.text(), 'made');
@@ -31,8 +28,7 @@ describe('toNodeHandler', () => {
       assert.deepEqual(r.headers.getSetCookie(), ['a=1', 'b=2']);
       assert.equal(r.headers.get('content-length'), '4');
     } finally {
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
+      await served.close();
     }
   });
 });

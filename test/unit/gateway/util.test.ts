@@ -3,8 +3,7 @@
  * hop-by-hop names and the testing environ.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   applicationUri,
@@ -17,6 +16,7 @@ import {
 } from '../../../src/gateway/util.js';
 import { validator } from '../../../src/gateway/lint.js';
 import type { Chunk, Environ } from '../../../src/gateway/types.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 describe('gateway util', () => {
   describe('guessScheme', () => {
@@ -181,18 +181,14 @@ describe('gateway util', () => {
     });
 
     it('has a working wsgi.file_wrapper', async () => {
-      const dir = await mkdtemp(path.join(tmpdir(), 'gw-util-'));
-      try {
-        const file = path.join(dir, 'f.txt');
-        await writeFile(file, 'x'.repeat(10));
-        const body = setupTestingDefaults()['wsgi.file_wrapper'](file, 4) as AsyncIterable<Chunk> & { close(): Promise<void> };
-        const chunks: number[] = [];
-        for await (const c of body) chunks.push((c as Uint8Array).byteLength);
-        await body.close();
-        assert.deepEqual(chunks, [4, 4, 2]);
-      } finally {
-        await rm(dir, { recursive: true });
-      }
+      const dir = tempDir('gw-util-');
+      const file = path.join(dir, 'f.txt');
+      await writeFile(file, 'x'.repeat(10));
+      const body = setupTestingDefaults()['wsgi.file_wrapper'](file, 4) as AsyncIterable<Chunk> & { close(): Promise<void> };
+      const chunks: number[] = [];
+      for await (const c of body) chunks.push((c as Uint8Array).byteLength);
+      await body.close();
+      assert.deepEqual(chunks, [4, 4, 2]);
     });
   });
 });

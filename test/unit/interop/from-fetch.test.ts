@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { Readable } from 'node:stream';
 import { RequestInput } from '../../../src/gateway/input.js';
 import type { Application, Environ } from '../../../src/gateway/types.js';
 import { fromFetch, toFetch } from '../../../src/interop/fetch.js';
-import { deferred, drive, environFor, headerMap, serveApp, until, type Served } from './helpers.js';
+import { leaveAfterFirstChunk } from '../../helpers/http.js';
+import { mustCall } from '../../helpers/must-call.js';
+import { until } from '../../helpers/until.js';
+import { deferred, drive, environFor, headerMap, serveApp, type Served } from './helpers.js';
 
 /** A web stream whose pulls and cancel are counted; pulls only when read (highWaterMark 0). */
 function source(chunks: string[]) {
@@ -100,15 +102,10 @@ describe('fromFetch', () => {
     });
 
     it('answers 501 for a method fetch cannot carry', async () => {
-      let called = false;
-      const app = fromFetch(() => {
-        called = true;
-        return new Response('x');
-      });
+      const app = fromFetch(mustCall(() => new Response('x'), 0));
       const d = await drive(app, environFor({ REQUEST_METHOD: 'TRACE' }));
       assert.equal(d.started!.status, '501 Not Implemented');
       await d.finish();
-      assert.equal(called, false);
     });
   });
 
@@ -223,11 +220,8 @@ describe('fromFetch', () => {
   });
 
   describe('through the gateway server', () => {
+    // serveApp's servers close when the test ends (test/helpers/http.ts listen()).
     let served: Served | undefined;
-    afterEach(async () => {
-      await served?.close();
-      served = undefined;
-    });
 
     it('serves a fetch handler: status, cookies, streamed upload and download', async () => {
       served = await serveApp(fromFetch(async (req) => {
@@ -285,16 +279,7 @@ describe('fromFetch', () => {
           },
         }, { highWaterMark: 0 }));
       }));
-      const { port } = new URL(served.url);
-      await new Promise<void>((resolve, reject) => {
-        const req = http.get({ host: '127.0.0.1', port, path: '/stream' }, (res) => {
-          res.once('data', () => {
-            req.destroy();
-            resolve();
-          });
-        });
-        req.on('error', (err) => ((err as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(err)));
-      });
+      await leaveAfterFirstChunk(served.port, '/stream');
       await cancelled.promise;
       await until(() => request!.signal.aborted, 5000, 'the Request signal to abort');
       const at = pulls;

@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
-import http, { IncomingMessage, ServerResponse } from 'node:http';
+import { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RequestInput } from '../../../src/gateway/input.js';
 import { toNodeHandler } from '../../../src/gateway/handler.js';
 import type { Application } from '../../../src/gateway/types.js';
 import { fromNodeHandler } from '../../../src/interop/node.js';
-import { deferred, drive, environFor, headerMap, serveApp, sinkLogger, until, type Served } from './helpers.js';
+import { leaveAfterFirstChunk } from '../../helpers/http.js';
+import { sink } from '../../helpers/sink.js';
+import { until } from '../../helpers/until.js';
+import { deferred, drive, environFor, headerMap, serveApp, type Served } from './helpers.js';
 
 const turns = async (n = 10) => {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
@@ -372,11 +375,8 @@ describe('fromNodeHandler', () => {
   });
 
   describe('through the gateway server', () => {
+    // serveApp's servers close when the test ends (test/helpers/http.ts listen()).
     let served: Served | undefined;
-    afterEach(async () => {
-      await served?.close();
-      served = undefined;
-    });
 
     it('serves a plain node handler', async () => {
       served = await serveApp(fromNodeHandler((req, res) => {
@@ -465,16 +465,7 @@ describe('fromNodeHandler', () => {
         };
         tick();
       }));
-      const { port } = new URL(served.url);
-      await new Promise<void>((resolve, reject) => {
-        const req = http.get({ host: '127.0.0.1', port, path: '/' }, (res) => {
-          res.once('data', () => {
-            req.destroy();
-            resolve();
-          });
-        });
-        req.on('error', (err) => ((err as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(err)));
-      });
+      await leaveAfterFirstChunk(served.port, '/');
       await Promise.all([closed.promise, aborted.promise]);
     });
 
@@ -498,7 +489,7 @@ describe('fromNodeHandler', () => {
         })();
       };
       const direct = await serveApp(app);
-      served = await serveApp(fromNodeHandler(toNodeHandler(app, { logger: sinkLogger().logger })));
+      served = await serveApp(fromNodeHandler(toNodeHandler(app, { logger: sink().logger })));
       try {
         for (const url of [direct.url, served.url]) {
           const r = await fetch(`${url}/caf%C3%A9?x=1`, { method: 'POST', body: Buffer.alloc(300_000) });

@@ -2,16 +2,15 @@
  * Test helpers for the interop adapters: a real node:http server on
  * 127.0.0.1 port 0 running a gateway app through the core handler, an
  * in-process driver that plays the server's part of the contract one pull
- * at a time, and small promise utilities (no fixed sleeps).
+ * at a time, and a deferred promise (no fixed sleeps).
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import pino from 'pino';
 import { toNodeHandler } from '../../../src/gateway/handler.js';
 import { RequestInput } from '../../../src/gateway/input.js';
 import { setupTestingDefaults } from '../../../src/gateway/util.js';
 import type { Application, Chunk, Environ, HeaderPair } from '../../../src/gateway/types.js';
+import { listen, type Listening } from '../../helpers/http.js';
+import { sink, type LogRecord } from '../../helpers/sink.js';
 
 export interface Deferred<T> {
   promise: Promise<T>;
@@ -29,51 +28,15 @@ export function deferred<T = void>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
-/** Resolves when `pred()` holds, checking after each turn of the event loop; rejects after `ms`. */
-export async function until(pred: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise<void>((r) => setImmediate(r));
-  }
-}
-
-/** A JSON-lines log sink (pino) whose records the test can inspect. */
-export function sinkLogger(): { logger: pino.Logger; records: Array<Record<string, any>> } {
-  const records: Array<Record<string, any>> = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void records.push(JSON.parse(line)) });
-  return { logger, records };
-}
-
-export interface Served {
-  url: string;
-  server: http.Server;
-  records: Array<Record<string, any>>;
-  close(): Promise<void>;
+export interface Served extends Listening {
+  /** The log records of the core handler (serveApp). */
+  records: LogRecord[];
 }
 
 /** Serves `app` with the core handler on a real socket (127.0.0.1, port 0). */
 export async function serveApp(app: Application): Promise<Served> {
-  const { logger, records } = sinkLogger();
-  const served = await serveNode(toNodeHandler(app, { logger }));
-  return { ...served, records };
-}
-
-/** Serves a node:http handler on 127.0.0.1 port 0. */
-export async function serveNode(handler: http.RequestListener): Promise<Served> {
-  const server = http.createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    server,
-    records: [],
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  const { logger, records } = sink();
+  return { ...(await listen(toNodeHandler(app, { logger }))), records };
 }
 
 /** An environ for calling an app directly; `body` becomes wsgi.input with a Content-Length. */

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { toFetch } from '../../../src/interop/fetch.js';
 import type { Application, Environ } from '../../../src/gateway/types.js';
-import { deferred, readAll, until } from './helpers.js';
+import { until } from '../../helpers/until.js';
+import { deferred, readAll } from './helpers.js';
+import { mustCall } from '../../helpers/must-call.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const quiet = { onError: () => {} };
 
@@ -102,13 +104,8 @@ describe('toFetch', () => {
     });
 
     it('answers 400 without calling the app when the path is not UTF-8', async () => {
-      let called = false;
-      const res = await toFetch(() => {
-        called = true;
-        return [];
-      })(new Request('http://localhost/%FF'));
+      const res = await toFetch(mustCall(() => [], 0))(new Request('http://localhost/%FF'));
       assert.equal(res.status, 400);
-      assert.equal(called, false);
     });
 
     it('sends wsgi.errors to options.errors', async () => {
@@ -368,20 +365,16 @@ describe('toFetch', () => {
     });
 
     it('streams wsgi.file_wrapper with the file\'s size as Content-Length', async () => {
-      const dir = await mkdtemp(path.join(tmpdir(), 'gw-interop-'));
-      try {
-        const file = path.join(dir, 'data.bin');
-        const data = Buffer.alloc(200_000, 7);
-        await writeFile(file, data);
-        const res = await toFetch((env, sr) => {
-          sr('200 OK', [['Content-Type', 'application/octet-stream']]);
-          return env['wsgi.file_wrapper'](file, 8192);
-        })(new Request('http://localhost/'));
-        assert.equal(res.headers.get('content-length'), String(data.length));
-        assert.ok(Buffer.from(await res.arrayBuffer()).equals(data));
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
+      const dir = tempDir('gw-interop-');
+      const file = path.join(dir, 'data.bin');
+      const data = Buffer.alloc(200_000, 7);
+      await writeFile(file, data);
+      const res = await toFetch((env, sr) => {
+        sr('200 OK', [['Content-Type', 'application/octet-stream']]);
+        return env['wsgi.file_wrapper'](file, 8192);
+      })(new Request('http://localhost/'));
+      assert.equal(res.headers.get('content-length'), String(data.length));
+      assert.ok(Buffer.from(await res.arrayBuffer()).equals(data));
     });
   });
 

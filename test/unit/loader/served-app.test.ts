@@ -10,14 +10,14 @@
  * loader hands over is callable as it says.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { GatewayError } from '../../../src/errors.js';
 import type { Body, Chunk, Environ, StartResponse } from '../../../src/gateway/types.js';
 import type { InterfaceSetting, ServedApp } from '../../../src/interop/kinds.js';
 import { loadServedApp } from '../../../src/loader/load-app.js';
+import { listen } from '../../helpers/http.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const FIXTURES = path.join(ROOT, 'test/fixtures/apps/loader');
@@ -50,15 +50,13 @@ async function loadFailure(target: string, iface?: InterfaceSetting): Promise<st
 
 /** Serves a node handler on a real node:http server for one GET. */
 async function getNode(handler: Kind<'node'>['handler'], urlPath = '/'): Promise<string> {
-  const server = http.createServer((req, res) => void handler(req, res));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const served = await listen((req, res) => void handler(req, res));
   try {
-    const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}${urlPath}`);
+    const res = await fetch(`${served.url}${urlPath}`);
     assert.equal(res.status, 200);
     return await res.text();
   } finally {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await served.close();
   }
 }
 

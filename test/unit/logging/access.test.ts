@@ -4,12 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExchangeRecord } from '../../../src/gateway/handler.js';
 import { accessLineFormatter, clfTime, compileAccessFormat, createAccessLog, DEFAULT_ACCESS_FORMAT, escapeLogValue } from '../../../src/logging/access.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -153,8 +153,7 @@ describe('logging/access: the line of a request', () => {
 
   describe('the log', () => {
     let dir: string;
-    beforeEach(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'gw-access-')); });
-    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+    beforeEach(() => { dir = tempDir('gw-access-'); });
 
     it('creates the directory, appends lines, drains; a reopen after a rename goes to a new file', async () => {
       const file = path.join(dir, 'sub', 'access.log');

@@ -5,14 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import type { Logger } from '../../../src/logging/logger.js';
 import { FDS_ENV, SOCKETS_ENV, takeInheritedSockets } from '../../../src/master/reexec.js';
-
-function sinkLogger(): Logger & { lines: Array<{ level: string; msg: string }> } {
-  const lines: Array<{ level: string; msg: string }> = [];
-  const at = (level: string) => (_fields: unknown, msg: string) => void lines.push({ level, msg });
-  return { lines, info: at('info'), warn: at('warn'), error: at('error') } as unknown as Logger & { lines: typeof lines };
-}
+import { sink } from '../../helpers/sink.js';
 
 describe('reexec: takeInheritedSockets (GWSERVER_FDS)', () => {
   let server: net.Server;
@@ -29,7 +23,7 @@ describe('reexec: takeInheritedSockets (GWSERVER_FDS)', () => {
   });
 
   it('returns undefined when the variables are absent', () => {
-    assert.equal(takeInheritedSockets(sinkLogger(), [], {}), undefined);
+    assert.equal(takeInheritedSockets(sink().logger, [], {}), undefined);
   });
 
   it('takes the sockets as described, and removes both variables from the environment', () => {
@@ -38,8 +32,8 @@ describe('reexec: takeInheritedSockets (GWSERVER_FDS)', () => {
       [SOCKETS_ENV]: JSON.stringify([{ address: `http://127.0.0.1:${port}`, bind: '127.0.0.1:0', path: '/tmp/not-used.sock' }]),
       OTHER: 'kept',
     };
-    const log = sinkLogger();
-    const sockets = takeInheritedSockets(log, ['127.0.0.1:0'], env)!;
+    const log = sink();
+    const sockets = takeInheritedSockets(log.logger, ['127.0.0.1:0'], env)!;
     assert.deepEqual(env, { OTHER: 'kept' });
     assert.equal(sockets.length, 1);
     assert.equal(sockets[0]!.fd, fd);
@@ -49,25 +43,25 @@ describe('reexec: takeInheritedSockets (GWSERVER_FDS)', () => {
     assert.equal(sockets[0]!.handle, undefined, 'no handle: closing it must not close the old master\'s socket file');
     // No old master on an IPC channel here: the socket file is this process's at once.
     assert.equal(sockets[0]!.path, '/tmp/not-used.sock');
-    assert.ok(!log.lines.some((l) => l.level === 'warn'), JSON.stringify(log.lines));
+    assert.ok(!log.records.some((l) => l.level === 'warn'), JSON.stringify(log.records));
   });
 
   it('describes a socket from /proc when GWSERVER_FD_SOCKETS is missing, and warns about a changed --bind', () => {
-    const log = sinkLogger();
-    const sockets = takeInheritedSockets(log, ['127.0.0.1:9'], { [FDS_ENV]: String(fd) })!;
+    const log = sink();
+    const sockets = takeInheritedSockets(log.logger, ['127.0.0.1:9'], { [FDS_ENV]: String(fd) })!;
     assert.equal(sockets[0]!.address, `http://127.0.0.1:${port}`);
     assert.equal(sockets[0]!.spec, `fd://${fd}`);
     // fd:// specs (socket activation) say nothing about --bind: no warning.
-    assert.ok(!log.lines.some((l) => l.level === 'warn'));
-    const log2 = sinkLogger();
-    takeInheritedSockets(log2, ['127.0.0.1:9'], { [FDS_ENV]: String(fd), [SOCKETS_ENV]: JSON.stringify([{ address: 'x', bind: '127.0.0.1:0' }]) });
-    assert.ok(log2.lines.some((l) => l.level === 'warn' && /changing the addresses needs a restart/.test(l.msg)));
+    assert.ok(!log.records.some((l) => l.level === 'warn'));
+    const log2 = sink();
+    takeInheritedSockets(log2.logger, ['127.0.0.1:9'], { [FDS_ENV]: String(fd), [SOCKETS_ENV]: JSON.stringify([{ address: 'x', bind: '127.0.0.1:0' }]) });
+    assert.ok(log2.records.some((l) => l.level === 'warn' && /changing the addresses needs a restart/.test(l.msg)));
   });
 
   it('refuses a malformed list and an fd that is not a socket, with one line', () => {
-    assert.throws(() => takeInheritedSockets(sinkLogger(), [], { [FDS_ENV]: '3;4' }), /GWSERVER_FDS must be a comma-separated list of fds/);
+    assert.throws(() => takeInheritedSockets(sink().logger, [], { [FDS_ENV]: '3;4' }), /GWSERVER_FDS must be a comma-separated list of fds/);
     const env: NodeJS.ProcessEnv = { [FDS_ENV]: '987654' };
-    assert.throws(() => takeInheritedSockets(sinkLogger(), [], env), /GWSERVER_FDS names fd 987654, which is not a socket of this process/);
+    assert.throws(() => takeInheritedSockets(sink().logger, [], env), /GWSERVER_FDS names fd 987654, which is not a socket of this process/);
     assert.deepEqual(env, {}, 'removed even when refused');
   });
 });

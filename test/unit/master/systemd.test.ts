@@ -1,15 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   clearListenEnv, createNotifier, describeFd, inspectFd, listenFds, listenPidMismatch,
 } from '../../../src/master/systemd.js';
+import { freePort } from '../../helpers/free-port.js';
 import { parseNotify, startNotifyListener, type NotifyListener } from '../../helpers/notify-socket.js';
+import { RawClient } from '../../helpers/raw.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const SYSTEMD_TS = pathToFileURL(path.join(ROOT, 'src/master/systemd.ts')).href;
@@ -123,7 +124,7 @@ describe('systemd: describeFd / inspectFd (/proc)', () => {
   });
 
   it('describes a listening unix socket by its path', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'gwserver-sd-'));
+    const dir = tempDir('gwserver-sd-');
     const sock = path.join(dir, 'with space.sock');
     const server = net.createServer();
     await listen(server, { path: sock });
@@ -132,7 +133,6 @@ describe('systemd: describeFd / inspectFd (/proc)', () => {
       assert.equal(describeFd(fdOf(server)), `unix:${sock}`);
     } finally {
       await close(server);
-      await rm(dir, { recursive: true, force: true });
     }
   });
 
@@ -180,14 +180,6 @@ interface Activator {
   exited: Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await listen(s, { host: '127.0.0.1', port: 0 });
-  const { port } = s.address() as net.AddressInfo;
-  await close(s);
-  return port;
-}
-
 /**
  * Runs `systemd-socket-activate -l 127.0.0.1:PORT ... -- node fixture` and
  * resolves once it listens. The port comes from binding port 0 and closing
@@ -223,16 +215,15 @@ async function activate(extraArgs: string[], tries = 5): Promise<Activator> {
 }
 
 /** Connects and reads until the server closes; the first connection is also what launches the fixture. */
-function fetchLine(target: { port: number; host: string } | { path: string }, timeoutMs = 15_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(target);
-    let data = '';
-    const t = setTimeout(() => { c.destroy(); reject(new Error(`no answer within ${timeoutMs} ms (got ${JSON.stringify(data)})`)); }, timeoutMs);
-    c.setEncoding('utf8');
-    c.on('data', (d: string) => { data += d; });
-    c.on('end', () => { clearTimeout(t); resolve(data); });
-    c.on('error', (err) => { clearTimeout(t); reject(err); });
-  });
+async function fetchLine(target: { port: number; host: string } | { path: string }, timeoutMs = 15_000): Promise<string> {
+  const c = new RawClient(target);
+  try {
+    await c.waitClosed(timeoutMs);
+  } finally {
+    c.destroy();
+  }
+  if (c.error) throw c.error;
+  return c.data.toString('utf8');
 }
 
 const started = new Set<ChildProcess>();
@@ -261,7 +252,7 @@ describe('systemd: socket activation with systemd-socket-activate', () => {
   });
 
   it('passes several sockets (TCP and unix) in order, with their names', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'gwserver-sd-'));
+    const dir = tempDir('gwserver-sd-');
     const sock = path.join(dir, 'gw.sock');
     try {
       const a = await activate(['-l', sock, '--fdname=http:local']);
@@ -274,7 +265,6 @@ describe('systemd: socket activation with systemd-socket-activate', () => {
       assert.deepEqual(JSON.parse(await fetchLine({ host: '127.0.0.1', port: a.port })), info);
     } finally {
       await killStarted();
-      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { Hono } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
@@ -9,53 +8,22 @@ import { Container, type ContainerOptions, type Served } from '../../../src/work
 import { createFetchListener, installFastResponse, requestUrl } from '../../../src/worker/fetch-interface.js';
 import { FastResponse, isFastResponse } from '../../../src/worker/fast-response.js';
 import type { FetchHandler } from '../../../src/interop/kinds.js';
-import { deferred, sinkLogger, until } from '../interop/helpers.js';
+import { listen, request, type Listening } from '../../helpers/http.js';
+import { sink, type LogRecord } from '../../helpers/sink.js';
+import { until } from '../../helpers/until.js';
+import { deferred } from '../interop/helpers.js';
 
-interface Running {
-  port: number;
-  records: Array<Record<string, any>>;
+interface Running extends Listening {
+  records: LogRecord[];
   ended: Served[];
-  close(): Promise<void>;
 }
 
 /** Serves `fetch` through the fetch interface on 127.0.0.1, port 0, with a container that records what it observes. */
 async function start(fetch: FetchHandler, options: ContainerOptions = {}): Promise<Running> {
-  const { logger, records } = sinkLogger();
+  const { logger, records } = sink();
   const ended: Served[] = [];
   const c = new Container({ logger, observer: { requestEnded: (r) => void ended.push(r as Served) }, ...options });
-  const server = http.createServer(createFetchListener(fetch, c));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    records,
-    ended,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
-}
-
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
-/** One request on a fresh connection; `body` as a Buffer, a string or a stream (chunked). */
-function request(port: number, opts: { method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer | Readable } = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: opts.method ?? 'GET', path: opts.path ?? '/', headers: opts.headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    const body = opts.body;
-    if (body instanceof Readable) body.pipe(req);
-    else req.end(body);
-  });
+  return { ...(await listen(createFetchListener(fetch, c))), records, ended };
 }
 
 function honoApp(): Hono {
@@ -111,7 +79,7 @@ describe('the fetch interface', () => {
       const r = await request(s.port, { path: '/json' });
       assert.equal(r.headers['content-type'], 'application/json');
       assert.deepEqual(JSON.parse(r.body.toString()), { message: 'hi', n: [1, 2] });
-      assert.equal(r.headers['content-length'], String(r.body.length));
+      assert.equal(r.headers['content-length'], String(r.bytes.length));
     });
 
     it('reads request headers and writes response headers, each Set-Cookie apart', async () => {
@@ -130,7 +98,7 @@ describe('the fetch interface', () => {
       await until(() => s.ended.length >= 2, 2000, 'the observer');
       const rec = s.ended.find((e) => e.req.url === '/json' && e.req.method === 'POST')!;
       assert.equal(rec.received, Buffer.byteLength('{"a":[1,"é"]}'));
-      assert.equal(rec.sent, j.body.length);
+      assert.equal(rec.sent, j.bytes.length);
     });
 
     it('writes headers a middleware set on the Response after the route', async () => {
@@ -207,13 +175,12 @@ describe('the fetch interface', () => {
     });
 
     it('can be proxied: fetch(request) sends it on, body and headers', async () => {
-      const upstream = http.createServer((req, res) => {
+      const upstream = await listen((req, res) => {
         let b = '';
         req.on('data', (d: Buffer) => (b += d));
         req.on('end', () => res.end(`upstream: ${req.method} ${req.url} ${req.headers['x-in']} ${b}`));
       });
-      await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-      const up = (upstream.address() as AddressInfo).port;
+      const up = upstream.port;
       // The client names the upstream in its Host header: request.url points there.
       const s = await start(async (request) => new Response(await (await fetch(request)).text()));
       try {
@@ -221,7 +188,7 @@ describe('the fetch interface', () => {
         assert.equal(r.body.toString(), 'upstream: POST /p?q yes payload');
       } finally {
         await s.close();
-        upstream.close();
+        await upstream.close();
       }
     });
 
@@ -292,8 +259,8 @@ describe('the fetch interface', () => {
         const r = await request(s.port, { method: 'POST', body: upload });
         assert.equal(r.status, 200);
         assert.equal(r.headers['transfer-encoding'], 'chunked');
-        assert.equal(r.body.length, total);
-        assert.equal(createHash('sha256').update(r.body).digest('hex'), hash.digest('hex'));
+        assert.equal(r.bytes.length, total);
+        assert.equal(createHash('sha256').update(r.bytes).digest('hex'), hash.digest('hex'));
         await until(() => s.ended.length === 1, 2000, 'the observer');
         assert.equal(s.ended[0]!.received, total);
         assert.equal(s.ended[0]!.sent, total);
@@ -420,7 +387,7 @@ describe('the fetch interface', () => {
 
   describe('requestUrl', () => {
     it('is the URL the real Request would make of the Host header and the target', () => {
-      const c = new Container({ logger: sinkLogger().logger });
+      const c = new Container({ logger: sink().logger });
       const hosts = ['example.com', 'Example.COM:8080', 'example.com:80', 'example.com:443', '127.0.0.1:8080', '127.1', '[::1]:3000', 'a_b.example', 'xn--bcher-kva.example', 'h:0080'];
       const targets = ['/', '/a/b?c=d', "/a'b?c='d", '/a/%2e%2E/b', '/a/./b/../c', '/%7e%41?x=%zz', '/[x]@y:z', '/a"b{c}', '/a\\b?q', '/p?x=/../y'];
       for (const host of hosts) {
@@ -433,7 +400,7 @@ describe('the fetch interface', () => {
     });
 
     it('refuses a Host header that would move the path, and takes the socket address without one', () => {
-      const c = new Container({ logger: sinkLogger().logger });
+      const c = new Container({ logger: sink().logger });
       const mk = (host: string | undefined, url = '/p') => ({ headers: host === undefined ? {} : { host }, url, socket: { remoteAddress: '10.0.0.9', localAddress: '::1', localPort: 8000 } }) as unknown as http.IncomingMessage;
       for (const bad of ['evil.com/x', 'a?b', 'a#b', 'user@host', 'a b']) assert.ok(requestUrl(mk(bad), c) instanceof Error, bad);
       assert.equal(requestUrl(mk(undefined), c), 'http://[::1]:8000/p');
@@ -541,7 +508,7 @@ describe('the fetch interface', () => {
         for (const [path, [length, hex]] of Object.entries(expect)) {
           const r = await request(s.port, { path });
           assert.equal(r.headers['content-length'], length, path);
-          assert.equal(r.body.toString('hex'), hex, path);
+          assert.equal(r.bytes.toString('hex'), hex, path);
         }
       } finally {
         await s.close();
@@ -633,7 +600,7 @@ describe('the fetch interface', () => {
         const r = await request(s.port);
         assert.equal(r.status, 202);
         assert.equal(r.body.toString(), 'by hand');
-        assert.deepEqual(s.records.filter((x) => x.level >= 50), []);
+        assert.deepEqual(s.records.filter((x) => x.level === 'error' || x.level === 'fatal'), []);
       } finally {
         await s.close();
       }
@@ -646,7 +613,7 @@ describe('the fetch interface', () => {
       try {
         const r = await request(s.port);
         assert.equal(r.status, 500);
-        const err = s.records.find((x) => x.level === 50)!;
+        const err = s.records.find((x) => x.level === 'error')!;
         assert.match(err.msg, /--interface gateway/);
         assert.match(err.msg, /--interface node/);
         assert.match(err.err.message, /returned an array/);
@@ -665,7 +632,7 @@ describe('the fetch interface', () => {
         const b = await request(s.port, { path: '/reject' });
         assert.equal(a.status, 500);
         assert.equal(b.status, 500);
-        const errors = s.records.filter((x) => x.level === 50);
+        const errors = s.records.filter((x) => x.level === 'error');
         assert.deepEqual(errors.map((e) => e.err.message), ['boom', 'later boom']);
         assert.equal(errors[0]!.request_id, a.headers['x-request-id']);
       } finally {

@@ -6,11 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startWatchdog } from '../../../src/worker/watchdog.js';
+import { until } from '../../helpers/until.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const FIXTURES = path.join(ROOT, 'test/fixtures/watchdog');
@@ -38,17 +39,6 @@ function parseLine(line: string): Rec | undefined {
 
 /** How long a child may take to do something (it starts under tsx, maybe on a loaded machine). */
 const DEADLINE = 15_000;
-
-/** Polls `probe` until it returns something, or fails at the deadline. */
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 interface Child {
   proc: ChildProcess;
@@ -79,13 +69,13 @@ function run(mode: string, env: NodeJS.ProcessEnv = {}): Child {
     stderr: [],
     exit: undefined,
     event(name, nth = 1) {
-      return until(`event ${name} #${nth} (stderr: ${child.stderr.join('\n')})`, () => child.events.filter((e) => e.event === name)[nth - 1], 10_000);
+      return until(() => child.events.filter((e) => e.event === name)[nth - 1], 10_000, () => `event ${name} #${nth} (stderr: ${child.stderr.join('\n')})`);
     },
     record(pred, timeoutMs, what) {
-      return until(`${what} (stderr: ${child.stderr.join('\n')})`, () => child.records.find(pred), timeoutMs);
+      return until(() => child.records.find(pred), timeoutMs, () => `${what} (stderr: ${child.stderr.join('\n')})`);
     },
     exited(timeoutMs) {
-      return until('exit', () => child.exit, timeoutMs);
+      return until(() => child.exit, timeoutMs, 'exit');
     },
   };
   const lines = (stream: NodeJS.ReadableStream, onLine: (line: string) => void): void => {
@@ -129,7 +119,7 @@ describe('watchdog', function () {
   let dir: string;
 
   beforeEach(() => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'gwserver-watchdog-'));
+    dir = tempDir('gwserver-watchdog-');
   });
 
   afterEach(() => {
@@ -143,7 +133,6 @@ describe('watchdog', function () {
       }
     }
     children.clear();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('reports the function, file and line of a for(;;){} on the fd and in the report file', async () => {
@@ -211,7 +200,7 @@ describe('watchdog', function () {
     assert.equal(unblocked.level, 'warn');
     assert.ok(unblocked.blocked_ms >= 1400, `blocked_ms ${unblocked.blocked_ms}`);
     // ...and is withdrawn when the loop turns again.
-    await until('report file removed', () => (existsSync(reportFile) ? undefined : true), 2000);
+    await until(() => !existsSync(reportFile), 2000, 'report file removed');
 
     const second = await child.event('blocking', 2);
     const report2 = await child.record((r) => isBlocked(r) && r !== report1, DEADLINE, 'the second report');
