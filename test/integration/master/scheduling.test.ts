@@ -1,9 +1,10 @@
 /**
  * --scheduling: round-robin (the master accepts and hands connections to the
  * workers in turn) and os (the workers accept on the master's sockets),
- * through real processes: spreading, reloads under load, sockets that
- * outlive the last worker, and what a worker stuck in `for(;;){}` does to
- * the connections that arrive meanwhile (bench/SCHEDULING.md has the figures).
+ * through real processes: spreading, USR2 under load, sockets that outlive
+ * the last worker, and what a worker stuck in `for(;;){}` does to the
+ * connections that arrive meanwhile (bench/SCHEDULING.md has the figures).
+ * HUP under load, for both schedulings, is in signals.test.ts.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -89,39 +90,6 @@ describe('master: --scheduling', function () {
         assert.deepEqual(spec.fds, []);
         assert.equal(spec.roundRobin, 1);
       }
-    });
-
-    it('HUP twice under load with fresh connections: zero failed requests, new workers', async () => {
-      const srv = await startGwserver(['-w', '2', '--scheduling', 'round-robin', APP]);
-      const before = await srv.waitWorkers(2);
-      let stop = false;
-      const load = runLoad(srv.port, { concurrency: 4, until: () => stop });
-      for (const round of [1, 2]) {
-        srv.proc.kill('SIGHUP');
-        await srv.waitForRecord(() => srv.records().filter((x) => x.msg?.startsWith('reloaded in')).length >= round, 15_000);
-      }
-      await until(() => srv.workerPids().length === 2 && srv.workerPids().every((p) => !before.includes(p)), 10_000, 'old workers gone');
-      stop = true;
-      const result = await load;
-      assert.equal(result.failed, 0, result.errors.join('; '));
-      assert.ok(result.ok > 50, `only ${result.ok} requests`);
-      console.log(`      round-robin, HUP x2 under load: ${result.ok} requests, 0 failed`);
-    });
-
-    it('HUP under load with keep-alive clients: no request that reached a worker fails', async () => {
-      const srv = await startGwserver(['-w', '2', '--scheduling', 'round-robin', APP]);
-      const before = await srv.waitWorkers(2);
-      let stop = false;
-      const load = runLoad(srv.port, { concurrency: 4, keepAlive: true, until: () => stop });
-      for (const round of [1, 2]) {
-        srv.proc.kill('SIGHUP');
-        await srv.waitForRecord(() => srv.records().filter((x) => x.msg?.startsWith('reloaded in')).length >= round, 15_000);
-      }
-      await until(() => srv.workerPids().length === 2 && srv.workerPids().every((p) => !before.includes(p)), 10_000, 'old workers gone');
-      stop = true;
-      const result = await load;
-      assert.equal(result.failed, 0, result.errors.join('; '));
-      console.log(`      round-robin, HUP x2 with keep-alive clients: ${result.ok} ok, ${result.races} idle-connection close races (to retry), 0 failed`);
     });
 
     it('the socket survives the death of the only worker: a client connecting meanwhile waits in the master and is served by the replacement', async () => {

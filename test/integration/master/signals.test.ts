@@ -59,48 +59,6 @@ describe('master: signals and supervision', function () {
     await until(() => !alive(worker!), 5000, 'worker gone');
   });
 
-  it('HUP twice under load with fresh connections: zero failed requests, new workers', async () => {
-    const srv = await startGwserver(['-w', '2', APP]);
-    const before = await srv.waitWorkers(2);
-    let stop = false;
-    const warm = new Set<string>();
-    const load = runLoad(srv.port, { concurrency: 4, until: () => stop, onOk: (b) => warm.add(b) });
-    // The load is under way before the signal.
-    await until(() => warm.size > 0, 10_000, 'the load under way');
-    for (const round of [1, 2]) {
-      srv.proc.kill('SIGHUP');
-      await srv.waitForRecord((r) => r.msg?.startsWith('reloaded in') && srv.records().filter((x) => x.msg?.startsWith('reloaded in')).length >= round, 15_000);
-    }
-    await until(() => srv.workerPids().length === 2, 10_000, 'old workers gone');
-    stop = true;
-    const result = await load;
-    assert.equal(result.failed, 0, result.errors.join('; '));
-    assert.ok(result.ok > 50, `only ${result.ok} requests`);
-    const after = srv.workerPids();
-    assert.ok(after.every((p) => !before.includes(p)), 'all workers replaced');
-    const reloads = srv.records().filter((r) => r.msg?.startsWith('reloaded in')).map((r) => r.ms);
-    console.log(`      HUP with 2 workers under load: reloads took ${reloads.join(', ')} ms; ${result.ok} requests, 0 failed`);
-  });
-
-  it('HUP under load with keep-alive clients: no request that reached a worker fails', async () => {
-    const srv = await startGwserver(['-w', '2', APP]);
-    await srv.waitWorkers(2);
-    let stop = false;
-    const warm = new Set<string>();
-    const load = runLoad(srv.port, { concurrency: 4, keepAlive: true, until: () => stop, onOk: (b) => warm.add(b) });
-    // The load is under way before the signal.
-    await until(() => warm.size > 0, 10_000, 'the load under way');
-    for (const round of [1, 2]) {
-      srv.proc.kill('SIGHUP');
-      await srv.waitForRecord(() => srv.records().filter((x) => x.msg?.startsWith('reloaded in')).length >= round, 15_000);
-    }
-    await until(() => srv.workerPids().length === 2, 10_000, 'old workers gone');
-    stop = true;
-    const result = await load;
-    assert.equal(result.failed, 0, result.errors.join('; '));
-    console.log(`      HUP x2 with keep-alive clients: ${result.ok} ok, ${result.races} idle-connection close races (to retry), 0 failed`);
-  });
-
   it('HUP loads fresh app code (no --preload)', async () => {
     const dir = tempDir('gw-hup-');
     const app = path.join(dir, 'app.mjs');
@@ -244,3 +202,37 @@ describe('master: signals and supervision', function () {
   });
 });
 
+// One test for both schedulings and both kinds of client (it was written twice, in this file and in scheduling.test.ts).
+describe('master: HUP twice under load', function () {
+  this.timeout(60_000);
+
+  for (const scheduling of ['os', 'round-robin']) {
+    for (const keepAlive of [false, true]) {
+      const clients = keepAlive ? 'keep-alive clients: no request that reached a worker fails' : 'fresh connections: zero failed requests';
+      it(`--scheduling ${scheduling}, with ${clients}; only new workers left`, async () => {
+        const srv = await startGwserver(['-w', '2', '--scheduling', scheduling, APP]);
+        const before = await srv.waitWorkers(2);
+        const reloads = () => srv.records().filter((r) => r.msg?.startsWith('reloaded in'));
+        let stop = false;
+        const warm = new Set<string>();
+        const load = runLoad(srv.port, { concurrency: 4, keepAlive, until: () => stop, onOk: (b) => warm.add(b) });
+        try {
+          // The load is under way before the signal.
+          await until(() => warm.size > 0, 10_000, 'the load under way');
+          for (const round of [1, 2]) {
+            srv.proc.kill('SIGHUP');
+            await srv.waitForRecord(() => reloads().length >= round, 15_000);
+          }
+          await until(() => srv.workerPids().length === 2 && srv.workerPids().every((p) => !before.includes(p)), 10_000, 'old workers gone');
+        } finally {
+          stop = true;
+        }
+        const result = await load;
+        assert.equal(result.failed, 0, result.errors.join('; '));
+        assert.ok(result.ok > 50, `only ${result.ok} requests`);
+        assert.ok(srv.workerPids().every((p) => !before.includes(p)), 'all workers replaced');
+        console.log(`      --scheduling ${scheduling}, HUP x2 with ${keepAlive ? 'keep-alive clients' : 'fresh connections'}: reloads took ${reloads().map((r) => r.ms).join(', ')} ms; ${result.ok} ok, ${result.races} idle-connection close races (to retry), 0 failed`);
+      });
+    }
+  }
+});
