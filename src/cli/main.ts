@@ -8,7 +8,7 @@
 import { GatewayError } from '../errors.js';
 import type { Config } from '../config/settings.js';
 import { EXIT } from '../ipc/exit-codes.js';
-import { checkConfig, ExitNow, parseArgs, printConfig, UsageError, VERSION } from './args.js';
+import { checkConfig, ExitNow, parseArgs, printConfig, UsageError } from './args.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { loadServedApp } from '../loader/load-app.js';
 import { Arbiter, type MasterConfig } from '../master/arbiter.js';

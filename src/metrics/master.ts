@@ -54,7 +54,6 @@ export interface MasterMetricsOptions {
 
 /** Live snapshots, retired totals, and the master's own registry. */
 export class MasterMetrics {
-  readonly #o: MasterMetricsOptions;
   readonly #now: () => number;
   readonly #live = new Map<number, Live>();
   readonly #retired = new RetiredTotals();
@@ -67,7 +66,6 @@ export class MasterMetrics {
   readonly #ownNames: Set<string>;
 
   constructor(options: MasterMetricsOptions) {
-    this.#o = options;
     this.#now = options.now ?? Date.now;
     const registers = [this.#own];
     const live = this.#live;

@@ -10,7 +10,6 @@
  *
  * @module
  */
-import { performance } from 'node:perf_hooks';
 import type { MetricJSON, MetricValue } from './types.js';
 
 /** The methods that get a label value of their own; any other is `other`. */

@@ -9,11 +9,11 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { childPids, runToExit, startGwserver, type Gwserver } from '../helpers/gwserver.js';
+import { childPids, runToExit } from '../helpers/gwserver.js';
 import { get, request } from '../helpers/http.js';
 import { rawRequest } from '../helpers/raw.js';
 import { until } from '../helpers/until.js';
-import { REQUESTS, parseMetrics, scrape, scrapeUntil, startWithMetrics, sum, type Sample } from '../helpers/metrics.js';
+import { REQUESTS, scrape, scrapeUntil, startWithMetrics, sum, type Sample } from '../helpers/metrics.js';
 
 const MASTER_APP = 'test/fixtures/apps/master.mjs:application';
 const STUCK_APP = 'test/fixtures/apps/stuck.mjs:application';

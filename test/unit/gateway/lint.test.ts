@@ -85,7 +85,6 @@ const hello: Application = (_env, startResponse) => {
 };
 
 const noop = (): void => {};
-const emptyInput = (): InputStream => new RequestInput(Readable.from([]), { length: 0 });
 function inputOf(text: string): InputStream {
   const bytes = Buffer.from(text);
   // Several small chunks, so reads have to join them.

@@ -108,7 +108,7 @@ describe('request ids', () => {
   });
 
   it('replaces an incoming id that is too long or has characters a log line could trip on', async () => {
-    await withServer(echoId, {}, async (base, port) => {
+    await withServer(echoId, {}, async (_base, port) => {
       for (const id of ['has space', 'quote"d', 'x'.repeat(201), 'semi;colon', 'caf\u00e9']) {
         // As UTF-8 bytes (the é too).
         const r = await rawGet(port, Buffer.from(`GET / HTTP/1.1\r\nHost: a\r\nX-Request-ID: ${id}\r\nConnection: close\r\n\r\n`));

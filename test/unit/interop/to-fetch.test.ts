@@ -4,7 +4,7 @@ import path from 'node:path';
 import { toFetch } from '../../../src/interop/fetch.js';
 import type { Application, Environ } from '../../../src/gateway/types.js';
 import { until } from '../../helpers/until.js';
-import { deferred, readAll } from './helpers.js';
+import { deferred } from './helpers.js';
 import { mustCall } from '../../helpers/must-call.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 
