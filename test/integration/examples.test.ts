@@ -63,7 +63,7 @@ describe('examples/environ', function () {
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('content-type'), 'application/json');
     const text = await res.text();
-    assert.match(text, /^\{\n  "/, 'pretty-printed with two-space indents');
+    assert.match(text, /^\{\n {2}"/, 'pretty-printed with two-space indents');
     const environ = JSON.parse(text);
     assert.equal(environ.REQUEST_METHOD, 'GET');
     assert.equal(environ.PATH_INFO, '/foo/bar');

@@ -120,7 +120,10 @@ describe('master: --scheduling', function () {
       const masters = new Set(srv.records().filter((r) => /^round-robin scheduling/.test(r.msg ?? '')).map((r) => r.pid));
       assert.equal(masters.size, 2, 'both masters accepted (the new one on the inherited descriptor)');
       const served = new Set<string>();
-      await until(async () => (served.add((await get(srv.port)).body), served.size >= 2), 10_000, 'the new workers serving');
+      await until(async () => {
+        served.add((await get(srv.port)).body);
+        return served.size >= 2;
+      }, 10_000, 'the new workers serving');
       stop = true;
       const result = await load;
       assert.equal(result.failed, 0, result.errors.join('; '));

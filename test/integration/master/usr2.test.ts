@@ -300,15 +300,15 @@ describe('master: USR2 (re-executing the master)', function () {
 
       const { newPid } = await upgrade(srv);
       // The new master's READY=1 was read (systemd-notify's barrier) before it reported ready to the old one.
-      const after = () => payloads().slice(before);
-      assert.deepEqual(after().map((p) => [p.READY, p.MAINPID]), [['1', String(newPid)]]);
+      const since = () => payloads().slice(before);
+      assert.deepEqual(since().map((p) => [p.READY, p.MAINPID]), [['1', String(newPid)]]);
       await srv.exited;
-      assert.ok(after().every((p) => p.MAINPID === String(newPid) && p.STOPPING === undefined), JSON.stringify(after()));
+      assert.ok(since().every((p) => p.MAINPID === String(newPid) && p.STOPPING === undefined), JSON.stringify(since()));
 
       // Stopping the new master is the unit stopping.
       process.kill(newPid, 'SIGTERM');
       await listener.waitFor((m) => parseNotify(m).STOPPING === '1', 10_000, before);
-      assert.equal(after().at(-1)!.MAINPID, String(newPid));
+      assert.equal(since().at(-1)!.MAINPID, String(newPid));
       await srv.waitForRecord((r) => r.pid === newPid && r.msg === 'master stopped');
     });
 

@@ -8,7 +8,7 @@
  * id header's name is checked once, when the handler is made.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
+import type http from 'node:http';
 import { toNodeHandler } from '../../../src/gateway/handler.js';
 import { createLogger } from '../../../src/logging/logger.js';
 import type { Application, HeaderPair } from '../../../src/gateway/types.js';

@@ -165,6 +165,7 @@ describe('toFetch', () => {
       })(new Request('http://localhost/'));
       assert.equal(a.headers.get('content-length'), '12');
       assert.equal(await a.text(), 'héllo world');
+      // biome-ignore lint/correctness/useYield: an app whose body yields nothing
       const b = await toFetch(function* (_e: Environ, sr: any) {
         sr('200 OK', []);
       } as unknown as Application)(new Request('http://localhost/'));
@@ -239,6 +240,7 @@ describe('toFetch', () => {
       const errors: unknown[] = [];
       const res = await toFetch(async (_e, sr) => {
         sr('200 OK', []);
+        // biome-ignore lint/correctness/useYield: a body that fails before its first chunk
         return Object.assign((async function* () {
           throw new Error('early');
         })(), { close: () => void closes++ });
