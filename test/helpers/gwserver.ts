@@ -1,11 +1,10 @@
 /**
  * Starts a real `gwserver` process (the built CLI, dist/cli/bin.js) on port 0
  * and waits, with a deadline, for its "listening" log record (or runs one to
- * its exit: runToExit). Every process
- * started here is killed by pid when the test ends, even when it fails: the
- * master, its workers, and the processes that logged through its stderr (a
- * master re-executed on USR2 is a child of the old one, and outlives it as an
- * orphan with workers of its own).
+ * its exit: runToExit). Every process started here is killed by pid when the
+ * test ends, even when it fails: the master, its workers, and the processes
+ * that logged through its stderr (a master re-executed on USR2 is a child of
+ * the old one, and outlives it as an orphan with workers of its own).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

@@ -3,6 +3,7 @@
  * concurrent loops of real HTTP requests on loopback, counting failures.
  */
 import http from 'node:http';
+import { afterTest } from './scope.js';
 
 export interface LoadResult {
   ok: number;
@@ -59,14 +60,19 @@ function once(agent: http.Agent | false, port: number, path: string, keepAlive: 
   });
 }
 
-/** Runs request loops against 127.0.0.1:port until `until()` or `maxRequests`. */
+/**
+ * Runs request loops against 127.0.0.1:port until `until()` or `maxRequests`;
+ * they also stop when the test ends, so a test that fails before its
+ * `until()` turns true leaves no load running into the next one.
+ */
 export async function runLoad(port: number, options: LoadOptions): Promise<LoadResult> {
   const { concurrency = 4, keepAlive = false, maxRequests = 20_000, path = '/', method = 'GET' } = options;
   const agent = keepAlive ? new http.Agent({ keepAlive: true, maxSockets: concurrency }) : false;
   const result: LoadResult = { ok: 0, failed: 0, races: 0, errors: [], bodies: new Set() };
   let sent = 0;
+  let testEnded = false;
   const loop = async () => {
-    while (!options.until() && sent < maxRequests) {
+    while (!testEnded && !options.until() && sent < maxRequests) {
       sent++;
       const r = await once(agent, port, path, keepAlive, method);
       if (r.error === undefined && r.status === 200) {
@@ -83,7 +89,12 @@ export async function runLoad(port: number, options: LoadOptions): Promise<LoadR
       }
     }
   };
-  await Promise.all(Array.from({ length: concurrency }, loop));
+  const loops = Promise.all(Array.from({ length: concurrency }, loop));
+  afterTest(() => {
+    testEnded = true;
+    return loops;
+  });
+  await loops;
   if (agent) agent.destroy();
   return result;
 }
