@@ -19,6 +19,7 @@ export interface RequestLimits {
 /** The reason phrases of gwserver's own answers (RFC 9110's, where Node 20's STATUS_CODES still has older ones). */
 export const STATUS_TEXT: Readonly<Record<number, string>> = {
   400: 'Bad Request',
+  403: 'Forbidden',
   405: 'Method Not Allowed',
   408: 'Request Timeout',
   413: 'Content Too Large',

@@ -260,9 +260,10 @@ export class WorkerServer {
     const proxy = mode === 'off'
       ? undefined
       : new ProxyProtocolReader({ mode, allowFrom: o.proxyAllowFrom ?? DEFAULTS.proxyAllowFrom, timeoutMs: (o.headersTimeout || DEFAULTS.headersTimeout) * 1000 });
-    const refuse = (socket: Socket, reason: string) => {
-      this.#logger.info({ remote: socket.remoteAddress, reason }, `connection closed: ${reason} (--proxy-protocol ${mode})`);
-      socket.destroy();
+    const refuse = (socket: Socket, reason: string, status: number | undefined) => {
+      this.#logger.info({ remote: socket.remoteAddress, reason, status }, `connection refused: ${reason} (--proxy-protocol ${mode})`);
+      if (status === undefined) socket.destroy();
+      else release(socket, rawResponse(status));
     };
     const open = this.#open;
     const [parse] = server.listeners('connection') as Array<(socket: Socket) => void>;
@@ -285,7 +286,7 @@ export class WorkerServer {
         parse.call(server, s);
         // The reader paused the socket, and put back what followed the header.
         s.resume();
-      }, (reason) => refuse(socket, reason));
+      }, (reason, status) => refuse(socket, reason, status));
     });
     if (sendMs > 0 && this.#sendCheck === undefined) {
       this.#sendCheck = setInterval(() => this.#checkStalled(sendMs), Math.min(1000, sendMs));

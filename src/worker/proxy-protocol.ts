@@ -138,10 +138,12 @@ export class ProxyProtocolReader {
 
   /**
    * Reads the header, then calls `next(socket)` with the rest of the bytes
-   * put back in front of the socket; or calls `refuse(reason)` (the caller
-   * closes the connection).
+   * put back in front of the socket; or calls `refuse(reason, status)` (the
+   * caller answers with the status, if any, and closes the connection):
+   * 400 for a malformed or missing header, 403 for a peer not allowed, none
+   * for a connection that sent nothing in time.
    */
-  read(socket: Socket, next: (socket: Socket) => void, refuse: (reason: string) => void): void {
+  read(socket: Socket, next: (socket: Socket) => void, refuse: (reason: string, status: 400 | 403 | undefined) => void): void {
     const mode = this.#mode;
     const allowed = this.#allowed(normalizeAddress(socket.remoteAddress ?? ''));
     const accept = { v1: mode === 'v1' || mode === 'auto', v2: mode === 'v2' || mode === 'auto' };
@@ -160,12 +162,12 @@ export class ProxyProtocolReader {
       done();
       if (r === 'none') {
         // auto: a connection without a header is a direct client (from any peer).
-        if (mode !== 'auto') return refuse(`no PROXY ${mode} header`);
+        if (mode !== 'auto') return refuse(`no PROXY ${mode} header`, 400);
         socket.unshift(buf);
         return next(socket);
       }
-      if ('error' in r) return refuse(r.error);
-      if (!allowed) return refuse(`a PROXY header from ${socket.remoteAddress}, which --proxy-allow-from does not list`);
+      if ('error' in r) return refuse(r.error, 400);
+      if (!allowed) return refuse(`a PROXY header from ${socket.remoteAddress}, which --proxy-allow-from does not list`, 403);
       if (r.address !== undefined) {
         Object.defineProperty(socket, 'remoteAddress', { value: r.address, configurable: true });
         Object.defineProperty(socket, 'remotePort', { value: r.port, configurable: true });
@@ -176,7 +178,7 @@ export class ProxyProtocolReader {
     };
     const timer = setTimeout(() => {
       done();
-      refuse('no PROXY header in time');
+      refuse('no PROXY header in time', undefined);
     }, this.#timeoutMs);
     socket.on('data', onData);
     socket.once('close', onClose);

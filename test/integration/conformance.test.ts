@@ -96,6 +96,8 @@ const FLAGS: Record<string, (value: unknown) => string[]> = {
   limit_request_fields: (v) => ['--limit-request-fields', String(v)],
   limit_request_field_size: (v) => ['--limit-request-field-size', String(v)],
   forwarded_allow_ips: (v) => ['--forwarded-allow-ips', String(v)],
+  // gunicorn's boolean: a PROXY line may come first (auto also serves pp_03, a request without one).
+  proxy_protocol: (v) => ['--proxy-protocol', v === true ? 'auto' : String(v)],
 };
 
 /**
@@ -104,7 +106,6 @@ const FLAGS: Record<string, (value: unknown) => string[]> = {
  */
 const UNSUPPORTED_SETTINGS: Record<string, string> = {
   permit_obsolete_folding: 'obs-fold is always refused (RFC 9112 §5.2 lets a server refuse it; Node\'s parser always does)',
-  proxy_protocol: 'the PROXY protocol comes with a later setting (--proxy-protocol)',
   strip_header_spaces: 'whitespace between a field name and the colon is refused (RFC 9112 §5.1: a server MUST reject it with 400)',
   permit_unconventional_http_method: 'Node\'s parser (llhttp) accepts only the methods it knows',
   casefold_http_method: 'Node\'s parser (llhttp) accepts only the methods it knows, in upper case',
@@ -116,10 +117,6 @@ const UNSUPPORTED_SETTINGS: Record<string, string> = {
  * less than in gunicorn: to be run again with the setting when it comes.
  */
 const PASSES_WITHOUT_SETTING: Record<string, string> = {
-  'valid/pp_03': 'a request without a PROXY header while proxy_protocol is on: served as a plain request',
-  'invalid/pp_01': 'refused as an unknown method "PROXY", not by a PROXY line parser (--proxy-protocol will bring one)',
-  'invalid/pp_02': 'refused as an unknown method "PROXY", not by a PROXY line parser (--proxy-protocol will bring one)',
-  'invalid/pp_03': 'refused as an unknown method "PROXY", not by a PROXY line parser (--proxy-protocol will bring one)',
 };
 
 /** The gwserver flags for a case's config (unsupported settings are left out). */
@@ -210,10 +207,6 @@ interface Deviation {
   corrected?: { what: string; bytes: (b: Buffer) => Buffer; requests: (r: CorpusRequest[]) => CorpusRequest[] };
 }
 
-const PROXY_PROTOCOL: Deviation = {
-  reason: 'PROXY protocol header: needs proxy_protocol, which comes with a later setting (--proxy-protocol); without it the PROXY line is an unknown method',
-  expect: { refused: 400 },
-};
 const UNKNOWN_METHOD = 'Node\'s parser (llhttp) accepts only the methods it knows';
 
 /**
@@ -273,10 +266,6 @@ const DEVIATIONS: Record<string, Deviation> = {
     reason: 'needs permit_obsolete_folding (gunicorn-only): obs-fold is refused, as RFC 9112 §5.2 allows',
     expect: { refused: 400 },
   },
-  'valid/pp_01': PROXY_PROTOCOL,
-  'valid/pp_02': PROXY_PROTOCOL,
-  'valid/pp_04': PROXY_PROTOCOL,
-  'valid/pp_05': PROXY_PROTOCOL,
   'valid/rfc9112_target_authority_connect_01': {
     reason: 'CONNECT asks for a tunnel (RFC 9110 §9.3.6); a gateway app has none to give: the worker answers 405 without calling the app',
     expect: { refused: 405 },

@@ -62,11 +62,13 @@ for (const [kind, target, flags] of eachInterface(APP)) {
       assert.equal(body(split), '2001:db8::7 4000');
     });
 
-    it('v1: no header, a malformed one, or a v2 one: closed without an answer', async () => {
-      assert.equal(await exchange(v1.port, Buffer.from(GET)), '');
-      assert.equal(await exchange(v1.port, Buffer.from(`PROXY TCP4 nonsense\r\n${GET}`)), '');
-      assert.equal(await exchange(v1.port, Buffer.concat([v2tcp4([198, 51, 100, 9], 1234), Buffer.from(GET)])), '');
-      await v1.waitForRecord((r) => /connection closed: .*--proxy-protocol v1/.test(String(r.msg)));
+    it('v1: no header, a malformed one, or a v2 one: 400 and the connection closed, the app never called', async () => {
+      for (const bytes of [Buffer.from(GET), Buffer.from(`PROXY TCP4 nonsense\r\n${GET}`), Buffer.concat([v2tcp4([198, 51, 100, 9], 1234), Buffer.from(GET)])]) {
+        const got = await exchange(v1.port, bytes);
+        assert.match(got, /^HTTP\/1\.1 400 Bad Request\r\nConnection: close\r\n/);
+        assert.doesNotMatch(body(got), /\d+\.\d+/);
+      }
+      await v1.waitForRecord((r) => /connection refused: .*--proxy-protocol v1/.test(String(r.msg)));
     });
 
     it('auto: v1, v2, or no header (a direct client)', async () => {
@@ -85,8 +87,8 @@ describe('--proxy-protocol from a peer not allowed', function () {
   });
   after(async () => { await srv?.stop(); });
 
-  it('its header closes the connection; its plain requests are served as its own', async () => {
-    assert.equal(await exchange(srv.port, Buffer.from(`PROXY TCP4 203.0.113.7 10.0.0.1 51234 80\r\n${GET}`)), '');
+  it('its header gets 403 and the connection closed; its plain requests are served as its own', async () => {
+    assert.match(await exchange(srv.port, Buffer.from(`PROXY TCP4 203.0.113.7 10.0.0.1 51234 80\r\n${GET}`)), /^HTTP\/1\.1 403 Forbidden\r\nConnection: close\r\n/);
     assert.match(body(await exchange(srv.port, Buffer.from(GET))), /^127\.0\.0\.1 \d+$/);
   });
 });
