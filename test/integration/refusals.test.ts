@@ -6,11 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
-import { startGwserver, type Gwserver } from '../helpers/gwserver.js';
+import { eachInterface, startGwserver, type Gwserver } from '../helpers/gwserver.js';
 import { rawRequest } from '../helpers/raw.js';
 import { until } from '../helpers/until.js';
 
-const APP = 'test/fixtures/apps/basic.mjs';
+const APP = 'test/fixtures/apps/edge.mjs';
 
 function openFiles(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
@@ -33,33 +33,35 @@ async function storm(port: number, total: number, head: string, tail: Buffer): P
   return statuses;
 }
 
-describe('refused connections are released', function () {
-  this.timeout(120_000);
-  let srv: Gwserver;
-  let worker: number;
-  before(async () => {
-    srv = await startGwserver(['-w', '1', `${APP}:hello`]);
-    await until(() => srv.workerPids().length === 1, 10_000, 'the worker');
-    worker = srv.workerPids()[0]!;
-  });
-  after(async () => { await srv?.stop(); });
-
-  const tail = Buffer.alloc(100 * 1024, 'x');
-  const cases: Array<[string, string, number]> = [
-    ['CONNECT followed by 100 KB', 'CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n', 405],
-    ['a malformed request followed by 100 KB', 'GET / HTTP/1.1\r\nHost: x\r\nBad Header : y\r\n\r\n', 400],
-    ['a request over a limit followed by 100 KB', `GET /${'a'.repeat(5000)} HTTP/1.1\r\nHost: x\r\n\r\n`, 414],
-  ];
-  for (const [name, head, status] of cases) {
-    it(`${name}: the open-file count comes back, the worker serves on`, async () => {
-      const before = openFiles(worker);
-      const statuses = await storm(srv.port, 2000, head, tail);
-      assert.ok((statuses.get(status) ?? 0) > 1900, `answers: ${JSON.stringify([...statuses])}`);
-      // A bound, not an instant: a refused socket gets a grace to read its answer.
-      await until(() => openFiles(worker) <= before + 5, 15_000, `the worker's open files to return to ${before} (now ${openFiles(worker)})`);
-      const r = await rawRequest({ port: srv.port }, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-      assert.equal(r.status, 200);
-      assert.deepEqual(srv.workerPids(), [worker], 'the same worker serves on');
+for (const [kind, target, flags] of eachInterface(APP)) {
+  describe(`refused connections are released, ${kind} interface`, function () {
+    this.timeout(120_000);
+    let srv: Gwserver;
+    let worker: number;
+    before(async () => {
+      srv = await startGwserver(['-w', '1', ...flags, target]);
+      await until(() => srv.workerPids().length === 1, 10_000, 'the worker');
+      worker = srv.workerPids()[0]!;
     });
-  }
-});
+    after(async () => { await srv?.stop(); });
+
+    const tail = Buffer.alloc(100 * 1024, 'x');
+    const cases: Array<[string, string, number]> = [
+      ['CONNECT followed by 100 KB', 'CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n', 405],
+      ['a malformed request followed by 100 KB', 'GET / HTTP/1.1\r\nHost: x\r\nBad Header : y\r\n\r\n', 400],
+      ['a request over a limit followed by 100 KB', `GET /${'a'.repeat(5000)} HTTP/1.1\r\nHost: x\r\n\r\n`, 414],
+    ];
+    for (const [name, head, status] of cases) {
+      it(`${name}: the open-file count comes back, the worker serves on`, async () => {
+        const before = openFiles(worker);
+        const statuses = await storm(srv.port, 2000, head, tail);
+        assert.ok((statuses.get(status) ?? 0) > 1900, `answers: ${JSON.stringify([...statuses])}`);
+        // A bound, not an instant: a refused socket gets a grace to read its answer.
+        await until(() => openFiles(worker) <= before + 5, 15_000, `the worker's open files to return to ${before} (now ${openFiles(worker)})`);
+        const r = await rawRequest({ port: srv.port }, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+        assert.equal(r.status, 200);
+        assert.deepEqual(srv.workerPids(), [worker], 'the same worker serves on');
+      });
+    }
+  });
+}
