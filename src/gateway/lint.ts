@@ -19,6 +19,7 @@
  * @module
  */
 import { GatewayError } from '../errors.js';
+import { isThenable } from './exchange.js';
 import { checkHeaders, contentLengthOf, isToken, parseStatus } from './start-response.js';
 import type { Application, Body, Chunk, Environ, ErrorStream, HeaderPair, InputStream, StartResponse, Write } from './types.js';
 
@@ -788,11 +789,6 @@ function hasMethod(obj: unknown, key: PropertyKey): boolean {
 
 function methodName(key: string | symbol): string {
   return typeof key === 'string' ? key : `[${key.description}]`;
-}
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return (typeof v === 'object' || typeof v === 'function') && v !== null
-    && typeof (v as { then?: unknown }).then === 'function';
 }
 
 /** `environ.KEY` for CGI names, `environ['wsgi.key']` for dotted ones. */

@@ -29,6 +29,7 @@
 import { IncomingMessage, ServerResponse, type OutgoingHttpHeader, type OutgoingHttpHeaders } from 'node:http';
 import { Socket } from 'node:net';
 import { GatewayError } from '../errors.js';
+import { isThenable } from '../gateway/exchange.js';
 import { forgetHead, implicitHeader } from '../gateway/response-internals.js';
 import { HOP_BY_HOP, isConnectionClose } from '../gateway/start-response.js';
 import type { Application, Body, Chunk, Environ, HeaderPair, StartResponse } from '../gateway/types.js';
@@ -62,10 +63,6 @@ const writeHeadOriginal = ServerResponse.prototype.writeHead as (this: ServerRes
 
 function nodeError(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
-}
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
 }
 
 /**

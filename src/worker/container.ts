@@ -14,6 +14,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DEFAULTS } from '../config/settings.js';
+import { isThenable } from '../gateway/exchange.js';
 import { GatewayError } from '../errors.js';
 import { proxyTrust, normalizeAddress, type ProxyTrust } from '../gateway/environ.js';
 import { nextRequestId, type ExchangeRecord, type HandlerOptions, type RequestObserver } from '../gateway/handler.js';
@@ -364,10 +365,6 @@ function isForwarding(name: string): boolean {
   if (c === 120 /* x */) return name.length > 12 && name.charCodeAt(1) === 45 && name.slice(2, 12).toLowerCase() === 'forwarded-';
   if (c === 102 /* f */) return name.length === 9 && name.toLowerCase() === 'forwarded';
   return false;
-}
-
-export function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
 }
 
 /**

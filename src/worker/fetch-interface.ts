@@ -31,7 +31,8 @@ import type { TLSSocket } from 'node:tls';
 import { GatewayError } from '../errors.js';
 import { normalizeAddress } from '../gateway/environ.js';
 import type { FetchHandler } from '../interop/kinds.js';
-import { isThenable, type Container, type Served } from './container.js';
+import { isThenable } from '../gateway/exchange.js';
+import type { Container, Served } from './container.js';
 import { TEXT_PLAIN, forwardToNative, isFastResponse, kNative, kNativeRequest, kParts, natives, type FastParts, type HeadersInit } from './fast-response.js';
 
 export { FastResponse, installFastResponse, isFastResponse } from './fast-response.js';

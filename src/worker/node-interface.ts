@@ -9,7 +9,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NodeHandler } from '../interop/kinds.js';
-import { isThenable, type Container, type Served } from './container.js';
+import { isThenable } from '../gateway/exchange.js';
+import type { Container, Served } from './container.js';
 
 /** A gateway app served as a node handler returns its body and never answers: say so instead of hanging. */
 const GATEWAY_HINT = 'the node handler returned a value and did not answer the request: if it is a gateway app (environ, startResponse), serve it with --interface gateway';

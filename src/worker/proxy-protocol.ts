@@ -89,25 +89,9 @@ export function parseProxyHeader(buf: Buffer, accept: { v1: boolean; v2: boolean
   return 'none';
 }
 
+/** The canonical text of an IPv6 address (RFC 5952, as Node writes addresses), through the URL parser. */
 function compressIPv6(groups: string[]): string {
-  // The longest run of zero groups becomes '::' (RFC 5952), as Node writes addresses.
-  let best = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLen && j - i > 1) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (best < 0) return groups.join(':');
-  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+  return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
 }
 
 /** Settings of {@link ProxyProtocolReader}. */
