@@ -4,11 +4,14 @@
  * shared, noisy machine, for deciding whether a change to the hot path helps.
  *
  *     node bench/cpu-per-request.mjs [--variants raw,gw,gw+log,gw:bench/out/base/dist]
- *                                    [--routes hello,async,echo,echo-iter,echo-read,stream] [--rounds 5]
+ *                                    [--routes hello,json,async,echo,echo-iter,echo-read,stream] [--rounds 5]
  *                                    [--duration 3] [--warmup 1] [--connections 50]
  *                                    [--idle MS] [--rss] [--profile DIR] [--app FILE:NAME]
  *
- * Variants: `raw` (bench/servers/raw.mjs), `gw` (dist/, the current build),
+ * Variants: `raw` (bench/servers/raw.mjs), `own` (the `--app` module's
+ * default export on its framework's own server, bench/servers/frameworks/serve.mjs:
+ * `--app bench/servers/frameworks/hono.mjs --variants own,gw --routes hello,json`),
+ * `gw` (dist/, the current build),
  * `gw:DIR` (another build of gwserver, e.g. an earlier one made with
  * `npx tsc -p tsconfig.build.json --outDir bench/out/base/dist` and a copy
  * of package.json in bench/out/base/; inside the repository, so that it
@@ -16,7 +19,8 @@
  * flags: `+log` the access log (a file in the temp dir, removed after each
  * run) and metrics (`--metrics-bind 127.0.0.1:0`), as the bench's
  * "hello+log" row; `+access` the access log alone, `+null` the access log
- * to /dev/null, `+metrics` metrics alone (`gw+access`, `gw:DIR+log`). Every run starts
+ * to /dev/null, `+metrics` metrics alone (`gw+access`, `gw:DIR+log`), `+--flag=value` any
+ * other flag (`gw+--send-timeout=0`). Every run starts
  * the server afresh pinned to CPU 0 (`taskset -c 0`, gwserver `-w 1`), wrk
  * pinned to CPU 1 (`wrk -t1 -cN`), warms up, then reads the worker's
  * utime+stime (/proc/PID/stat, every thread) before and after a measured wrk
@@ -74,6 +78,7 @@ const ROUTES = {
   'echo-iter': ['-s', path.join(ROOT, 'bench/post.lua'), 'http://127.0.0.1:PORT/echo-iter'],
   'echo-read': ['-s', path.join(ROOT, 'bench/post.lua'), 'http://127.0.0.1:PORT/echo-read'],
   async: ['http://127.0.0.1:PORT/async'],
+  json: ['http://127.0.0.1:PORT/json'],
 };
 /** What raw node:http serves in place of a gateway-only route (its baseline in bench/run.mjs). */
 const RAW_BASELINE = { async: 'hello', 'echo-read': 'echo-iter' };
@@ -85,6 +90,8 @@ const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms)
 /** @param {string} v */
 function command(v, /** @type {number} */ port) {
   if (v === 'raw') return ['node', 'bench/servers/raw.mjs', '--port', String(port), '--workers', '1'];
+  // The app's own server (bench/servers/frameworks/serve.mjs): a framework module's default export.
+  if (v === 'own') return ['node', 'bench/servers/frameworks/serve.mjs', '--app', /** @type {string} */ (argv.app).replace(/:[\w$]*$/, ''), '--port', String(port)];
   const [base, ...extras] = v.split('+');
   const dist = base === 'gw' ? 'dist' : /** @type {string} */ (base).slice(3);
   const logArgs = extras.flatMap((x) => {
@@ -92,6 +99,8 @@ function command(v, /** @type {number} */ port) {
     if (x === 'access') return ['--access-logfile', ACCESS_LOG];
     if (x === 'null') return ['--access-logfile', '/dev/null'];
     if (x === 'metrics') return ['--metrics-bind', '127.0.0.1:0'];
+    // Any other gwserver flag, as one word: `gw+--send-timeout=0`.
+    if (x.startsWith('--')) return [x];
     throw new Error(`unknown variant suffix +${x} (log, access, null, metrics)`);
   });
   return ['node', path.join(dist, 'cli/bin.js'), '-b', `127.0.0.1:${port}`, '-w', '1', ...logArgs, /** @type {string} */ (argv.app)];
@@ -138,7 +147,7 @@ async function measure(variant, route) {
   try {
     await ready;
     await sleep(Number(argv.idle));
-    const pid = variant === 'raw' ? /** @type {number} */ (proc.pid) : childPids(/** @type {number} */ (proc.pid))[0];
+    const pid = variant === 'raw' || variant === 'own' ? /** @type {number} */ (proc.pid) : childPids(/** @type {number} */ (proc.pid))[0];
     if (pid === undefined) throw new Error('no worker');
     const rss = (rssKiB(pid) ?? NaN) / 1024;
     const served = variant === 'raw' ? (RAW_BASELINE[/** @type {keyof typeof RAW_BASELINE} */ (route)] ?? route) : route;

@@ -42,7 +42,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { childPids, freePort, rssKiB } from './lib.mjs';
+import { childPids, freePort, rssKiB, treeCpuUs } from './lib.mjs';
 
 const HELLO = { id: 'hello', path: '/hello', expect: (/** @type {number} */ s, /** @type {Buffer} */ b) => s === 200 && b.toString() === 'Hello world!' };
 const JSON_ROUTE = { id: 'json', path: '/json', expect: (/** @type {number} */ s, /** @type {Buffer} */ b) => s === 200 && b.toString() === '{"hello":"world","n":1}' };
@@ -190,11 +190,14 @@ export async function runFrameworks(h) {
             const cmd = wrkCmd(u.srv.port, r.path, duration);
             const load1 = os.loadavg()[0] ?? NaN;
             const foreign0 = h.foreignWrkNow();
+            const cpu0 = treeCpuUs(u.srv.pid);
             const res = await h.runWrk(cmd, duration);
+            // The server's whole process tree (a master, PM2's daemon): what it cost for these requests.
+            const cpuUs = treeCpuUs(u.srv.pid) - cpu0;
             const foreignWrk = Math.max(foreign0, h.foreignWrkNow());
-            runs.push({ group: group.id, route, variant: u.v.id, round, ...res, load1, foreignWrk, build, wrkCmd: portless(cmd, u.srv.port) });
+            runs.push({ group: group.id, route, variant: u.v.id, round, ...res, cpuUs, load1, foreignWrk, build, wrkCmd: portless(cmd, u.srv.port) });
             const errs = res.socketErrors.connect + res.socketErrors.read + res.socketErrors.write + res.socketErrors.timeout + res.non2xx;
-            log(`  fw round ${round}/${rounds} ${group.id.padEnd(7)} ${route.padEnd(5)} ${u.v.id.padEnd(8)} ${res.rps.toFixed(0).padStart(7)} req/s  p50 ${res.p50.toFixed(2)} ms  p99 ${res.p99.toFixed(2)} ms  errors ${errs}  (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+            log(`  fw round ${round}/${rounds} ${group.id.padEnd(7)} ${route.padEnd(5)} ${u.v.id.padEnd(8)} ${res.rps.toFixed(0).padStart(7)} req/s  ${(cpuUs / Math.max(1, res.requests)).toFixed(1).padStart(6)} CPU µs/req  p50 ${res.p50.toFixed(2)} ms  p99 ${res.p99.toFixed(2)} ms  errors ${errs}  (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
           }
         }
       }

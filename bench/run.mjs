@@ -59,7 +59,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { report } from './report.mjs';
 import { runFrameworks } from './frameworks.mjs';
-import { childPids, foreignWrk, freePort, rssKiB } from './lib.mjs';
+import { childPids, foreignWrk, freePort, rssKiB, treeCpuUs } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'dist/cli/bin.js');
@@ -504,11 +504,14 @@ async function measure(shape, route, server, round) {
     const load = os.loadavg()[0] ?? NaN;
     const wrkCmd = wrkCommand(shape, route, srv.port, DURATION);
     const foreign0 = foreignWrkNow();
+    const cpu0 = treeCpuUs(srv.pid);
     const r = await runWrk(wrkCmd, DURATION);
+    // The server's whole process tree: what these requests cost it, whatever else ran.
+    const cpuUs = treeCpuUs(srv.pid) - cpu0;
     const foreign = Math.max(foreign0, foreignWrkNow());
     const after = memory(srv);
     result = {
-      shape: shape.id, route: route.id, server: server.id, round, ...r,
+      shape: shape.id, route: route.id, server: server.id, round, ...r, cpuUs,
       rssIdleKiB: idle.worker, rssLoadKiB: after.worker, masterIdleKiB: idle.master,
       workersIdleKiB: idle.workers, workersLoadKiB: after.workers, load1: load, foreignWrk: foreign,
       serverCmd: srv.cmd.map((a) => a.replace(String(srv.port), 'PORT')).join(' '),

@@ -99,8 +99,8 @@ function names(headers: unknown, lower: string): boolean {
     }
     return false;
   }
-  // Node's own store (setHeader's) is keyed by the lower-case name.
-  if (Object.getPrototypeOf(headers) === null && (headers as Record<string, unknown>)[lower] !== undefined) return true;
+  // Node's own store (setHeader's) is keyed by the lower-case name: one lookup answers.
+  if (Object.getPrototypeOf(headers) === null) return (headers as Record<string, unknown>)[lower] !== undefined;
   for (const key in headers) {
     if (key.length === lower.length && key.toLowerCase() === lower) return true;
   }

@@ -56,12 +56,15 @@ export class Served implements ExchangeRecord {
   timedOut = false;
   /** The --response-timeout timer, while it runs. */
   deadline: NodeJS.Timeout | undefined;
+  /** The headers the interface passed to `writeHead` as a flat name/value list (fetch), which Node's header map does not hold. */
+  headerList: string[] | undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse, requestId: string, timed: boolean) {
     this.req = req;
     this.res = res;
     this.requestId = requestId;
     this.wroteBefore = timed ? req.socket.bytesWritten : 0;
+    this.headerList = undefined;
   }
 
   get loggedStatus(): number {
@@ -74,9 +77,11 @@ export class Served implements ExchangeRecord {
 
 
 
-  /** The response headers as the app set them (Node's own Date, Connection, framing headers aside). */
+  /** The response headers as the app set them, with the Content-Length an interface added (Node's own Date and Connection aside). */
   get headers(): readonly HeaderPair[] {
     const out: HeaderPair[] = [];
+    const list = this.headerList;
+    if (list !== undefined) for (let i = 0; i < list.length; i += 2) out.push([list[i]!, list[i + 1]!]);
     const names = this.res.getHeaderNames();
     for (const name of names) {
       const v = this.res.getHeader(name);

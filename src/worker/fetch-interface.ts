@@ -751,58 +751,58 @@ function discard(r: Response): void {
   if (r.body !== null && !r.body.locked) void r.body.cancel().catch(() => {});
 }
 
-// What setHeaders saw, for the framing: read right after the call (all of
+// What headerList saw, for the framing: read right after the call (all of
 // it is synchronous), which spares an object per response.
 let sawType = false;
 let sawLength: string | undefined;
 
 /**
- * Sets the Response's headers on `res` (setHeader, appendHeader for each
- * Set-Cookie), from any HeadersInit (a Headers, pairs, a record), but the
- * framing ones: the app's Content-Length is noted in `sawLength` (the
- * body's own length wins when it is known), Transfer-Encoding is dropped.
- * Node validates each name and value.
+ * The Response's headers as a flat list of names and values, for
+ * `writeHead(status, list)`, from any HeadersInit (a Headers, pairs, a
+ * record), but the framing ones: the app's Content-Length is noted in
+ * `sawLength` (the body's own length wins when it is known),
+ * Transfer-Encoding is dropped. Node checks each name and value as it
+ * stores the head. A list, not setHeader per field: setHeader builds
+ * Node's header map (a dictionary-mode object) for every response, a few
+ * percent of a small one.
  */
-function setHeaders(res: ServerResponse, h: HeadersInit | undefined): void {
+function headerList(h: HeadersInit | undefined): string[] {
   sawType = false;
   sawLength = undefined;
-  if (h === undefined || h === null) return;
+  const list: string[] = [];
+  if (h === undefined || h === null) return list;
   if (h instanceof NativeHeaders) {
     // Names in lower case, repeated ones joined but Set-Cookie.
-    for (const [name, value] of h) put(res, name, value, false);
-    return;
+    for (const [name, value] of h) put(list, name, value);
+    return list;
   }
   if (typeof (h as Iterable<unknown>)[Symbol.iterator] === 'function') {
     for (const pair of h as Iterable<[string, string]>) {
       if (pair.length !== 2) throw new TypeError('Headers: each header pair must be [name, value]');
-      put(res, String(pair[0]), String(pair[1]), true);
+      put(list, String(pair[0]), String(pair[1]));
     }
-    return;
+    return list;
   }
   const rec = h as Record<string, string | number | string[]>;
   for (const name in rec) {
     if (!Object.prototype.hasOwnProperty.call(rec, name)) continue;
     const v = rec[name]!;
-    put(res, name, typeof v === 'string' || Array.isArray(v) ? v : String(v), false);
+    if (Array.isArray(v)) for (const one of v) put(list, name, String(one));
+    else put(list, name, typeof v === 'string' ? v : String(v));
   }
+  return list;
 }
 
-/** One field; `append`: pairs, whose repeated names add up as Headers would join them. */
-function put(res: ServerResponse, name: string, value: string | string[], append: boolean): void {
-  // Only four names need a look in lower case: sorted by length first.
+/** One field onto the list, unless it is a framing one. */
+function put(list: string[], name: string, value: string): void {
+  // Only three names need a look in lower case: sorted by length first.
   switch (name.length) {
-    case 10:
-      if (name.toLowerCase() === 'set-cookie') {
-        res.appendHeader(name, value);
-        return;
-      }
-      break;
     case 12:
       if (name.toLowerCase() === 'content-type') sawType = true;
       break;
     case 14:
       if (name.toLowerCase() === 'content-length') {
-        sawLength = String(value);
+        sawLength = value;
         return;
       }
       break;
@@ -811,8 +811,12 @@ function put(res: ServerResponse, name: string, value: string | string[], append
       if (name.toLowerCase() === 'transfer-encoding') return;
       break;
   }
-  if (append) res.appendHeader(name, value);
-  else res.setHeader(name, value);
+  list.push(name, value);
+}
+
+/** Sets a header list on `res` field by field (a streamed body's head waits for its first chunk). */
+function setHeaderList(res: ServerResponse, list: string[]): void {
+  for (let i = 0; i < list.length; i += 2) res.appendHeader(list[i]!, list[i + 1]!);
 }
 
 /** @hono/node-server's RESPONSE_ALREADY_SENT: a null-body Response saying the handler writes `outgoing` itself. */
@@ -833,15 +837,18 @@ function writeFast(c: Container, served: Served, p: FastParts): void {
   const { status, statusText, headers, live, body, headLength } = p;
   const res = served.res;
   if (body === null && alreadySent(headers)) return;
-  setHeaders(res, headers);
+  const list = headerList(headers);
   if (typeof body === 'string') {
-    if (!sawType && !live) res.setHeader('content-type', TEXT_PLAIN);
-    writeWhole(c, served, status, statusText, body);
+    if (!sawType && !live) list.push('Content-Type', TEXT_PLAIN);
+    writeWhole(served, status, statusText, body, list);
   } else if (body === null) {
     if (sawLength === undefined && headLength !== undefined) sawLength = String(headLength);
-    writeWhole(c, served, status, statusText, null);
-  } else if (body instanceof Uint8Array) writeWhole(c, served, status, statusText, body);
-  else streamBody(c, served, status, statusText, body);
+    writeWhole(served, status, statusText, null, list);
+  } else if (body instanceof Uint8Array) writeWhole(served, status, statusText, body, list);
+  else {
+    setHeaderList(res, list);
+    streamBody(c, served, status, statusText, body);
+  }
 }
 
 /** A real Response (or another implementation's): its known body written whole when undici holds it, else streamed. */
@@ -854,49 +861,42 @@ function writeResponse(c: Container, served: Served, r: Response): void {
   const headers = r.headers;
   const stream = r.body;
   if (stream === null && headers.has('x-hono-already-sent')) return;
-  setHeaders(served.res, headers);
-  if (stream === null) return writeWhole(c, served, status, r.statusText, null);
+  const list = headerList(headers);
+  if (stream === null) return writeWhole(served, status, r.statusText, null, list);
   const state = kState === undefined ? undefined : (r as unknown as Record<symbol, { body?: NativeBodyState | null } | undefined>)[kState];
   const source = state?.body?.source;
   if ((typeof source === 'string' || source instanceof Uint8Array) && !stream.locked && !isDisturbed(stream)) {
-    return writeWhole(c, served, status, r.statusText, source);
+    return writeWhole(served, status, r.statusText, source, list);
   }
+  setHeaderList(served.res, list);
   streamBody(c, served, status, r.statusText, stream);
 }
 
 /**
- * A body known whole (or none), headers already set: status, then one
- * `end` with the body, from which Node writes the head with its
- * Content-Length. A HEAD answer gets the body's length (or the app's),
- * but no body; a 204 or 304 neither.
+ * A body known whole (or none): one `writeHead` with the header list and
+ * the framing, then one `end` with the body. A HEAD answer gets the body's
+ * length (or the app's), but no body; a 204 or 304 neither.
  */
-function writeWhole(c: Container, served: Served, status: number, statusText: string, body: string | Uint8Array | null): void {
+function writeWhole(served: Served, status: number, statusText: string, body: string | Uint8Array | null, list: string[]): void {
   const res = served.res;
-  res.statusCode = status;
-  if (statusText !== '') res.statusMessage = statusText;
+  served.headerList = list;
+  let length: number | string | undefined;
   if (status === 204 || status === 304) {
     // Node sends neither body nor framing with them: the app's Content-Length stays (a 304's describes the resource).
-    if (sawLength !== undefined) res.setHeader('content-length', sawLength);
-    served.bodyBytes = 0;
-    res.end();
-    return;
+    length = sawLength;
+    body = null;
+  } else if (body === null) {
+    length = served.req.method === 'HEAD' ? sawLength : 0;
+  } else {
+    length = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+    if (served.req.method === 'HEAD' || length === 0) body = null;
   }
-  if (served.req.method === 'HEAD') {
-    const length = body === null ? sawLength : String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
-    if (length !== undefined) res.setHeader('content-length', length);
-    served.bodyBytes = 0;
-    res.end();
-    return;
-  }
-  if (body === null || body.length === 0) {
-    // end() with nothing frames an empty body with Content-Length: 0.
-    served.bodyBytes = 0;
-    res.end();
-    return;
-  }
-  if (c.ends !== undefined) served.bodyBytes = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
-  // end(body) with the head not yet written: Node frames it with its Content-Length.
-  res.end(body);
+  if (length !== undefined) list.push('Content-Length', typeof length === 'string' ? length : String(length));
+  served.bodyBytes = body === null ? 0 : (length as number);
+  if (statusText === '') res.writeHead(status, list);
+  else res.writeHead(status, statusText, list);
+  if (body === null) res.end();
+  else res.end(body);
 }
 
 /**
