@@ -347,6 +347,28 @@ describe('TLS', function () {
     await until(async () => (await httpsGet(certs, full.port, '/')).status === 200, 10_000, 'room again');
   });
 
+  it('--send-timeout: a TLS client that stopped reading its response is cut, and the worker serves on', async () => {
+    const srv = await startGwserver(['-w', '1', '--send-timeout', '1', ...tlsFlags, 'test/fixtures/apps/edge.mjs:gateway']);
+    const secure = tls.connect({ host: '127.0.0.1', port: srv.port, ca: readFileSync(certs.ca) });
+    secure.on('error', () => undefined);
+    try {
+      await new Promise<void>((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject));
+      let closed = false;
+      secure.once('close', () => { closed = true; });
+      secure.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
+      // Read nothing: the 256 MiB answer fills the buffers and stops moving.
+      secure.pause();
+      const rec = await srv.waitForRecord((r) => /a client stopped reading its response/.test(String(r.msg)), 15_000);
+      assert.ok(rec.pending_bytes > 0);
+      // A paused socket sees the end once it reads again.
+      secure.resume();
+      await until(() => closed, 10_000, 'the stalled TLS connection closed');
+    } finally {
+      secure.destroy();
+    }
+    assert.equal((await httpsGet(certs, srv.port, '/')).status, 200);
+  });
+
   it('a graceful stop closes connections still in their handshake instead of waiting out --graceful-timeout', async () => {
     const srv = await startGwserver(['-w', '1', '--graceful-timeout', '20', ...tlsFlags, `${APP}:gateway`]);
     const stalled = net.connect(srv.port, '127.0.0.1');
