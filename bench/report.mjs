@@ -292,6 +292,7 @@ export function report(results, { median }) {
   L.push('');
 
   if (results.frameworks) L.push(...frameworksMarkdown(results.frameworks, median));
+  if (results.tls) L.push(...tlsMarkdown(results.tls));
 
   L.push('## Commands', '');
   L.push('Each server is started by bench/run.mjs from the repository root, with PORT a fresh port for every start; wrk runs after a check request (the route must answer what it should) and a warm-up run of the same command with the warm-up duration.', '', '```');
@@ -539,11 +540,40 @@ export function frameworksMarkdown(fw, median) {
 function frameworksOnly(results, median) {
   const m = results.machine;
   const L = ['# Benchmark results', ''];
-  L.push(`Written by \`node bench/run.mjs --only frameworks\` on ${m.date}; the run rewrites this file, do not edit it. A full \`npm run bench\` adds the routes, startup and idle memory. How to run it and how to read it: [docs/benchmark.md](../docs/benchmark.md).`, '');
+  L.push(`Written by \`node bench/run.mjs --only ${[results.frameworks && !results.frameworks.kept ? 'frameworks' : '', results.tls && !results.tls.kept ? 'tls' : ''].filter(Boolean).join(',') || 'frameworks'}\` on ${m.date}; the run rewrites this file, do not edit it. A full \`npm run bench\` adds the routes, startup and idle memory. How to run it and how to read it: [docs/benchmark.md](../docs/benchmark.md).`, '');
   L.push('## Machine', '');
   L.push(`- machine: ${m.cores} × ${m.cpu}, ${fmt(m.memoryGiB, 1)} GiB, ${m.kernel}`);
   L.push(`- Node ${m.node}; ${m.wrk}`);
   L.push(`- gwserver: ${m.git ? `\`git describe --always --dirty\` = ${m.git}` : 'not a git checkout'}`, '');
   if (results.frameworks) L.push(...frameworksMarkdown(results.frameworks, median));
+  if (results.tls) L.push(...tlsMarkdown(results.tls));
   return L.join('\n');
+}
+
+/**
+ * The TLS section of RESULTS.md (bench/tls.mjs's results): handshakes per
+ * second of gwserver against Node's https server, the ratio with its
+ * per-round spread, the commands.
+ * @param {any} t results.tls
+ */
+export function tlsMarkdown(t) {
+  const c = t.config;
+  const L = ['## TLS handshakes per second', ''];
+  L.push(`Run on ${t.date}${t.kept ? ' (**kept from an earlier run**: the last run did not include this section)' : ''}${c.smoke ? ' (**smoke run: the numbers are not meaningful**)' : ''}, wall time ${fmtInt(t.wallSeconds)} s. ${c.rounds} round(s) of ${c.duration} s per server, the servers alternating, after a ${c.warmup} s warm-up of each; wrk \`-t1 -c${c.connections} --latency -H 'Connection: close'\` on an https URL, pinned to CPU ${c.wrkCpu}, every server pinned to CPU ${c.serverCpu}: every request is a new TLS connection, so requests/s is handshakes/s. Certificate: ${c.certificate}. Load average (1 min) ${fmt(t.load1Before)} before the section.`, '');
+  L.push('| server | handshakes/s (median) | p99 ms | per round |', '| --- | ---: | ---: | --- |');
+  for (const sv of t.servers) {
+    const rs = t.runs.filter((/** @type {any} */ r) => r.server === sv.id);
+    L.push(`| ${sv.title} | ${fmtInt(t.summary[sv.id]?.rps)} | ${fmt(t.summary[sv.id]?.p99)} | ${rs.map((/** @type {any} */ r) => fmtInt(r.rps)).join(', ')} |`);
+  }
+  L.push('');
+  L.push(`**gwserver / https: ${fmt(t.ratio.median)}** (median of the per-round ratios; min-max ${fmt(t.ratio.min)}-${fmt(t.ratio.max)}; per round ${t.ratio.perRound.map((/** @type {number} */ x) => fmt(x)).join(', ')}).`, '');
+  const foreign = t.runs.filter((/** @type {any} */ r) => r.foreignWrk > 0).length;
+  if (foreign > 0) L.push(`- ${foreign} of ${t.runs.length} runs had another wrk running on the machine: noisy.`);
+  for (const n of t.notes ?? []) L.push(`- ${n}`);
+  L.push('', '```');
+  for (const sv of t.servers) L.push(`# ${sv.title}`, sv.cmd);
+  const first = t.runs[0];
+  if (first) L.push('# wrk', first.wrkCmd);
+  L.push('```', '');
+  return L;
 }

@@ -10,7 +10,8 @@
  *     node bench/run.mjs [--rounds 3] [--duration 5] [--warmup 1] [--connections 50]
  *                        [--shapes core,w2] [--servers raw,gwserver,gunicorn]
  *                        [--startup-runs 5] [--out DIR] [--python /usr/bin/python3] [--smoke]
- *                        [--only main|frameworks] [--fw-rounds 5] [--fw-duration 2] [--fw-warmup 1]
+ *                        [--only main|frameworks|tls] [--fw-rounds 5] [--fw-duration 2] [--fw-warmup 1]
+ *                        [--tls-rounds 5] [--tls-duration 2] [--tls-warmup 1]
  *
  * Every server is started by this script (the built CLI `node
  * dist/cli/bin.js` for gwserver, bench/servers/raw.mjs for raw,
@@ -40,9 +41,13 @@
  * handler under raw node:http, PM2's cluster mode and gwserver, and the
  * access log + metrics on the node and fetch interfaces; per core, servers
  * alternated round by round (`--fw-rounds` rounds of `--fw-duration` s).
- * `--only frameworks` runs only that section, `--only main` everything
- * else; either keeps the other section's figures of the last run in the
- * output directory's results.json.
+ * Last, the TLS section (bench/tls.mjs): TLS handshakes per second (a new
+ * connection per request) of `gwserver -w 1 --certfile` against Node's own
+ * https server, per core, alternating round by round (`--tls-rounds` rounds
+ * of `--tls-duration` s).
+ * `--only frameworks` (or `tls`) runs only that section, `--only main`
+ * the routes, startup and idle memory; each keeps the other sections'
+ * figures of the last run in the output directory's results.json.
  *
  * Writes RESULTS.md, results.svg and results.json into the output directory
  * (bench/ by default; bench/out/ with --smoke, which is gitignored).
@@ -59,6 +64,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { report } from './report.mjs';
 import { runFrameworks } from './frameworks.mjs';
+import { runTls } from './tls.mjs';
 import { childPids, foreignWrk, freePort, rssKiB, treeCpuUs } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -80,11 +86,14 @@ const { values: argv } = parseArgs({
     'fw-rounds': { type: 'string' },
     'fw-duration': { type: 'string' },
     'fw-warmup': { type: 'string' },
+    'tls-rounds': { type: 'string' },
+    'tls-duration': { type: 'string' },
+    'tls-warmup': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (argv.help) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(2, 14).map((l) => l.replace(/^ \* ?/, '')).join('\n') + '\n');
+  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(2, 15).map((l) => l.replace(/^ \* ?/, '')).join('\n') + '\n');
   process.exit(0);
 }
 const SMOKE = argv.smoke ?? false;
@@ -102,8 +111,8 @@ const OUT = path.resolve(argv.out ?? (SMOKE ? path.join(ROOT, 'bench/out') : pat
 const PYTHON = argv.python ?? '/usr/bin/python3';
 /** The access log of the hello+log row: a real file, emptied before each run, removed at exit. */
 const ACCESS_LOG = path.join(os.tmpdir(), `gwserver-bench-${process.pid}`, 'access.log');
-/** The bench's sections (`--only`): the routes, startup and idle memory ("main"), and the frameworks. */
-const SECTIONS = ['main', 'frameworks'];
+/** The bench's sections (`--only`): the routes, startup and idle memory ("main"), the frameworks, TLS handshakes. */
+const SECTIONS = ['main', 'frameworks', 'tls'];
 const ONLY = argv.only === undefined ? undefined : argv.only.split(',').map((x) => x.trim()).filter(Boolean);
 for (const x of ONLY ?? []) {
   if (!SECTIONS.includes(x)) {
@@ -117,6 +126,12 @@ const FW = {
   rounds: num(argv['fw-rounds'], SMOKE ? 1 : 5),
   duration: num(argv['fw-duration'], SMOKE ? 1 : 2),
   warmup: num(argv['fw-warmup'], SMOKE ? 0 : 1),
+};
+/** The TLS section: 5 rounds of 2 s per server after a 1 s warm-up of each (smoke: 1 round of 1 s, no warm-up). */
+const TLS = {
+  rounds: num(argv['tls-rounds'], SMOKE ? 1 : 5),
+  duration: num(argv['tls-duration'], SMOKE ? 1 : 2),
+  warmup: num(argv['tls-warmup'], SMOKE ? 0 : 1),
 };
 
 /** @typedef {{ id: string; title: string; workers: number; serverCpu?: string; wrkCpu?: string; threads: number }} Shape */
@@ -816,7 +831,7 @@ async function main() {
     results = await mainSection(m, t0);
     results.builds = builds.slice();
   } else if (previous?.runs) {
-    const { frameworks: _old, ...rest } = previous;
+    const { frameworks: _old, tls: _oldTls, ...rest } = previous;
     results = { ...rest, kept: true };
     log(`bench: keeping the routes, startup and idle-memory figures of the run of ${previous.machine?.date ?? '?'} from ${path.relative(process.cwd(), path.join(OUT, 'results.json'))}`);
   } else {
@@ -835,6 +850,16 @@ async function main() {
   } else if (previous?.frameworks) {
     results.frameworks = { ...previous.frameworks, kept: true };
     log(`bench: keeping the frameworks figures of the run of ${previous.frameworks.machine?.date ?? '?'}`);
+  }
+  if (RUN_SECTIONS.includes('tls')) {
+    if (os.cpus().length < 2) throw new Error('the tls section runs per core and needs 2 CPUs (servers on CPU 0, wrk on CPU 1)');
+    if (!tryRun('taskset', ['-c', '0', 'true']).ok) throw new Error('taskset (util-linux) is needed for the tls section');
+    if (!tryRun('openssl', ['version']).ok) throw new Error('openssl is needed for the tls section (apt-get install openssl)');
+    const tls = await runTls({ ROOT, BIN, smoke: SMOKE, connections: CONNECTIONS, ...TLS, startServer, runWrk, currentBuild, log, median, foreignWrkNow });
+    results.tls = { ...tls, machine: m, builds: builds.slice() };
+  } else if (previous?.tls) {
+    results.tls = { ...previous.tls, kept: true };
+    log(`bench: keeping the tls figures of the run of ${previous.tls.date ?? '?'}`);
   }
   results.totalWallSeconds = (Date.now() - t0) / 1000;
 

@@ -37,6 +37,28 @@ export const backlog = 2048;
 export const socketMode = 0o666;
 
 // ---------------------------------------------------------------------------
+// TLS (docs/tls.md)
+
+// Serve HTTPS with this certificate (PEM; the chain after it). Empty: plain HTTP.
+// The master reads the files (they may be readable by root alone) and a HUP reads them again.
+export const certfile = '';
+
+// The certificate's private key (PEM). Empty: the key is in certfile.
+export const keyfile = '';
+
+// The CAs that sign client certificates (PEM), for certReqs.
+export const caCerts = '';
+
+// Client certificates: 'none' (0), 'optional' (1) or 'required' (2), as gunicorn's cert_reqs.
+export const certReqs = 'none';
+
+// An OpenSSL cipher list. Empty: Node.js's default list.
+export const ciphers = '';
+
+// The oldest TLS version offered: 'TLSv1.2' or 'TLSv1.3'.
+export const tlsMinVersion = 'TLSv1.2';
+
+// ---------------------------------------------------------------------------
 // Worker processes
 
 // How many worker processes: one Node.js event loop each. Start with one per

@@ -14,6 +14,7 @@ import type { Config } from '../config/settings.js';
 import { EXIT } from '../ipc/exit-codes.js';
 import type { ServedApp } from '../interop/kinds.js';
 import { loadServedApp } from '../loader/load-app.js';
+import { readTls, TlsSetupError } from '../master/tls.js';
 
 export { UsageError, ExitNow } from '../config/load.js';
 export { VERSION } from '../config/flags.js';
@@ -58,6 +59,14 @@ export async function checkConfig(target: string, config: Config): Promise<numbe
     } catch (err) {
       return fail(`cannot change to directory ${config.chdir} (--chdir): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, EXIT.ERROR);
     }
+  }
+  // The TLS files as the master will read them: what is wrong with them is said here too.
+  try {
+    const read = readTls(config);
+    if (read !== undefined) await writeOut(`tls: the certificate of ${read.certificate.subject}, valid to ${read.certificate.validTo}\n`);
+  } catch (err) {
+    if (err instanceof TlsSetupError) return fail(err.message, EXIT.USAGE);
+    throw err;
   }
   let served: ServedApp;
   try {

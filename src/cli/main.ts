@@ -16,6 +16,8 @@ import { reloadConfig, type ResolvedConfig } from '../config/load.js';
 import { BindError, bindAll, inheritedSockets, type ListenSocket } from '../master/sockets.js';
 import { clearListenEnv, createNotifier, describeFd, listenFds, listenPidMismatch } from '../master/systemd.js';
 import { reportReadyToOldMaster, takeInheritedSockets } from '../master/reexec.js';
+import { readTls, TlsSetupError, type TlsSettings } from '../master/tls.js';
+import type { TlsMaterial } from '../ipc/protocol.js';
 
 function fatal(message: string, code: number): number {
   process.stderr.write(`gwserver: error: ${message}\n`);
@@ -53,6 +55,15 @@ export async function main(argv: string[]): Promise<number | undefined> {
     return fatal(`cannot open the error log ${config.errorLogfile}: ${(err as Error).message}`, EXIT.ERROR);
   }
   installProcessHandlers(logger);
+
+  // --certfile: the master reads the key and certificates (after --chdir), before any worker needs them.
+  let tls: TlsMaterial | undefined;
+  try {
+    tls = loadTls(config, logger);
+  } catch (err) {
+    if (err instanceof TlsSetupError) return fatal(err.message, EXIT.USAGE);
+    throw err;
+  }
 
   const cfg: MasterConfig = config;
   if (cfg.preload) {
@@ -92,13 +103,17 @@ export async function main(argv: string[]): Promise<number | undefined> {
     config: cfg,
     configFile: resolved.configFile,
     configSource: resolved.configSource,
+    ...(tls === undefined ? {} : { tls }),
     logger,
     cwd: startCwd,
     notify,
     invocation: resolved.invocation,
     reloadConfig: async () => {
-      resolved = await reloadConfig(resolved);
-      return { target: resolved.target, config: resolved.config, configFile: resolved.configFile, configSource: resolved.configSource };
+      const next = await reloadConfig(resolved);
+      // The TLS files read again: a certificate renewed on disk is served by the new workers. One that cannot be read keeps the current configuration (the core logs why).
+      const nextTls = loadTls(next.config, logger);
+      resolved = next;
+      return { target: resolved.target, config: resolved.config, configFile: resolved.configFile, configSource: resolved.configSource, tls: nextTls };
     },
   });
   try {
@@ -107,6 +122,17 @@ export async function main(argv: string[]): Promise<number | undefined> {
     if (err instanceof BindError) return fatal(err.message, EXIT.ERROR);
     throw err;
   }
+}
+
+/** Reads the TLS files (src/master/tls.ts) and logs the certificate served, with a warning when it is not valid now. */
+function loadTls(config: TlsSettings, logger: Logger): TlsMaterial | undefined {
+  const read = readTls(config);
+  if (read === undefined) return undefined;
+  const c = read.certificate;
+  const fields = { certfile: config.certfile, subject: c.subject, issuer: c.issuer, valid_to: c.validTo, fingerprint256: c.fingerprint256, cert_reqs: config.certReqs, tls_min_version: config.tlsMinVersion };
+  logger.info(fields, `TLS: serving the certificate of ${c.subject} (valid to ${c.validTo})`);
+  if (c.expired || c.notYetValid) logger.warn(fields, `TLS: the certificate of ${c.subject} is ${c.expired ? `expired (since ${c.validTo})` : `not valid yet (until ${c.validFrom})`}: clients will refuse it`);
+  return read.material;
 }
 
 /** Nothing a request does may kill the worker; an error outside any request is logged and fatal. */

@@ -57,3 +57,8 @@ export function formatAddress(address: string | { address: string; port: number;
   const host = address.address.includes(':') ? `[${address.address}]` : address.address;
   return `http://${host}:${address.port}`;
 }
+
+/** An address as shown, for a server that speaks TLS (--certfile): `https://127.0.0.1:8443`; unix: and fd:// stay. */
+export function secureAddress(shown: string): string {
+  return shown.startsWith('http://') ? `https://${shown.slice(7)}` : shown;
+}

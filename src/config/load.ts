@@ -56,6 +56,9 @@ const GUNICORN_ONLY: Record<string, string> = {
   daemon: 'run gwserver in the foreground under systemd or another supervisor',
   worker_abort: 'use workerTimeout(worker, stack), which runs in the master with the stuck stack',
   raw_env: 'set the variables in the environment gwserver starts in',
+  ssl_version: 'use tlsMinVersion (--tls-min-version, TLSv1.2 by default)',
+  do_handshake_on_connect: 'the TLS handshake always completes before a request is read',
+  suppress_ragged_eofs: 'a client that closes without a TLS close_notify is a client gone, as with its default True',
 };
 
 /** Other names a config file may use for a setting: its snake_case and gunicorn's name. */

@@ -19,6 +19,7 @@ export type SettingType = 'int' | 'number' | 'string' | 'strings' | 'bool' | 'oc
 export const SECTIONS = [
   'Config file',
   'Server socket',
+  'TLS',
   'Worker processes',
   'Timeouts',
   'Security',
@@ -158,6 +159,38 @@ export const SETTINGS = [
     default: 0o666, validate: v.fileMode,
     doc: 'Permissions of `unix:` sockets gwserver creates, in octal (e.g. `660`). The default 666 lets a proxy running as another user (nginx as www-data or nobody) connect, as systemd\'s SocketMode= does; restrict it with 660 and a shared group, or with the permissions of the directory holding the socket.',
     applies: 'restart',
+  }),
+
+  // ---- TLS
+  setting({
+    name: 'certfile', flag: '--certfile', section: 'TLS', type: 'string', meta: 'FILE',
+    default: '', defaultDoc: "'' (no TLS)", gunicorn: 'certfile', validate: v.str,
+    doc: 'Serve HTTPS: the server\'s certificate, a PEM file (the certificate first, then any intermediate certificates, as a `fullchain.pem`). Every `--bind` then speaks TLS, and apps see `https`: `wsgi.url_scheme` and `HTTPS=on` for gateway apps, `req.socket.encrypted` for node apps, an `https://` URL for fetch apps. The master reads this file and `--keyfile` (they may be readable by root alone: the workers, which run as `--user`, never open them) and hands their contents to the workers over the cluster IPC channel; a HUP reads them again, and the new workers serve the new certificate while the old ones finish their connections (a file that cannot be read or does not match then is logged and the current ones stay). A file that is missing, unreadable, not PEM, or a key that does not match the certificate stops gwserver at start with one line saying so. Relative paths are relative to `--chdir`. Empty (the default): plain HTTP. See docs/tls.md.',
+  }),
+  setting({
+    name: 'keyfile', flag: '--keyfile', section: 'TLS', type: 'string', meta: 'FILE',
+    default: '', defaultDoc: "'' (the key is in --certfile)", gunicorn: 'keyfile', validate: v.str,
+    doc: 'The private key of `--certfile`, a PEM file (not encrypted with a passphrase). Empty (the default): the key is read from the `--certfile` file itself, as gunicorn (Python\'s `load_cert_chain`) does.',
+  }),
+  setting({
+    name: 'caCerts', flag: '--ca-certs', section: 'TLS', type: 'string', meta: 'FILE',
+    default: '', defaultDoc: "''", gunicorn: 'ca_certs', validate: v.str,
+    doc: 'The certificate authorities that sign client certificates, a PEM file of one or more certificates: what `--cert-reqs` checks a client\'s certificate against. Required with `--cert-reqs optional` or `required` (the public CAs Node.js trusts are never used for client certificates).',
+  }),
+  setting({
+    name: 'certReqs', flag: '--cert-reqs', section: 'TLS', type: 'string', meta: 'MODE',
+    default: 'none', gunicorn: 'cert_reqs', validate: v.certReqs,
+    doc: 'Client certificates (mutual TLS), in gunicorn\'s (Python\'s `ssl.CERT_*`) terms: `none` or `0` (the default): none is asked for; `optional` or `1`: one is asked for, a client may send none, and one that does not verify against `--ca-certs` fails the connection; `required` or `2`: a client without a certificate that verifies is refused in the handshake. The client\'s certificate reaches gateway apps as `SSL_CLIENT_S_DN`, `SSL_CLIENT_I_DN`, `SSL_CLIENT_M_SERIAL`, `SSL_CLIENT_V_START`, `SSL_CLIENT_V_END` and `SSL_CLIENT_VERIFY` (mod_ssl\'s names; docs/gateway.md), and node and fetch apps as `req.socket.getPeerCertificate()`.',
+  }),
+  setting({
+    name: 'ciphers', flag: '--ciphers', section: 'TLS', type: 'string', meta: 'CIPHERS',
+    default: '', defaultDoc: "'' (Node.js's default list)", gunicorn: 'ciphers', validate: v.str,
+    doc: 'The cipher suites to offer, an OpenSSL cipher list (e.g. `ECDHE+AESGCM:ECDHE+CHACHA20`); TLS 1.3 suite names (`TLS_AES_256_GCM_SHA384`) may be part of it. Empty (the default): Node.js\'s default list (`tls.DEFAULT_CIPHERS`), which is kept current with each Node.js release. A list that matches no cipher stops gwserver at start.',
+  }),
+  setting({
+    name: 'tlsMinVersion', flag: '--tls-min-version', section: 'TLS', type: 'string', meta: 'VERSION',
+    default: 'TLSv1.2', validate: v.tlsVersion,
+    doc: 'The oldest TLS version a client may use: `TLSv1.2` (the default) or `TLSv1.3` (`1.2` and `1.3` are accepted too). TLS 1.0 and 1.1 are not offered (RFC 8996 deprecates them). It takes the place of gunicorn\'s `ssl_version`.',
   }),
 
   // ---- Worker processes

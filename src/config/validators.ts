@@ -183,3 +183,26 @@ export function proxyProtocol(value: unknown): 'off' | 'v1' | 'v2' | 'auto' {
   if (value === false || value === 'false') return 'off';
   return oneOf('off', 'v1', 'v2', 'auto')(value);
 }
+
+/**
+ * `--cert-reqs`: gunicorn's numbers (Python's `ssl.CERT_NONE`, `CERT_OPTIONAL`,
+ * `CERT_REQUIRED`: 0, 1, 2) or their names, with or without `CERT_`.
+ */
+export function certReqs(value: unknown): 'none' | 'optional' | 'required' {
+  const names = ['none', 'optional', 'required'] as const;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 2) return names[value]!;
+  if (typeof value === 'string') {
+    const s = value.trim().toLowerCase().replace(/^(ssl\.)?cert_/, '');
+    if (/^[0-2]$/.test(s)) return names[Number(s)]!;
+    if ((names as readonly string[]).includes(s)) return s as (typeof names)[number];
+  }
+  throw new Error(`${JSON.stringify(value)} is not one of: none, optional, required (or 0, 1, 2)`);
+}
+
+/** `--tls-min-version`: TLSv1.2 or TLSv1.3 (`1.2`, `1.3` accepted); older versions are not offered at all. */
+export function tlsVersion(value: unknown): 'TLSv1.2' | 'TLSv1.3' {
+  const s = typeof value === 'number' ? value.toFixed(1) : str(value).trim();
+  const m = /^(?:tlsv?)?1[._]([23])$/i.exec(s);
+  if (m !== null) return m[1] === '2' ? 'TLSv1.2' : 'TLSv1.3';
+  throw new Error(`${JSON.stringify(value)} is not a TLS version gwserver offers (use TLSv1.2 or TLSv1.3)`);
+}

@@ -7,6 +7,7 @@
  * @module
  */
 import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import { GatewayError } from '../errors.js';
 
 /** Who may tell us the client's address and scheme (`--forwarded-allow-ips`). */
@@ -182,6 +183,54 @@ function peerOf(socket: PeerSocket): [address: string, port: string] {
   return peer;
 }
 
+const kTls = Symbol('gwserver.tlsVariables');
+type TlsPeerSocket = TLSSocket & { [kTls]?: Readonly<Record<string, string>> };
+
+/**
+ * A name as Node prints it (`X509Certificate#subject`: one `TYPE=value` a
+ * line, in the certificate's order, values escaped as RFC 2253 says) in
+ * RFC 2253's form: comma-separated, most specific first
+ * (`CN=client,O=Example,C=US`), as mod_ssl's `SSL_CLIENT_S_DN` and nginx's
+ * `$ssl_client_s_dn` give it.
+ */
+export function rfc2253(multiline: string): string {
+  return multiline.split('\n').filter((l) => l !== '').reverse().join(',');
+}
+
+/**
+ * The environ keys of a TLS connection, with mod_ssl's names (CGI's
+ * `HTTPS`, and what Apache, and through it PHP and Perl apps, call them):
+ * `HTTPS` (`on`), `SSL_PROTOCOL` (`TLSv1.3`), `SSL_CIPHER` (OpenSSL's
+ * name), `SSL_CLIENT_VERIFY` (`SUCCESS`, or `NONE` without a client
+ * certificate), and with a client certificate `SSL_CLIENT_S_DN`,
+ * `SSL_CLIENT_I_DN` (RFC 2253), `SSL_CLIENT_M_SERIAL` (hex),
+ * `SSL_CLIENT_V_START` and `SSL_CLIENT_V_END`. Worked out once per
+ * connection (its requests share one handshake) and kept on the socket.
+ */
+export function tlsVariables(socket: TLSSocket): Readonly<Record<string, string>> {
+  const s = socket as TlsPeerSocket;
+  const known = s[kTls];
+  if (known !== undefined) return known;
+  const vars: Record<string, string> = { HTTPS: 'on' };
+  const protocol = socket.getProtocol?.();
+  if (typeof protocol === 'string') vars.SSL_PROTOCOL = protocol;
+  const cipher = socket.getCipher?.();
+  if (cipher) vars.SSL_CIPHER = cipher.name;
+  const peer = socket.getPeerX509Certificate?.();
+  if (peer === undefined) vars.SSL_CLIENT_VERIFY = 'NONE';
+  else {
+    // A certificate that did not verify never gets here (the worker refuses the connection); said all the same.
+    vars.SSL_CLIENT_VERIFY = socket.authorized ? 'SUCCESS' : `FAILED:${String(socket.authorizationError ?? 'unknown')}`;
+    vars.SSL_CLIENT_S_DN = rfc2253(peer.subject);
+    vars.SSL_CLIENT_I_DN = rfc2253(peer.issuer);
+    vars.SSL_CLIENT_M_SERIAL = peer.serialNumber;
+    vars.SSL_CLIENT_V_START = peer.validFrom;
+    vars.SSL_CLIENT_V_END = peer.validTo;
+  }
+  s[kTls] = Object.freeze(vars);
+  return s[kTls];
+}
+
 /** Per-server settings the environ depends on. */
 export interface EnvironSettings {
   /** The mount prefix (`--root-path`), `""` at the root. */
@@ -231,7 +280,12 @@ export function requestEnviron(req: IncomingMessage, settings: EnvironSettings):
   addHeaders(environ, req.rawHeaders);
 
   const [peer, peerPort] = peerOf(socket);
-  let scheme: 'http' | 'https' = (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  const encrypted = (socket as { encrypted?: boolean }).encrypted === true;
+  let scheme: 'http' | 'https' = encrypted ? 'https' : 'http';
+  if (encrypted) {
+    const vars = tlsVariables(socket as TLSSocket);
+    for (const key in vars) environ[key] = vars[key];
+  }
   let remoteAddr = peer;
   let remotePort = peerPort;
   if (settings.trust(peer)) {

@@ -77,6 +77,8 @@ export type WorkerMessage =
   | { act: 'gwserver:metrics'; metrics: MetricJSON[] }
   /** --worker-connections reached (full), or room again: round-robin scheduling hands connections to workers with room first. */
   | { act: 'gwserver:full'; full: boolean }
+  /** With --certfile, at boot: asks for the key and certificates the master read (answered by a {@link TlsMessage}). */
+  | { act: 'gwserver:tls-request' }
   | ConnAckMessage;
 
 // ---- master -> worker ---------------------------------------------------
@@ -92,8 +94,36 @@ export interface ConnMessage {
   socket: number;
 }
 
+/**
+ * The TLS key and certificates as the master read them (--certfile,
+ * --keyfile, --ca-certs): PEM text. They travel over the IPC channel, never
+ * in the worker's environment (which other processes of the same user, and
+ * root, can read in /proc), and never as file names: the workers may run as
+ * a user who cannot read the files.
+ */
+export interface TlsMaterial {
+  /** The certificate chain (--certfile), PEM. */
+  cert: string;
+  /** The private key (--keyfile, or the key in --certfile), PEM. */
+  key: string;
+  /** The CAs for client certificates (--ca-certs), PEM; absent without. */
+  ca?: string;
+  /**
+   * Session ticket keys (48 random bytes, base64) made when the files were
+   * read: every worker of a generation encrypts tickets with them, so a
+   * client resumes its session on any worker.
+   */
+  ticketKeys?: string;
+}
+
+/** The answer to `gwserver:tls-request`: the material of the master's current configuration (`null`: TLS is off). */
+export interface TlsMessage {
+  act: 'gwserver:tls';
+  tls: TlsMaterial | null;
+}
+
 /** What the master tells a worker (the rest it says with signals). */
-export type MasterMessage = ConnMessage;
+export type MasterMessage = ConnMessage | TlsMessage;
 
 // ---- new master -> old master (USR2) -------------------------------------
 

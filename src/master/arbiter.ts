@@ -30,7 +30,7 @@ import { unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { heartbeatInterval, type WorkerSpec } from '../ipc/protocol.js';
+import { heartbeatInterval, type TlsMaterial, type WorkerSpec } from '../ipc/protocol.js';
 import { reopenLogs, type Logger } from '../logging/logger.js';
 import { resolveModule } from '../loader/resolve-module.js';
 import { parseTarget } from '../loader/parse-target.js';
@@ -43,6 +43,7 @@ import { MasterUpgrade } from './reexec.js';
 import { watchSources } from './reloader.js';
 import { RoundRobin, type SchedulableWorker } from './round-robin.js';
 import { closeAll, type ListenSocket } from './sockets.js';
+import { secureAddress } from '../config/binds.js';
 import { initialState, isStopping, wireState, workers, type MasterConfig, type WorkerRecord } from './state.js';
 
 export type { ExitReason, MasterConfig } from './state.js';
@@ -53,6 +54,8 @@ export interface ArbiterOptions {
   configFile?: string;
   /** The config file's text as read (see src/config/snapshot.ts). */
   configSource?: string;
+  /** The TLS key and certificates as read at start (src/master/tls.ts; --certfile), for the workers. */
+  tls?: TlsMaterial;
   logger: Logger;
   /** The directory gwserver started in. */
   cwd: string;
@@ -122,7 +125,7 @@ export class Arbiter {
   constructor(options: ArbiterOptions) {
     this.#o = options;
     this.#log = options.logger;
-    this.#core = new ArbiterCore(initialState({ config: options.config, app: options.target, configFile: options.configFile, configSource: options.configSource }), {
+    this.#core = new ArbiterCore(initialState({ config: options.config, app: options.target, configFile: options.configFile, configSource: options.configSource, tls: options.tls }), {
       now: Date.now,
       canReadConfig: options.reloadConfig !== undefined,
       inTerminal: () => Boolean(process.stdin.isTTY || process.stdout.isTTY),
@@ -134,6 +137,10 @@ export class Arbiter {
         if (id !== undefined) this.#post({ kind: 'message', id, message: message as Extract<ArbiterEvent, { kind: 'message' }>['message'] });
       });
     }
+    // A booting worker asks for the TLS material of the configuration now in force (a HUP may have read new files since its fork).
+    this.#channel.on('gwserver:tls-request', (_message, worker) => {
+      if (worker.isConnected()) worker.send({ act: 'gwserver:tls', tls: this.#core.state.tls ?? null });
+    });
   }
 
   get #config(): MasterConfig {
@@ -180,7 +187,7 @@ export class Arbiter {
     }
     this.#pidfile.write(this.#config.pidfile);
     // The loop starts: the sockets are open, then whatever waited (signals during the start).
-    this.#queue.unshift({ kind: 'opened', addresses: this.#sockets.map((s) => s.address) });
+    this.#queue.unshift({ kind: 'opened', addresses: this.#shownAddresses() });
     this.#running = true;
     this.#drain();
     return finished;
@@ -410,7 +417,13 @@ export class Arbiter {
 
   #status(): string {
     const ready = [...this.#core.state.workers.values()].filter((w) => wireState(w.status) === 'ready').length;
-    return `${workers(ready)} serving ${this.#sockets.map((s) => s.address).join(', ')}`;
+    return `${workers(ready)} serving ${this.#shownAddresses().join(', ')}`;
+  }
+
+  /** The sockets' addresses as logged: `https://` when the workers speak TLS (the sockets themselves are plain TCP). */
+  #shownAddresses(): string[] {
+    const secure = this.#config.certfile !== '';
+    return this.#sockets.map((s) => (secure ? secureAddress(s.address) : s.address));
   }
 
   // ---- the master's async steps ------------------------------------------------

@@ -417,6 +417,7 @@ export class ArbiterCore {
     s.app = next.target;
     s.configFile = next.configFile;
     s.configSource = next.configSource;
+    s.tls = next.tls;
     if (next.config.workers !== s.numWorkers) this.#setWorkers(next.config.workers);
   }
 

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import type { WorkerMessage } from '../ipc/protocol.js';
+import type { TlsMaterial, WorkerMessage } from '../ipc/protocol.js';
 import type { RestartReason } from '../metrics/master.js';
 import type { ExitReason, MasterConfig, RetireReason } from './state.js';
 
@@ -30,6 +30,8 @@ export interface ReloadedConfig {
   config: MasterConfig;
   configFile?: string | undefined;
   configSource?: string | undefined;
+  /** The TLS key and certificates read again (--certfile; absent: TLS is off). */
+  tls?: TlsMaterial | undefined;
 }
 
 /** The config file's hooks the master runs (src/config/settings.ts documents each). */

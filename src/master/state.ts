@@ -13,7 +13,7 @@
  */
 import type { Config } from '../config/settings.js';
 import { EXIT } from '../ipc/exit-codes.js';
-import type { WorkerState } from '../ipc/protocol.js';
+import type { TlsMaterial, WorkerState } from '../ipc/protocol.js';
 
 /** The settings the master runs with (every setting: the registry declares the container's too). */
 export type MasterConfig = Readonly<Config>;
@@ -110,6 +110,8 @@ export interface ArbiterState {
   app: string;
   configFile?: string | undefined;
   configSource?: string | undefined;
+  /** The TLS key and certificates the workers ask for at boot (--certfile; read at start and on each HUP). */
+  tls?: TlsMaterial | undefined;
   /** The metrics settings as started: a HUP cannot change them (mixed histogram buckets would not add up). */
   readonly metricsSettings: { readonly metricsBind: string; readonly metricsBuckets: readonly number[] };
   /** The addresses of the sockets, as logged. */
@@ -188,12 +190,13 @@ export function workers(n: number): string {
 }
 
 /** A fresh state, before the sockets are open. */
-export function initialState(init: { config: MasterConfig; app: string; configFile?: string | undefined; configSource?: string | undefined }): ArbiterState {
+export function initialState(init: { config: MasterConfig; app: string; configFile?: string | undefined; configSource?: string | undefined; tls?: TlsMaterial | undefined }): ArbiterState {
   return {
     config: init.config,
     app: init.app,
     configFile: init.configFile,
     configSource: init.configSource,
+    tls: init.tls,
     metricsSettings: { metricsBind: init.config.metricsBind, metricsBuckets: init.config.metricsBuckets },
     addresses: [],
     numWorkers: init.config.workers,

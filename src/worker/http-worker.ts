@@ -10,6 +10,8 @@
  * @module
  */
 import http from 'node:http';
+import https from 'node:https';
+import type { TLSSocket, TlsOptions } from 'node:tls';
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import net, { type Socket } from 'node:net';
 import { GatewayError, type ErrorCode } from '../errors.js';
@@ -22,7 +24,7 @@ import { Container, type ContainerOptions } from './container.js';
 import { createNodeListener } from './node-interface.js';
 import type { Logger } from '../logging/logger.js';
 import { createLogger } from '../logging/logger.js';
-import { formatAddress, type Bind } from '../config/binds.js';
+import { formatAddress, secureAddress, type Bind } from '../config/binds.js';
 import { DEFAULTS } from '../config/settings.js';
 import { ProxyProtocolReader, type ProxyProtocolMode } from './proxy-protocol.js';
 
@@ -45,6 +47,13 @@ export interface WorkerServerOptions extends HandlerOptions {
   proxyProtocol?: ProxyProtocolMode;
   /** Peers whose PROXY header is believed (`--proxy-allow-from`). */
   proxyAllowFrom?: string | string[];
+  /**
+   * Serve HTTPS with these options (src/worker/tls.ts builds them from the
+   * master's key and certificates). `requestCert` without
+   * `rejectUnauthorized` is `--cert-reqs optional`: a client may send no
+   * certificate, and one whose certificate does not verify is closed.
+   */
+  tls?: TlsOptions;
   /** listen() backlog. */
   backlog?: number;
   /** Mode of unix sockets this server creates. */
@@ -62,7 +71,14 @@ export const DRAIN_MS = 1000;
 const kFailed = Symbol('gwserver.parseFailed');
 const kSent = Symbol('gwserver.sent');
 const kSince = Symbol('gwserver.stalledSince');
+/** On a TCP connection of a TLS server: the TLS socket over it, once its handshake is done (HTTP reads and writes that one). */
+const kSecure = Symbol('gwserver.tlsSocket');
+/** On a TCP connection of a full TLS worker: answer 503 after the handshake (in plain text it would be noise to the client). */
+const kFull = Symbol('gwserver.refuseFull');
 type Sock = Socket & { [kFailed]?: boolean };
+type Tcp = Socket & { [kSecure]?: TLSSocket; [kFull]?: boolean };
+/** What Node's TLS socket keeps of the TCP connection it was made over (`_parent`: internal, stable since Node 0.11). */
+type TlsOver = TLSSocket & { _parent?: Tcp };
 
 function rawResponse(status: number): string {
   const text = STATUS_TEXT[status] ?? 'Bad Request';
@@ -184,7 +200,7 @@ export class WorkerServer {
 
   #createServer(): http.Server {
     const o = this.#options;
-    const server = http.createServer({
+    const httpOptions: http.ServerOptions = {
       maxHeaderSize: maxHeaderSize(o),
       requestTimeout: (o.requestTimeout ?? DEFAULTS.requestTimeout) * 1000,
       // Node refuses a headers timeout longer than a (non-zero) request timeout.
@@ -195,7 +211,9 @@ export class WorkerServer {
       // which would let a 60 s headers timeout fire at up to 90 s.
       connectionsCheckingInterval: 1000,
       requireHostHeader: true,
-    });
+    };
+    const server = o.tls === undefined ? http.createServer(httpOptions) : https.createServer({ ...httpOptions, ...o.tls });
+    if (o.tls !== undefined) this.#secure(server as https.Server, o.tls);
     // One more than the limit, so that going over it is visible (Node truncates silently).
     const fields = o.limitRequestFields ?? DEFAULTS.limitRequestFields;
     server.maxHeadersCount = fields > 0 ? fields + 1 : 0;
@@ -246,6 +264,50 @@ export class WorkerServer {
   }
 
   /**
+   * TLS (`--certfile`): Node's TLS server does the handshake and hands the
+   * TLS socket to the HTTP layer ('secureConnection'), which stays as it is.
+   * Between the two, the worker closes a certificate `--cert-reqs optional`
+   * cannot accept, gives the TLS socket the client's address a PROXY header
+   * gave the TCP connection (Node's TLS socket asks the kernel), remembers
+   * the TLS socket for `--send-timeout`, and answers a connection a full
+   * worker took (`--worker-connections`) 503 over TLS. A failed handshake
+   * (a scanner, a client without the certificate `--cert-reqs required`
+   * asks for, a client that gave up) is logged at debug level and closed:
+   * there is no HTTP to answer it with.
+   */
+  #secure(server: https.Server, options: TlsOptions): void {
+    const optional = options.requestCert === true && options.rejectUnauthorized === false;
+    server.removeAllListeners('tlsClientError');
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+      this.#logger.debug({ remote: socket.remoteAddress, code: err.code, reason: err.message }, 'TLS handshake failed');
+      socket.destroy();
+    });
+    const [serve] = server.listeners('secureConnection') as Array<(socket: TLSSocket) => void>;
+    if (serve === undefined) return;
+    server.removeListener('secureConnection', serve);
+    server.on('secureConnection', (socket: TlsOver) => {
+      if (optional && !socket.authorized && socket.getPeerX509Certificate() !== undefined) {
+        this.#logger.debug({ remote: socket.remoteAddress, reason: socket.authorizationError }, 'client certificate refused (--cert-reqs optional)');
+        socket.destroy();
+        return;
+      }
+      const tcp = socket._parent;
+      if (tcp !== undefined && tcp !== null) {
+        tcp[kSecure] = socket;
+        for (const key of ['remoteAddress', 'remotePort', 'remoteFamily'] as const) {
+          const own = Object.getOwnPropertyDescriptor(tcp, key);
+          if (own !== undefined) Object.defineProperty(socket, key, own);
+        }
+        if (tcp[kFull]) {
+          release(socket, rawResponse(503));
+          return;
+        }
+      }
+      serve.call(server, socket);
+    });
+  }
+
+  /**
    * --worker-connections, --send-timeout and --proxy-protocol. Node's own
    * 'connection' listener (the HTTP parser) runs only for a connection the
    * worker has room for (a full worker answers 503 before it reads
@@ -256,13 +318,16 @@ export class WorkerServer {
     const limit = o.workerConnections ?? DEFAULTS.workerConnections;
     const sendMs = (o.sendTimeout ?? DEFAULTS.sendTimeout) * 1000;
     const mode = o.proxyProtocol ?? DEFAULTS.proxyProtocol;
-    if (limit === 0 && sendMs === 0 && mode === 'off') return;
+    const secure = o.tls !== undefined;
+    // Under TLS always: a stopping worker closes the connections still in their handshake (see close()).
+    if (limit === 0 && sendMs === 0 && mode === 'off' && !secure) return;
     const proxy = mode === 'off'
       ? undefined
       : new ProxyProtocolReader({ mode, allowFrom: o.proxyAllowFrom ?? DEFAULTS.proxyAllowFrom, timeoutMs: (o.headersTimeout || DEFAULTS.headersTimeout) * 1000 });
     const refuse = (socket: Socket, reason: string, status: number | undefined) => {
       this.#logger.info({ remote: socket.remoteAddress, reason, status }, `connection refused: ${reason} (--proxy-protocol ${mode})`);
-      if (status === undefined) socket.destroy();
+      // Over TLS the client expects a handshake: an answer in plain text would be noise to it.
+      if (status === undefined || secure) socket.destroy();
       else release(socket, rawResponse(status));
     };
     const open = this.#open;
@@ -272,7 +337,16 @@ export class WorkerServer {
     server.on('connection', (socket: Socket) => {
       if (limit > 0 && open.size >= limit) {
         this.#refusedFull++;
-        release(socket, rawResponse(503));
+        if (!secure) {
+          release(socket, rawResponse(503));
+          return;
+        }
+        // The 503 goes out after the handshake (see #secure), within a bound, like release()'s.
+        (socket as Tcp)[kFull] = true;
+        const timer = setTimeout(() => ((socket as Tcp)[kSecure] ?? socket).destroy(), 2 * REFUSE_GRACE_MS);
+        timer.unref();
+        socket.once('close', () => clearTimeout(timer));
+        parse.call(server, socket);
         return;
       }
       open.add(socket);
@@ -311,8 +385,10 @@ export class WorkerServer {
   /** Closes connections whose waiting output has not moved for sendMs (a client that stopped reading). */
   #checkStalled(sendMs: number): void {
     const now = Date.now();
-    for (const socket of this.#open) {
-      const s = socket as Socket & { [kSent]?: number; [kSince]?: number };
+    for (const tcp of this.#open) {
+      const s = tcp as Tcp & { [kSent]?: number; [kSince]?: number };
+      // Under TLS the HTTP layer writes to the TLS socket: its buffer is the one that waits.
+      const socket = s[kSecure] ?? tcp;
       const pending = socket.writableLength;
       if (pending === 0) {
         s[kSince] = undefined;
@@ -428,7 +504,8 @@ export class WorkerServer {
       await chmod(bind.path, this.#options.socketMode ?? 0o666);
       this.#unixPaths.push(bind.path);
     }
-    const address = formatAddress(server.address(), bind);
+    const shown = formatAddress(server.address(), bind);
+    const address = this.#options.tls === undefined ? shown : secureAddress(shown);
     this.#logger.info({ address }, 'listening');
     return address;
   }
@@ -455,6 +532,8 @@ export class WorkerServer {
     let sweep: NodeJS.Timeout | undefined;
     const drained = setTimeout(() => {
       for (const s of this.#servers) s.closeIdleConnections();
+      // Under TLS: a connection still in its handshake after the drain is no client about to send a request.
+      if (this.#options.tls !== undefined) for (const tcp of this.#open) if ((tcp as Tcp)[kSecure] === undefined) tcp.destroy();
       // A keep-alive connection whose response went out before the stop
       // becomes idle when it ends: close those as they come.
       sweep = setInterval(() => {

@@ -24,6 +24,7 @@ import { loadInterface, WorkerServer } from './http-worker.js';
 import type { ExchangeRecord, RequestObserver } from '../gateway/handler.js';
 import { acceptFromMaster } from './round-robin.js';
 import type { HookName } from '../config/settings.js';
+import { requestTlsMaterial, tlsServerOptions } from './tls.js';
 
 /** The POSIX credential calls (absent on Windows, where gwserver's workers do not run). */
 interface Posix {
@@ -192,6 +193,17 @@ export async function workerMain(): Promise<void> {
     };
   }
 
+  // --certfile: the key and certificates come from the master (this worker may not be able to read the files).
+  let tls: import('node:tls').TlsOptions | undefined;
+  if (config.certfile !== '') {
+    try {
+      tls = tlsServerOptions(await requestTlsMaterial(), config);
+    } catch (err) {
+      send({ act: 'gwserver:boot-error', kind: 'boot', message: `TLS: ${(err as Error).message}` });
+      process.exit(EXIT.WORKER_BOOT_ERROR);
+    }
+  }
+
   await loadInterface(app.kind);
   // Gateway apps' hooks receive the environ; node and fetch apps' the request (IncomingMessage).
   const pre = typeof hooks.preRequest === 'function' ? (subject: unknown) => hooks.preRequest!(self, subject) : undefined;
@@ -221,6 +233,7 @@ export async function workerMain(): Promise<void> {
     onFull: (full) => send({ act: 'gwserver:full', full }),
     proxyProtocol: config.proxyProtocol,
     proxyAllowFrom: config.proxyAllowFrom,
+    tls,
     backlog: config.backlog,
   });
 

@@ -25,7 +25,7 @@ let inTest = false;
 export interface Gwserver {
   proc: ChildProcess;
   pid: number;
-  /** e.g. `http://127.0.0.1:41234` (first TCP bind). */
+  /** e.g. `http://127.0.0.1:41234` (first TCP bind; `https://` with --certfile). */
   url: string;
   port: number;
   host: string;
@@ -162,7 +162,7 @@ export async function startGwserver(args: string[], opts: StartOptions = {}): Pr
     throw err;
   }
   server.addresses = records().filter((r) => r.msg === 'listening').map((r) => String(r.address));
-  const tcp = server.addresses.find((a) => a.startsWith('http://'));
+  const tcp = server.addresses.find((a) => a.startsWith('http://') || a.startsWith('https://'));
   if (tcp) {
     const u = new URL(tcp);
     server.url = tcp;

@@ -1,7 +1,8 @@
 /**
  * The benchmark's smoke mode (`node bench/run.mjs --smoke`, what
  * `npm run bench:smoke` runs): one round of 1 s runs, the -w 2 shape, raw
- * node:http and gwserver (and gunicorn when Debian's is installed), written
+ * node:http and gwserver (and gunicorn when Debian's is installed), and the
+ * TLS handshakes of gwserver and Node's https server, written
  * to a temporary directory. It keeps the harness from rotting: every server
  * has to start, answer each route correctly (the bench checks every route's
  * answer before measuring it), take load from wrk, be stopped, and end up as
@@ -110,6 +111,13 @@ describe('bench: npm run bench:smoke', function () {
     }
     assert.match(markdown, /## Targets/);
     assert.match(markdown, /\| start to first served request < 1 s \| -w 2 \| \d/);
+    // The TLS section: both servers took handshakes from wrk, and the ratio is in RESULTS.md.
+    const tlsRuns: Array<{ server: string; requests: number; non2xx: number }> = results.tls.runs;
+    for (const server of ['https', 'gwserver']) {
+      const run = tlsRuns.find((r) => r.server === server);
+      assert.ok(run && run.requests > 0 && run.non2xx === 0, `tls / ${server}: ${JSON.stringify(run)}`);
+    }
+    assert.match(markdown, /## TLS handshakes per second[\s\S]*\*\*gwserver \/ https: \d+\.\d\d\*\*/);
     assert.ok(existsSync(path.join(out, 'results.svg')));
     assert.match(readFileSync(path.join(out, 'results.svg'), 'utf8'), /^<svg [^>]*>[\s\S]*<rect [^>]*fill="#2f6fd0"[\s\S]*<\/svg>\n$/);
   });

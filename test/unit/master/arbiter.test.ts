@@ -387,6 +387,22 @@ describe('arbiter: decisions against a fake table', () => {
       assert.equal(of(hup, 'fork').length, 2);
     });
 
+    it('a HUP takes the TLS material read again for the new workers; an unreadable file keeps the current material', () => {
+      const f = new Fake({}, { canReadConfig: true }).boot();
+      const first = { cert: 'CERT 1', key: 'KEY 1' };
+      f.nextConfig = { target: 'app.mjs:application', config: config({ certfile: 'server.pem' }), tls: first };
+      f.signal('SIGHUP');
+      assert.deepEqual(f.s.tls, first);
+      f.readyAll();
+      f.exitStopping();
+      assert.equal(f.s.reload.phase, 'idle');
+      f.nextConfig = '--certfile server.pem holds no PEM certificate';
+      const hup = f.signal('SIGHUP');
+      assert.equal(logged(hup, /^reload: the configuration is invalid, keeping the current one: --certfile server\.pem/).length, 1);
+      assert.deepEqual(f.s.tls, first, 'the current material stays');
+      assert.equal(of(hup, 'fork').length, 2, 'the reload goes on with it');
+    });
+
     it('applies a new number of workers from the configuration', () => {
       const f = new Fake({}, { canReadConfig: true }).boot();
       f.nextConfig = { target: 'app.mjs:application', config: config({ workers: 3 }) };
