@@ -193,7 +193,8 @@ export function bootFailed(s: View, w: Readonly<WorkerRecord>, code: number | nu
   } else if (err?.kind === 'listen' || err?.kind === 'boot') {
     if (!s.booted) return halt(EXIT.WORKER_BOOT_ERROR, err.message);
   }
-  if (rolling !== undefined && s.reloadAgain && w.generation === rolling.to && !actions.some((a) => a.do === 'cancel-reload')) {
+  const givesWay = rolling !== undefined && s.reloadAgain && w.generation === rolling.to;
+  if (givesWay) {
     actions.push(
       { do: 'log', level: 'warn', fields: { worker_id: w.id, generation: rolling.to }, msg: `worker ${w.id} of the new generation died while booting, and another reload was asked for: this one is cancelled for it` },
       { do: 'cancel-reload' },
@@ -202,10 +203,9 @@ export function bootFailed(s: View, w: Readonly<WorkerRecord>, code: number | nu
   const failures = s.bootFailures + 1;
   const delay = backoffMs(failures);
   actions.push({ do: 'backoff', failures, until: now + delay });
-  // Promise a next attempt only when manage will fork one (a cancelled reload's leftovers are not replaced).
-  const cancelled = actions.some((a) => a.do === 'cancel-reload');
-  const others = activeWorkers(s).filter((x) => x.id !== w.id && !(cancelled && rolling !== undefined && x.generation === rolling.to));
-  if (others.length + s.forking.size < s.numWorkers) {
+  // Promise a next attempt only when one is forked: the reload that follows, or a replacement that manage forks.
+  const others = activeWorkers(s).filter((x) => x.id !== w.id);
+  if (givesWay || others.length + s.forking.size < s.numWorkers) {
     actions.push({ do: 'log', level: 'warn', fields: { worker_id: w.id, failures, retry_in_ms: delay }, msg: `worker ${w.id} died while booting; next attempt in ${delay} ms` });
   } else {
     actions.push({ do: 'log', level: 'warn', fields: { worker_id: w.id, failures }, msg: `worker ${w.id} died while booting` });
