@@ -71,6 +71,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
     try {
       await loadServedApp(target, { cwd: process.cwd(), interface: config.interface });
     } catch (err) {
+      logger.error({ err: (err as Error).cause ?? err }, `the app failed to load: ${(err as Error).message}`);
       if (err instanceof GatewayError) return fatal(err.message, EXIT.APP_LOAD_ERROR);
       return fatal(`cannot load ${target}: ${(err as Error).message}`, EXIT.APP_LOAD_ERROR);
     }

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { moduleSystemMistake } from './module-system.js';
 import { UsageError } from './usage-error.js';
 
 /** The extensions a config file may have. */
@@ -95,6 +96,8 @@ export async function readConfigFile(file: string, label: string): Promise<Recor
   try {
     ns = (await import(`${pathToFileURL(file).href}?gwserver-config=${++generation}`)) as Record<string, unknown>;
   } catch (err) {
+    const mistake = moduleSystemMistake(err, file, 'the config file');
+    if (mistake !== undefined) throw new UsageError(`${label}: ${mistake}`, { cause: err });
     throw new UsageError(`${label}: cannot load the config file: ${describe(err, file)}`, { cause: err });
   }
   return settingsOf(ns, label);

@@ -15,6 +15,7 @@
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { GatewayError } from '../errors.js';
+import { moduleSystemMistake } from '../config/module-system.js';
 import type { Config } from '../config/settings.js';
 import type { Application } from '../gateway/types.js';
 import { markOf, type FetchHandler, type InterfaceMark, type InterfaceName, type InterfaceSetting, type NodeHandler, type ServedApp } from '../interop/kinds.js';
@@ -59,26 +60,38 @@ function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, ' ').trim();
 }
 
-const OWN_FILES = new Set([fileURLToPath(import.meta.url)]);
+/** gwserver's own code (dist/, or src/ under tsx): never the user's. */
+const OWN_DIR = path.dirname(path.dirname(fileURLToPath(import.meta.url))) + path.sep;
+
+/** Whether a stack frame's file is the user's own code: not a dependency, not gwserver (Node's internals have no path). */
+function isUserFile(file: string): boolean {
+  return !file.startsWith(OWN_DIR) && !file.split(/[\\/]/).includes('node_modules');
+}
 
 /**
  * Where the error arose in the user's code: the `file:line` header Node puts
- * above an ESM syntax error, else the first stack frame outside Node's
- * internals and this loader. It turns "threw while loading" into something
- * actionable without printing a stack.
+ * above an ESM syntax error, else the first stack frame in the user's own
+ * files (not node_modules, not Node's internals, not gwserver), else the
+ * first frame outside gwserver. An error thrown inside a dependency
+ * (`express.static()` without a root) so points at the user's line that
+ * called it. It turns "threw while loading" into something actionable
+ * without printing a stack.
  */
 function location(err: Error): string | undefined {
   const stack = typeof err.stack === 'string' ? err.stack : '';
   const header = /^(file:\/\/\S+|\/\S+|[A-Za-z]:\\\S+):(\d+)\n/.exec(stack);
   if (header) return `${toPath(header[1]!)}:${header[2]}`;
+  let outside: string | undefined;
   for (const line of stack.split('\n')) {
     const frame = /^\s+at (?:.*? \()?((?:file:\/\/|\/|[A-Za-z]:\\)[^()]*?):(\d+):(\d+)\)?$/.exec(line);
     if (!frame) continue;
     const file = toPath(frame[1]!);
-    if (OWN_FILES.has(file)) continue;
-    return `${file}:${frame[2]}:${frame[3]}`;
+    if (file.startsWith(OWN_DIR)) continue;
+    const where = `${file}:${frame[2]}:${frame[3]}`;
+    if (isUserFile(file)) return where;
+    outside ??= where;
   }
-  return undefined;
+  return outside;
 }
 
 function toPath(fileOrUrl: string): string {
@@ -231,6 +244,8 @@ async function importFile(file: string, spec: string): Promise<Record<string, un
     // and only Node knows. When nothing did, say how to make it work.
     const code = (err as { code?: unknown } | null)?.code;
     if (TS_FILE.test(file) && code === 'ERR_UNKNOWN_FILE_EXTENSION') throw loadError(typeScriptMessage(spec), err);
+    const mistake = moduleSystemMistake(err, file, `module "${spec}" (${file})`);
+    if (mistake !== undefined) throw loadError(mistake, err);
     // Node 20 keeps the line of an ES module's syntax error to itself.
     const where = err instanceof SyntaxError && !location(err) ? `; to see where, run: node --check ${file}` : '';
     throw loadError(`module "${spec}" (${file}) threw while loading: ${describeError(err)}${where}`, err);

@@ -170,9 +170,11 @@ export function reap(s: View, e: Exit, now: number): Action[] {
  * first generation was never complete: respawning would fail the same way.
  * Later, an app that cannot be loaded cancels the reload that wanted it (the
  * serving generation stays), and so does any boot failure of a reload that
- * another reload is waiting behind (the newer change wins). Either way the
- * next fork waits: 100 ms, doubled with each failure in a row, up to 30 s,
- * so that a broken deploy is no fork bomb.
+ * another reload is waiting behind (the newer change wins). The next fork
+ * waits: 100 ms, doubled with each failure in a row, up to 30 s, so that a
+ * broken deploy is no fork bomb. A reload cancelled for its app forks
+ * nothing more and says so once: the next reload (a save under --reload, a
+ * HUP) tries again at once, as a developer fixing a typo expects.
  */
 export function bootFailed(s: View, w: Readonly<WorkerRecord>, code: number | null, now: number): Action[] {
   const err = w.status.phase === 'booting' ? w.status.bootError : undefined;
@@ -180,12 +182,19 @@ export function bootFailed(s: View, w: Readonly<WorkerRecord>, code: number | nu
   const actions: Action[] = [];
   if (code === EXIT.APP_LOAD_ERROR || err?.kind === 'app-load') {
     if (!s.booted) return halt(EXIT.APP_LOAD_ERROR, err?.message ?? 'the app failed to load');
-    actions.push({ do: 'log', level: 'error', fields: { worker_id: w.id, reason: err?.message }, msg: `a new worker could not load the app: ${err?.message ?? 'unknown error'}; the running workers keep serving` });
-    if (rolling !== undefined) actions.push({ do: 'cancel-reload' });
+    const reason = err?.message ?? 'unknown error';
+    if (rolling !== undefined && w.generation === rolling.to) {
+      return [
+        { do: 'log', level: 'error', fields: { worker_id: w.id, reason }, msg: `reload failed: a new worker could not load the app: ${reason}; the running workers keep serving until the next reload` },
+        { do: 'cancel-reload' },
+      ];
+    }
+    actions.push({ do: 'log', level: 'error', fields: { worker_id: w.id, reason }, msg: `a new worker could not load the app: ${reason}; the running workers keep serving` });
   } else if (err?.kind === 'listen' || err?.kind === 'boot') {
     if (!s.booted) return halt(EXIT.WORKER_BOOT_ERROR, err.message);
   }
-  if (rolling !== undefined && s.reloadAgain && w.generation === rolling.to && !actions.some((a) => a.do === 'cancel-reload')) {
+  const givesWay = rolling !== undefined && s.reloadAgain && w.generation === rolling.to;
+  if (givesWay) {
     actions.push(
       { do: 'log', level: 'warn', fields: { worker_id: w.id, generation: rolling.to }, msg: `worker ${w.id} of the new generation died while booting, and another reload was asked for: this one is cancelled for it` },
       { do: 'cancel-reload' },
@@ -193,10 +202,14 @@ export function bootFailed(s: View, w: Readonly<WorkerRecord>, code: number | nu
   }
   const failures = s.bootFailures + 1;
   const delay = backoffMs(failures);
-  actions.push(
-    { do: 'backoff', failures, until: now + delay },
-    { do: 'log', level: 'warn', fields: { worker_id: w.id, failures, retry_in_ms: delay }, msg: `worker ${w.id} died while booting; next attempt in ${delay} ms` },
-  );
+  actions.push({ do: 'backoff', failures, until: now + delay });
+  // Promise a next attempt only when one is forked: the reload that follows, or a replacement that manage forks.
+  const others = activeWorkers(s).filter((x) => x.id !== w.id);
+  if (givesWay || others.length + s.forking.size < s.numWorkers) {
+    actions.push({ do: 'log', level: 'warn', fields: { worker_id: w.id, failures, retry_in_ms: delay }, msg: `worker ${w.id} died while booting; next attempt in ${delay} ms` });
+  } else {
+    actions.push({ do: 'log', level: 'warn', fields: { worker_id: w.id, failures }, msg: `worker ${w.id} died while booting` });
+  }
   return actions;
 }
 

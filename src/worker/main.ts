@@ -128,6 +128,8 @@ export async function workerMain(): Promise<void> {
     app = await loadServedApp(spec.target, { cwd: process.cwd(), interface: config.interface });
   } catch (err) {
     const message = err instanceof GatewayError ? err.message : `cannot load ${spec.target}: ${(err as Error).message}`;
+    // The one line says where; the error log gets the whole stack, as gunicorn logs the traceback.
+    logger.error({ err: (err as Error).cause ?? err }, `the app failed to load: ${message}`);
     send({ act: 'gwserver:boot-error', kind: 'app-load', message });
     process.exit(EXIT.APP_LOAD_ERROR);
   }

@@ -297,7 +297,10 @@ describe('config loader', () => {
       write({ 'bad.json': '{"workers": 2,}' });
       assert.match(await usageError(['-c', 'bad.json', APP]), /^bad\.json: not valid JSON: /);
       write({ 'esm-in-cjs.js': 'module.exports = { workers: 2 };\n', 'package.json': '{"type":"module"}' });
-      assert.match(await usageError(['-c', 'esm-in-cjs.js', APP]), /^esm-in-cjs\.js: cannot load the config file: ReferenceError: module is not defined/);
+      assert.equal(
+        await usageError(['-c', 'esm-in-cjs.js', APP]),
+        `esm-in-cjs.js: the config file uses module.exports, which is CommonJS, but Node loads esm-in-cjs.js as an ES module (${path.join(dir, 'package.json')} has "type": "module"): rename it to esm-in-cjs.cjs, or write it with export and import`,
+      );
     });
     it('other extensions are refused', async () => {
       write({ 'c.yaml': 'workers: 2\n' });

@@ -430,7 +430,9 @@ describe('arbiter: decisions against a fake table', () => {
       f.send({ kind: 'message', id: 2, message: { act: 'gwserver:boot-error', kind: 'app-load', message: 'broken deploy' } });
       const died = f.exit(2, 4);
       assert.deepEqual(of(died, 'halt'), [], 'no halt once booted');
-      assert.equal(logged(died, /^a new worker could not load the app: broken deploy; the running workers keep serving$/).length, 1);
+      assert.equal(logged(died, /^reload failed: a new worker could not load the app: broken deploy; the running workers keep serving until the next reload$/).length, 1);
+      assert.deepEqual([logged(died, /next attempt/), of(died, 'backoff')], [[], []], 'no attempt is promised: the next reload tries again, at once');
+      assert.equal(of(died, 'log').length, 2, 'its exit, then the failure: said once');
       assert.deepEqual(of(died, 'notify').map((a) => a.state), ['ready']);
       assert.deepEqual(of(died, 'fork'), []);
       assert.equal(f.s.generation, 1);
