@@ -159,6 +159,8 @@ function connectionSpecific(name: unknown): boolean {
 }
 
 const kReason = Symbol('gwserver.reason');
+/** Set on an HTTP/2 stream the server itself reset (a response cut): not the client's doing. */
+export const kServerReset = Symbol('gwserver.serverReset');
 const kBodyBytes = Symbol('gwserver.bodyBytes');
 
 interface H2Response {
@@ -265,6 +267,7 @@ export function adaptHttp2Responses(proto: object): void {
     writable: true,
     value: function destroyH2(this: H2Response, err?: unknown) {
       if (err === undefined && !this.writableFinished && !this.stream.destroyed) {
+        (this.stream as Record<symbol, unknown>)[kServerReset] = true;
         this.stream.close(INTERNAL_ERROR);
         return;
       }

@@ -26,7 +26,7 @@ import http2, { constants } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { STATUS_TEXT } from '../gateway/request-checks.js';
-import { adaptHttp2Responses } from '../gateway/response-internals.js';
+import { adaptHttp2Responses, kServerReset } from '../gateway/response-internals.js';
 import type { Logger } from '../logging/logger.js';
 
 /** The client connection preface (RFC 9113 3.4): what an h2c-by-prior-knowledge connection opens with. */
@@ -91,16 +91,19 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void;
  * {@link RESET_WINDOW_MS}, before its session is closed with GOAWAY
  * ENHANCE_YOUR_CALM. A browser cancels a few streams when a page is left;
  * a rapid-reset attack (CVE-2023-44487) cancels thousands a second, each
- * one a request the app started. Node 20's nghttp2 (1.61) bounds this by
- * itself only by stalling the session (it stops reading after about a
- * thousand resets, and the connection stays open): this closes it well
- * before.
+ * one a request the app started. Node 20.20's nghttp2 (1.61) bounds this
+ * by itself only by stalling the session: measured here, after about
+ * 1,200 to 2,400 reset streams it stops reading from the connection and
+ * sends nothing, not even its GOAWAY, and the connection stays open until
+ * the client leaves. This closes it well before.
  */
 export const RESET_LIMIT = 200;
 export const RESET_WINDOW_MS = 10_000;
 
 const kResets = Symbol('gwserver.resets');
 type Session = http2.ServerHttp2Session & { [kResets]?: { since: number; count: number } };
+const kSession = Symbol('gwserver.session');
+type Stream = http2.ServerHttp2Stream & { [kSession]?: Session; [kServerReset]?: boolean };
 
 /** Connection-specific pseudo-header names HTTP/2 requests carry, besides the regular fields. */
 const COLON = 58;
@@ -186,12 +189,24 @@ export class Http2Layer {
     };
     server.on('request', served(onRequest) as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
     server.on('checkContinue', served(onContinue) as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
-    // One listener function for every stream (no closure per request); 'aborted' is the stream's own.
+    // One listener function for every stream (no closure per request).
+    // A stream that closes with an error code was reset, by its client
+    // unless the server cut it itself; one that closes with NO_ERROR
+    // before its response was written whole was reset by its client too.
+    // (A response written whole but still queued when a NO_ERROR reset
+    // arrives cannot be told from one sent: that flood is nghttp2's own
+    // limit's, and the idle timeout's; see docs/security.md.)
     const layer = this;
-    const onAborted = function onAborted(this: http2.ServerHttp2Stream): void {
-      layer.#reset(this.session as Session | undefined);
+    const onStreamClose = function onStreamClose(this: Stream): void {
+      if (this[kServerReset] === true) return;
+      if (this.rstCode === constants.NGHTTP2_NO_ERROR && this.writableFinished) return;
+      layer.#reset(this[kSession]);
     };
-    server.on('stream', (stream: http2.ServerHttp2Stream) => stream.on('aborted', onAborted));
+    server.on('stream', (stream: Stream) => {
+      // A closed stream has let go of its session.
+      stream[kSession] = stream.session as Session;
+      stream.once('close', onStreamClose);
+    });
     server.on('session', (session: Session) => this.#onSession(session));
     this.server = server;
   }
