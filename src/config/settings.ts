@@ -293,6 +293,11 @@ export const SETTINGS = [
     doc: 'How many bytes of a request body an HTTP/2 client may send ahead on each stream before the app reads them (SETTINGS_INITIAL_WINDOW_SIZE, the flow-control window). Larger windows speed up uploads over long links at the cost of memory per stream. The protocol\'s default, 65535, as gunicorn.',
   }),
   setting({
+    name: 'http2MaxFrameSize', flag: '--http2-max-frame-size', section: 'HTTP/2', type: 'int', meta: 'BYTES',
+    default: 16384, gunicorn: 'http2_max_frame_size', validate: v.intIn(16384, 16777215),
+    doc: 'The largest frame payload an HTTP/2 client may send, in bytes (SETTINGS_MAX_FRAME_SIZE, 16384 to 16777215). The protocol\'s default, 16384, as gunicorn.',
+  }),
+  setting({
     name: 'http2MaxHeaderListSize', flag: '--http2-max-header-list-size', section: 'HTTP/2', type: 'int', meta: 'BYTES',
     default: 65536, gunicorn: 'http2_max_header_list_size', validate: v.intIn(1024, 2 ** 31 - 1),
     doc: 'The largest header list an HTTP/2 request may carry, in bytes as HTTP/2 counts them (each field\'s name and value plus 32), advertised as SETTINGS_MAX_HEADER_LIST_SIZE; a request over it has its stream reset (ENHANCE_YOUR_CALM). The `--limit-request-*` limits apply to HTTP/2 requests too (431). gunicorn\'s default, 65536.',

@@ -36,6 +36,8 @@ export interface WorkerServerOptions extends HandlerOptions, ProtocolOptions {
   http2InitialWindowSize?: number;
   /** `--http2-max-header-list-size` (default 65536). */
   http2MaxHeaderListSize?: number;
+  /** `--http2-max-frame-size` (default 16384). */
+  http2MaxFrameSize?: number;
   /** The request hooks of a node or fetch app (they receive the request, not an environ). */
   requestHooks?: Pick<ContainerOptions, 'preRequest' | 'postRequest'>;
   /** Idle keep-alive timeout in seconds (0: close after each response). */
@@ -193,6 +195,7 @@ export class WorkerServer {
         maxConcurrentStreams: options.http2MaxConcurrentStreams ?? DEFAULTS.http2MaxConcurrentStreams,
         initialWindowSize: options.http2InitialWindowSize ?? DEFAULTS.http2InitialWindowSize,
         maxHeaderListSize: options.http2MaxHeaderListSize ?? DEFAULTS.http2MaxHeaderListSize,
+        maxFrameSize: options.http2MaxFrameSize ?? DEFAULTS.http2MaxFrameSize,
         limitRequestFields: options.limitRequestFields ?? DEFAULTS.limitRequestFields,
         idleMs: (options.keepAlive ?? DEFAULTS.keepAlive) * 1000,
         logger: this.#logger,

@@ -77,6 +77,8 @@ export interface Http2Options {
   initialWindowSize: number;
   /** `--http2-max-header-list-size`. */
   maxHeaderListSize: number;
+  /** `--http2-max-frame-size`. */
+  maxFrameSize: number;
   /** `--limit-request-fields` (0: 32768): Node's own cap on header pairs must stay above it, so that the limit answers 431. */
   limitRequestFields: number;
   /** An idle session (no frame either way) is closed after this long (`--keep-alive`). */
@@ -179,6 +181,7 @@ export class Http2Layer {
         maxConcurrentStreams: o.maxConcurrentStreams,
         initialWindowSize: o.initialWindowSize,
         maxHeaderListSize: o.maxHeaderListSize,
+        maxFrameSize: o.maxFrameSize,
         enablePush: false,
       },
       // Past it, Node resets the stream itself: keep it above our own limit (+ 4 pseudo-headers, and one to see it broken).

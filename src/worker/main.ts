@@ -227,6 +227,7 @@ export async function workerMain(): Promise<void> {
     http2MaxConcurrentStreams: config.http2MaxConcurrentStreams,
     http2InitialWindowSize: config.http2InitialWindowSize,
     http2MaxHeaderListSize: config.http2MaxHeaderListSize,
+    http2MaxFrameSize: config.http2MaxFrameSize,
     backlog: config.backlog,
   });
 
