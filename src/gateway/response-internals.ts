@@ -194,6 +194,8 @@ const INTERNAL_ERROR = 2;
  *   the gateway contract drops on HTTP/2; Keep-Alive, Transfer-Encoding,
  *   Upgrade) are dropped, where Node warns or throws.
  * - `destroyed`, which node:http's response has and the interfaces read.
+ * - `writeContinue()` and `writeEarlyHints()` on a stream its client has
+ *   reset do nothing, where Node's throw.
  * - `destroy()` of a response not finished resets its stream with
  *   INTERNAL_ERROR (a client must not take a cut response for a complete
  *   one), where Node's would send NO_ERROR.
@@ -262,6 +264,19 @@ export function adaptHttp2Responses(proto: object): void {
       return write.call(this, chunk, encoding, cb);
     },
   });
+  // Node's own check misses a stream its client reset already: additionalHeaders would throw.
+  for (const name of ['writeContinue', 'writeEarlyHints'] as const) {
+    const original = (proto as Record<string, unknown>)[name];
+    if (typeof original !== 'function') continue;
+    Object.defineProperty(proto, name, {
+      configurable: true,
+      writable: true,
+      value: function informationalH2(this: H2Response, ...args: unknown[]) {
+        if (this.stream.destroyed) return false;
+        return (original as (...a: unknown[]) => unknown).apply(this, args);
+      },
+    });
+  }
   Object.defineProperty(proto, 'destroy', {
     configurable: true,
     writable: true,

