@@ -10,7 +10,8 @@
  *     node bench/run.mjs [--rounds 3] [--duration 5] [--warmup 1] [--connections 50]
  *                        [--shapes core,w2] [--servers raw,gwserver,gunicorn]
  *                        [--startup-runs 5] [--out DIR] [--python /usr/bin/python3] [--smoke]
- *                        [--only main|frameworks] [--fw-rounds 5] [--fw-duration 2] [--fw-warmup 1]
+ *                        [--only main|frameworks|http2] [--fw-rounds 5] [--fw-duration 2] [--fw-warmup 1]
+ *                        [--h2-rounds 5] [--h2-duration 2] [--h2-warmup 1]
  *
  * Every server is started by this script (the built CLI `node
  * dist/cli/bin.js` for gwserver, bench/servers/raw.mjs for raw,
@@ -44,6 +45,12 @@
  * else; either keeps the other section's figures of the last run in the
  * output directory's results.json.
  *
+ * Last, the HTTP/2 section (bench/http2.mjs; `--only http2`, with
+ * `--smoke` a one-second check): gwserver over h2c and over HTTP/1.1 (the
+ * same server and app), and Node's own node:http2 server, measured with
+ * h2load per core, alternating round by round (`--h2-rounds` of
+ * `--h2-duration` s). It needs h2load (nghttp2-client).
+ *
  * Writes RESULTS.md, results.svg and results.json into the output directory
  * (bench/ by default; bench/out/ with --smoke, which is gitignored).
  *
@@ -59,6 +66,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { report } from './report.mjs';
 import { runFrameworks } from './frameworks.mjs';
+import { runHttp2 } from './http2.mjs';
 import { childPids, foreignWrk, freePort, rssKiB } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -78,6 +86,9 @@ const { values: argv } = parseArgs({
     python: { type: 'string', default: '/usr/bin/python3' },
     only: { type: 'string' },
     'fw-rounds': { type: 'string' },
+    'h2-rounds': { type: 'string' },
+    'h2-duration': { type: 'string' },
+    'h2-warmup': { type: 'string' },
     'fw-duration': { type: 'string' },
     'fw-warmup': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -103,7 +114,7 @@ const PYTHON = argv.python ?? '/usr/bin/python3';
 /** The access log of the hello+log row: a real file, emptied before each run, removed at exit. */
 const ACCESS_LOG = path.join(os.tmpdir(), `gwserver-bench-${process.pid}`, 'access.log');
 /** The bench's sections (`--only`): the routes, startup and idle memory ("main"), and the frameworks. */
-const SECTIONS = ['main', 'frameworks'];
+const SECTIONS = ['main', 'frameworks', 'http2'];
 const ONLY = argv.only === undefined ? undefined : argv.only.split(',').map((x) => x.trim()).filter(Boolean);
 for (const x of ONLY ?? []) {
   if (!SECTIONS.includes(x)) {
@@ -117,6 +128,12 @@ const FW = {
   rounds: num(argv['fw-rounds'], SMOKE ? 1 : 5),
   duration: num(argv['fw-duration'], SMOKE ? 1 : 2),
   warmup: num(argv['fw-warmup'], SMOKE ? 0 : 1),
+};
+/** The HTTP/2 section: 5 rounds of 2 s per variant after a 1 s warm-up of each (smoke: 1 round of 1 s, no warm-up). */
+const H2 = {
+  rounds: num(argv['h2-rounds'], SMOKE ? 1 : 5),
+  duration: num(argv['h2-duration'], SMOKE ? 1 : 2),
+  warmup: num(argv['h2-warmup'], SMOKE ? 0 : 1),
 };
 
 /** @typedef {{ id: string; title: string; workers: number; serverCpu?: string; wrkCpu?: string; threads: number }} Shape */
@@ -813,7 +830,7 @@ async function main() {
     results = await mainSection(m, t0);
     results.builds = builds.slice();
   } else if (previous?.runs) {
-    const { frameworks: _old, ...rest } = previous;
+    const { frameworks: _old, http2: _oldH2, ...rest } = previous;
     results = { ...rest, kept: true };
     log(`bench: keeping the routes, startup and idle-memory figures of the run of ${previous.machine?.date ?? '?'} from ${path.relative(process.cwd(), path.join(OUT, 'results.json'))}`);
   } else {
@@ -832,6 +849,18 @@ async function main() {
   } else if (previous?.frameworks) {
     results.frameworks = { ...previous.frameworks, kept: true };
     log(`bench: keeping the frameworks figures of the run of ${previous.frameworks.machine?.date ?? '?'}`);
+  }
+
+  if (RUN_SECTIONS.includes('http2')) {
+    const th = Date.now();
+    if (os.cpus().length < 2) throw new Error('the HTTP/2 section runs per core and needs 2 CPUs (servers on CPU 0, h2load on CPU 1)');
+    const h2 = await runHttp2({
+      BIN, smoke: SMOKE, ...H2, startServer, launch, currentBuild, log, median, foreignWrkNow,
+    });
+    results.http2 = { ...h2, machine: m, wallSeconds: (Date.now() - th) / 1000 };
+  } else if (previous?.http2) {
+    results.http2 = { ...previous.http2, kept: true };
+    log(`bench: keeping the HTTP/2 figures of the run of ${previous.http2.date ?? '?'}`);
   }
   results.totalWallSeconds = (Date.now() - t0) / 1000;
 
