@@ -66,7 +66,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { report } from './report.mjs';
 import { runFrameworks } from './frameworks.mjs';
-import { runHttp2 } from './http2.mjs';
+import { haveH2load, runHttp2 } from './http2.mjs';
 import { childPids, foreignWrk, freePort, rssKiB } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -851,7 +851,10 @@ async function main() {
     log(`bench: keeping the frameworks figures of the run of ${previous.frameworks.machine?.date ?? '?'}`);
   }
 
-  if (RUN_SECTIONS.includes('http2')) {
+  // Without h2load a full run goes on without its HTTP/2 section (asked for by name, it is an error).
+  const h2Skipped = RUN_SECTIONS.includes('http2') && !ONLY?.includes('http2') && !haveH2load();
+  if (h2Skipped) log('bench: h2load is not installed (apt-get install -y nghttp2-client): the HTTP/2 section is skipped');
+  if (RUN_SECTIONS.includes('http2') && !h2Skipped) {
     const th = Date.now();
     if (os.cpus().length < 2) throw new Error('the HTTP/2 section runs per core and needs 2 CPUs (servers on CPU 0, h2load on CPU 1)');
     const h2 = await runHttp2({
