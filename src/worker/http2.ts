@@ -280,7 +280,13 @@ export class Http2Layer {
    */
   close(): void {
     this.#closing = true;
-    for (const session of this.#sessions) session.close();
+    for (const session of this.#sessions) {
+      // One nghttp2 gave up on would hold the stop to the end of the grace:
+      // a live client answers at once. (Before close(): Node cancels a PING
+      // sent on a closed session; one already out is answered.)
+      this.#probe(session, PROBE_MS);
+      session.close();
+    }
   }
 
   /** The end of the grace: whatever is still open is cut. */
@@ -317,9 +323,22 @@ export class Http2Layer {
       session.close();
       return;
     }
-    if (t.probing) return;
     const deadline = t.open === 0 ? PROBE_MS : this.#sendMs;
-    if (deadline === 0) return;
+    if (deadline !== 0) this.#probe(session, deadline);
+  }
+
+  /** Sends a PING; cuts the session if no answer comes within `deadline` ms. */
+  #probe(session: Session, deadline: number): void {
+    const t = session[kTrack];
+    // A closed session (GOAWAY sent) takes no PING: the end of the grace is its bound.
+    if (session.destroyed || session.closed) return;
+    if (t.probing) {
+      // A PING is out already, with a longer deadline (a stop comes while it waits): this one's applies too.
+      setTimeout(() => {
+        if (t.probing) session.destroy();
+      }, deadline).unref();
+      return;
+    }
     t.probing = true;
     const cut = () => {
       this.#logger.debug({ remote: session.socket?.remoteAddress, open_streams: t.open }, 'an HTTP/2 client did not answer a PING: connection closed');
@@ -331,7 +350,7 @@ export class Http2Layer {
       session.ping((err) => {
         clearTimeout(timer);
         t.probing = false;
-        if (err !== null) session.destroy();
+        if (err !== null && !session.closed) session.destroy();
       });
     } catch {
       clearTimeout(timer);

@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { constants } from 'node:http2';
 import { eachInterface, runToExit, startGwserver, type Gwserver } from '../helpers/gwserver.js';
@@ -213,6 +213,40 @@ describe('HTTP/2 (h2c): graceful stop and reload', function () {
     } finally {
       await srv.stop();
     }
+  });
+});
+
+describe('HTTP/2 (h2c): a session nghttp2 gave up on', function () {
+  this.timeout(30_000);
+  it('(a frame too large) is cut when it does not answer a PING; with a request open, TERM does not wait for the grace', async () => {
+    const srv = await startGwserver(['-w', '1', ...H2C, `${APP}:gateway`]);
+    const [worker] = await srv.waitWorkers(1);
+    const fds = () => readdirSync(`/proc/${worker}/fd`).length;
+    const before = fds();
+    const clients = [];
+    // POST /env (its body awaited), then a DATA frame header that claims 1 MiB: FRAME_SIZE_ERROR.
+    const post = Buffer.from([0x83, 0x86, 0x04, 0x04, 0x2f, 0x65, 0x6e, 0x76, 0x01, 0x01, 0x61]);
+    const big = frame(0, 0, 1);
+    big.writeUIntBE(1 << 20, 0, 3);
+    for (let i = 0; i < 5; i++) {
+      const c = rawH2(srv.port);
+      c.socket.write(Buffer.concat([H2_PREFACE, frame(4, 0, 0), big]));
+      clients.push(c);
+    }
+    await until(() => fds() >= before + 5, 5000, 'the five connections');
+    // The clients stay (and read nothing more): the server must cut their connections itself,
+    // 5 s of silence and 5 s without an answer to its PING (with a request open, --send-timeout).
+    await until(() => fds() <= before + 1, 20_000, () => `the connections cut (${fds() - before} left)`);
+    for (const c of clients) c.socket.destroy();
+    // And a stop with one such connection open is not held to --graceful-timeout (30 s).
+    const c = rawH2(srv.port);
+    c.socket.write(Buffer.concat([H2_PREFACE, frame(4, 0, 0), frame(1, 0x4, 1, post), big]));
+    await until(() => fds() >= before + 1, 5000, 'the connection');
+    const t0 = Date.now();
+    srv.proc.kill('SIGTERM');
+    assert.equal((await srv.exited).code, 0);
+    assert.ok(Date.now() - t0 < 15_000, `the stop took ${Date.now() - t0} ms`);
+    c.socket.destroy();
   });
 });
 
