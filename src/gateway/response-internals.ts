@@ -235,7 +235,7 @@ export function adaptHttp2Responses(proto: object): void {
     value: function writeHeadH2(this: H2Response, status: number, reason?: unknown, headers?: unknown) {
       if (typeof reason === 'string') this[kReason] = reason;
       else if (headers === undefined) headers = reason;
-      return writeHead.call(this, status, withoutConnectionHeaders(headers));
+      return writeHead.call(this, status, asRecord(headers));
     },
   });
   Object.defineProperty(proto, 'setHeader', {
@@ -291,18 +291,27 @@ export function adaptHttp2Responses(proto: object): void {
   });
 }
 
-/** `headers` as writeHead takes them (pairs, a flat list, a record), without connection-specific fields. */
-function withoutConnectionHeaders(headers: unknown): unknown {
+/**
+ * `headers` as writeHead takes them (pairs, a flat list, a record), as a
+ * record without connection-specific fields (a repeated name's values in
+ * an array). Node's compatibility writeHead takes a list field by field
+ * through removeHeader and appendHeader (its slow path, as its response
+ * always has a header map); a record is one setHeader per name.
+ */
+function asRecord(headers: unknown): unknown {
   if (headers === null || typeof headers !== 'object') return headers;
   if (Array.isArray(headers)) {
-    if (headers.length > 0 && Array.isArray(headers[0])) {
-      return (headers as unknown[][]).some((h) => connectionSpecific(h[0])) ? (headers as unknown[][]).filter((h) => !connectionSpecific(h[0])) : headers;
-    }
-    let found = false;
-    for (let i = 0; i < headers.length; i += 2) if (connectionSpecific(headers[i])) found = true;
-    if (!found) return headers;
-    const out: unknown[] = [];
-    for (let i = 0; i < headers.length; i += 2) if (!connectionSpecific(headers[i])) out.push(headers[i], headers[i + 1]);
+    const out: Record<string, string | string[]> = {};
+    const put = (name: unknown, value: unknown) => {
+      if (connectionSpecific(name)) return;
+      const key = String(name).toLowerCase();
+      const prev = out[key];
+      const v = Array.isArray(value) ? value.map(String) : String(value);
+      if (prev === undefined) out[key] = v;
+      else out[key] = [...(Array.isArray(prev) ? prev : [prev]), ...(Array.isArray(v) ? v : [v])];
+    };
+    if (headers.length > 0 && Array.isArray(headers[0])) for (const h of headers as unknown[][]) put(h[0], h[1]);
+    else for (let i = 0; i < headers.length; i += 2) put(headers[i], headers[i + 1]);
     return out;
   }
   let found = false;
