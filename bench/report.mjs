@@ -6,6 +6,8 @@
  * @module
  */
 
+import { http2Markdown } from './http2.mjs';
+
 const SERVER_TITLES = /** @type {Record<string, string>} */ ({ raw: 'raw node:http', gwserver: 'gwserver', gunicorn: 'gunicorn (sync)' });
 const SERVER_COLORS = /** @type {Record<string, string>} */ ({ raw: '#8c8c8c', gwserver: '#2f6fd0', gunicorn: '#e08a2c' });
 const SHAPE_TITLES = /** @type {Record<string, string>} */ ({ core: 'per core', w2: '-w 2' });
@@ -293,6 +295,7 @@ export function report(results, { median }) {
 
   if (results.frameworks) L.push(...frameworksMarkdown(results.frameworks, median));
   if (results.tls) L.push(...tlsMarkdown(results.tls));
+  if (results.http2) L.push(...http2Markdown(results.http2, median));
 
   L.push('## Commands', '');
   L.push('Each server is started by bench/run.mjs from the repository root, with PORT a fresh port for every start; wrk runs after a check request (the route must answer what it should) and a warm-up run of the same command with the warm-up duration.', '', '```');
@@ -547,6 +550,7 @@ function frameworksOnly(results, median) {
   L.push(`- gwserver: ${m.git ? `\`git describe --always --dirty\` = ${m.git}` : 'not a git checkout'}`, '');
   if (results.frameworks) L.push(...frameworksMarkdown(results.frameworks, median));
   if (results.tls) L.push(...tlsMarkdown(results.tls));
+  if (results.http2) L.push(...http2Markdown(results.http2, median));
   return L.join('\n');
 }
 

@@ -10,8 +10,9 @@
  *     node bench/run.mjs [--rounds 3] [--duration 5] [--warmup 1] [--connections 50]
  *                        [--shapes core,w2] [--servers raw,gwserver,gunicorn]
  *                        [--startup-runs 5] [--out DIR] [--python /usr/bin/python3] [--smoke]
- *                        [--only main|frameworks|tls] [--fw-rounds 5] [--fw-duration 2] [--fw-warmup 1]
+ *                        [--only main|frameworks|tls|http2] [--fw-rounds 5] [--fw-duration 2] [--fw-warmup 1]
  *                        [--tls-rounds 5] [--tls-duration 2] [--tls-warmup 1]
+ *                        [--h2-rounds 5] [--h2-duration 2] [--h2-warmup 1]
  *
  * Every server is started by this script (the built CLI `node
  * dist/cli/bin.js` for gwserver, bench/servers/raw.mjs for raw,
@@ -49,6 +50,12 @@
  * the routes, startup and idle memory; each keeps the other sections'
  * figures of the last run in the output directory's results.json.
  *
+ * Last, the HTTP/2 section (bench/http2.mjs; `--only http2`, with
+ * `--smoke` a one-second check): gwserver over h2c and over HTTP/1.1 (the
+ * same server and app), and Node's own node:http2 server, measured with
+ * h2load per core, alternating round by round (`--h2-rounds` of
+ * `--h2-duration` s). It needs h2load (nghttp2-client).
+ *
  * Writes RESULTS.md, results.svg and results.json into the output directory
  * (bench/ by default; bench/out/ with --smoke, which is gitignored).
  *
@@ -65,6 +72,7 @@ import { parseArgs } from 'node:util';
 import { report } from './report.mjs';
 import { runFrameworks } from './frameworks.mjs';
 import { runTls } from './tls.mjs';
+import { haveH2load, runHttp2 } from './http2.mjs';
 import { childPids, foreignWrk, freePort, rssKiB, treeCpuUs } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -84,6 +92,9 @@ const { values: argv } = parseArgs({
     python: { type: 'string', default: '/usr/bin/python3' },
     only: { type: 'string' },
     'fw-rounds': { type: 'string' },
+    'h2-rounds': { type: 'string' },
+    'h2-duration': { type: 'string' },
+    'h2-warmup': { type: 'string' },
     'fw-duration': { type: 'string' },
     'fw-warmup': { type: 'string' },
     'tls-rounds': { type: 'string' },
@@ -111,8 +122,8 @@ const OUT = path.resolve(argv.out ?? (SMOKE ? path.join(ROOT, 'bench/out') : pat
 const PYTHON = argv.python ?? '/usr/bin/python3';
 /** The access log of the hello+log row: a real file, emptied before each run, removed at exit. */
 const ACCESS_LOG = path.join(os.tmpdir(), `gwserver-bench-${process.pid}`, 'access.log');
-/** The bench's sections (`--only`): the routes, startup and idle memory ("main"), the frameworks, TLS handshakes. */
-const SECTIONS = ['main', 'frameworks', 'tls'];
+/** The bench's sections (`--only`): the routes, startup and idle memory ("main"), the frameworks, TLS handshakes, HTTP/2. */
+const SECTIONS = ['main', 'frameworks', 'tls', 'http2'];
 const ONLY = argv.only === undefined ? undefined : argv.only.split(',').map((x) => x.trim()).filter(Boolean);
 for (const x of ONLY ?? []) {
   if (!SECTIONS.includes(x)) {
@@ -132,6 +143,12 @@ const TLS = {
   rounds: num(argv['tls-rounds'], SMOKE ? 1 : 5),
   duration: num(argv['tls-duration'], SMOKE ? 1 : 2),
   warmup: num(argv['tls-warmup'], SMOKE ? 0 : 1),
+};
+/** The HTTP/2 section: 5 rounds of 2 s per variant after a 1 s warm-up of each (smoke: 1 round of 1 s, no warm-up). */
+const H2 = {
+  rounds: num(argv['h2-rounds'], SMOKE ? 1 : 5),
+  duration: num(argv['h2-duration'], SMOKE ? 1 : 2),
+  warmup: num(argv['h2-warmup'], SMOKE ? 0 : 1),
 };
 
 /** @typedef {{ id: string; title: string; workers: number; serverCpu?: string; wrkCpu?: string; threads: number }} Shape */
@@ -831,7 +848,7 @@ async function main() {
     results = await mainSection(m, t0);
     results.builds = builds.slice();
   } else if (previous?.runs) {
-    const { frameworks: _old, tls: _oldTls, ...rest } = previous;
+    const { frameworks: _old, tls: _oldTls, http2: _oldH2, ...rest } = previous;
     results = { ...rest, kept: true };
     log(`bench: keeping the routes, startup and idle-memory figures of the run of ${previous.machine?.date ?? '?'} from ${path.relative(process.cwd(), path.join(OUT, 'results.json'))}`);
   } else {
@@ -860,6 +877,21 @@ async function main() {
   } else if (previous?.tls) {
     results.tls = { ...previous.tls, kept: true };
     log(`bench: keeping the tls figures of the run of ${previous.tls.date ?? '?'}`);
+  }
+
+  // Without h2load a full run goes on without its HTTP/2 section (asked for by name, it is an error).
+  const h2Skipped = RUN_SECTIONS.includes('http2') && !ONLY?.includes('http2') && !haveH2load();
+  if (h2Skipped) log('bench: h2load is not installed (apt-get install -y nghttp2-client): the HTTP/2 section is skipped');
+  if (RUN_SECTIONS.includes('http2') && !h2Skipped) {
+    const th = Date.now();
+    if (os.cpus().length < 2) throw new Error('the HTTP/2 section runs per core and needs 2 CPUs (servers on CPU 0, h2load on CPU 1)');
+    const h2 = await runHttp2({
+      BIN, smoke: SMOKE, ...H2, startServer, launch, currentBuild, log, median, foreignWrkNow,
+    });
+    results.http2 = { ...h2, machine: m, wallSeconds: (Date.now() - th) / 1000 };
+  } else if (previous?.http2) {
+    results.http2 = { ...previous.http2, kept: true };
+    log(`bench: keeping the HTTP/2 figures of the run of ${previous.http2.date ?? '?'}`);
   }
   results.totalWallSeconds = (Date.now() - t0) / 1000;
 

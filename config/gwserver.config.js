@@ -117,6 +117,24 @@ export const limitRequestFieldSize = 8190;
 export const limitRequestBody = 0;
 
 // ---------------------------------------------------------------------------
+// HTTP/2 (docs/http2.md)
+
+// The HTTP versions the workers speak: ['h1'] (HTTP/1.x), or ['h1', 'h2'].
+export const httpProtocols = ['h1'];
+// h2c: HTTP/2 by prior knowledge on the HTTP/1.1 port, for --forwarded-allow-ips peers (a proxy that speaks HTTP/2 upstream).
+export const http2Cleartext = false;
+// Streams (requests) one HTTP/2 connection may have open at once.
+export const http2MaxConcurrentStreams = 100;
+// The flow-control window of each stream, in bytes: what a client may send ahead of the app's reads.
+export const http2InitialWindowSize = 65535;
+// The largest header list of an HTTP/2 request, in bytes (each field's name, value and 32).
+export const http2MaxHeaderListSize = 65536;
+// The largest frame payload a client may send, in bytes.
+export const http2MaxFrameSize = 16384;
+// Serve HTTP/2 to a node app too (Express and most node:http frameworks do not support Node's HTTP/2 compatibility API).
+export const http2NodeApps = false;
+
+// ---------------------------------------------------------------------------
 // Server mechanics
 
 // Change to this directory before loading the app ('' : stay).

@@ -195,6 +195,8 @@ export async function resolveConfig(argv: readonly string[], env: NodeJS.Process
       throw invalid(s, source, (err as Error).message);
     }
   }
+  const conflict = conflicts(merged);
+  if (conflict !== undefined) throw new UsageError(conflict);
   merged.config = configFile ?? '';
   const target = cli.positional[0] ?? ((merged.app as string) || undefined);
   merged.app = target ?? '';
@@ -205,6 +207,14 @@ export async function resolveConfig(argv: readonly string[], env: NodeJS.Process
   const config = Object.freeze(merged) as unknown as Readonly<Config>;
   const invocation: Invocation = Object.freeze({ argv: Object.freeze([...argv]), env, cwd });
   return { action: cli.action, target, config, ...(configFile === undefined ? {} : { configFile, configSource }), invocation } as ResolvedConfig;
+}
+
+/** Settings that are each valid but make no sense together: the one-line reason, or undefined. */
+export function conflicts(c: Record<string, unknown>): string | undefined {
+  if (c.http2Cleartext === true && !(c.httpProtocols as string[]).includes('h2')) {
+    return `--http2-cleartext needs h2 in --http-protocols (it is ${(c.httpProtocols as string[]).join(',')}): e.g. --http-protocols h1,h2 --http2-cleartext`;
+  }
+  return undefined;
 }
 
 /**

@@ -23,6 +23,7 @@ export const SECTIONS = [
   'Worker processes',
   'Timeouts',
   'Security',
+  'HTTP/2',
   'Server mechanics',
   'Process naming',
   'Logging',
@@ -301,6 +302,43 @@ export const SETTINGS = [
     name: 'limitRequestBody', flag: '--limit-request-body', section: 'Security', type: 'int', meta: 'BYTES',
     default: 0, validate: v.intIn(0, Number.MAX_SAFE_INTEGER),
     doc: 'The largest request body in bytes; 0 means no limit. A larger declared Content-Length gets 413 without calling the app; a chunked body that grows past it makes wsgi.input reads fail (and a 413 if nothing was sent).',
+  }),
+
+  // ---- HTTP/2
+  setting({
+    name: 'httpProtocols', flag: '--http-protocols', section: 'HTTP/2', type: 'strings', meta: 'LIST',
+    default: ['h1'], gunicorn: 'http_protocols', validate: v.httpProtocols,
+    doc: 'The HTTP versions the workers speak, comma-separated, in order of preference: `h1` (HTTP/1.0 and 1.1) and `h2` (HTTP/2). `h1` (the default) is HTTP/1.x only, as in gunicorn. Over cleartext, `h2` takes effect with `--http2-cleartext`; over TLS it is offered through ALPN. A node app is served HTTP/1.x only unless `--http2-node-apps` is set. Each worker says at boot, in its log, which protocols it serves. Anything but `h1` and `h2` (`h3`) is a usage error. See docs/http2.md.',
+  }),
+  setting({
+    name: 'http2Cleartext', flag: '--http2-cleartext', section: 'HTTP/2', type: 'bool',
+    default: false, gunicorn: 'http2_cleartext', validate: v.http2Cleartext,
+    doc: 'Serve HTTP/2 without TLS (h2c) by prior knowledge on the HTTP/1.1 port: a connection that opens with the HTTP/2 connection preface is served HTTP/2, any other HTTP/1.x, when its peer is in `--forwarded-allow-ips` (a unix socket\'s peer always is); from any other peer the preface goes to the HTTP/1.1 parser, as if this were off (gunicorn 26\'s rule). It is meant for the hop from a proxy that terminates TLS and speaks HTTP/2 upstream, and for clients on a private network (gRPC-style services, `curl --http2-prior-knowledge`); do not expose an h2c port to the internet. Needs `h2` in `--http-protocols`. The `Upgrade: h2c` mechanism (deprecated by RFC 9113) is not offered: in a config file, gunicorn\'s `prior-knowledge` means true and `off` false.',
+  }),
+  setting({
+    name: 'http2MaxConcurrentStreams', flag: '--http2-max-concurrent-streams', section: 'HTTP/2', type: 'int', meta: 'INT',
+    default: 100, gunicorn: 'http2_max_concurrent_streams', validate: v.intIn(1, 2 ** 31 - 1),
+    doc: 'The most requests (streams) one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS); a client that opens more has them refused. gunicorn\'s default, 100.',
+  }),
+  setting({
+    name: 'http2InitialWindowSize', flag: '--http2-initial-window-size', section: 'HTTP/2', type: 'int', meta: 'BYTES',
+    default: 65535, gunicorn: 'http2_initial_window_size', validate: v.intIn(0, 2 ** 31 - 1),
+    doc: 'How many bytes of a request body an HTTP/2 client may send ahead on each stream before the app reads them (SETTINGS_INITIAL_WINDOW_SIZE, the flow-control window). Larger windows speed up uploads over long links at the cost of memory per stream. The protocol\'s default, 65535, as gunicorn.',
+  }),
+  setting({
+    name: 'http2MaxFrameSize', flag: '--http2-max-frame-size', section: 'HTTP/2', type: 'int', meta: 'BYTES',
+    default: 16384, gunicorn: 'http2_max_frame_size', validate: v.intIn(16384, 16777215),
+    doc: 'The largest frame payload an HTTP/2 client may send, in bytes (SETTINGS_MAX_FRAME_SIZE, 16384 to 16777215). The protocol\'s default, 16384, as gunicorn.',
+  }),
+  setting({
+    name: 'http2MaxHeaderListSize', flag: '--http2-max-header-list-size', section: 'HTTP/2', type: 'int', meta: 'BYTES',
+    default: 65536, gunicorn: 'http2_max_header_list_size', validate: v.intIn(1024, 2 ** 31 - 1),
+    doc: 'The largest header list an HTTP/2 request may carry, in bytes as HTTP/2 counts them (each field\'s name and value plus 32), advertised as SETTINGS_MAX_HEADER_LIST_SIZE; a request over it has its stream reset (ENHANCE_YOUR_CALM). The `--limit-request-*` limits apply to HTTP/2 requests too (431). gunicorn\'s default, 65536.',
+  }),
+  setting({
+    name: 'http2NodeApps', flag: '--http2-node-apps', section: 'HTTP/2', type: 'bool',
+    default: false, validate: v.bool,
+    doc: 'Serve HTTP/2 to a node app too. A node app gets the `(req, res)` of Node\'s HTTP/2 compatibility API (`Http2ServerRequest`, `Http2ServerResponse`), which Express and most node:http frameworks do not support (they reach for the socket and for internals of node:http\'s objects); so by default a node app is served HTTP/1.x only, whatever `--http-protocols` says, and the worker says so at boot. Set it for a handler you know works with the compatibility API. Gateway and fetch apps get HTTP/2 without it. Not in gunicorn.',
   }),
 
   // ---- Server mechanics

@@ -178,6 +178,33 @@ export function accessLogFormat(value: unknown): string {
 export const ACCESS_ATOMS: ReadonlySet<string> = new Set(['h', 'l', 'u', 't', 'r', 'm', 'U', 'q', 'H', 's', 'B', 'b', 'f', 'a', 'T', 'D', 'L', 'M', 'p']);
 
 /** `--proxy-protocol`: off, v1, v2 or auto; gunicorn's boolean (`proxy_protocol = True`) is auto. */
+/** The HTTP versions gwserver speaks, by gunicorn's names. */
+export const HTTP_PROTOCOLS = ['h1', 'h2'] as const;
+
+/** `--http-protocols`: `h1,h2` (or an array), each one gwserver speaks, at least one. */
+export function httpProtocols(value: unknown): Array<(typeof HTTP_PROTOCOLS)[number]> {
+  const list = addressList(value).map((s) => s.toLowerCase());
+  if (list.length === 0) throw new Error('expected at least one of: h1, h2');
+  const out: Array<(typeof HTTP_PROTOCOLS)[number]> = [];
+  for (const p of list) {
+    if (!(HTTP_PROTOCOLS as readonly string[]).includes(p)) throw new Error(`${JSON.stringify(p)} is not a protocol gwserver speaks (h1, h2)`);
+    if (!(out as string[]).includes(p)) out.push(p as (typeof HTTP_PROTOCOLS)[number]);
+  }
+  return out;
+}
+
+/**
+ * `--http2-cleartext`: a flag; a config file may also give gunicorn 26's
+ * values, `prior-knowledge` (true) and `off` (false). `upgrade` and `both`
+ * (an HTTP/1.1 `Upgrade: h2c`, deprecated by RFC 9113) are refused.
+ */
+export function http2Cleartext(value: unknown): boolean {
+  if (value === 'prior-knowledge') return true;
+  if (value === 'off') return false;
+  if (value === 'upgrade' || value === 'both') throw new Error(`${JSON.stringify(value)}: gwserver serves h2c by prior knowledge only (the Upgrade: h2c mechanism is deprecated by RFC 9113); use true or "prior-knowledge"`);
+  return bool(value);
+}
+
 export function proxyProtocol(value: unknown): 'off' | 'v1' | 'v2' | 'auto' {
   if (value === true || value === 'true') return 'auto';
   if (value === false || value === 'false') return 'off';

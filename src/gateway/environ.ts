@@ -248,8 +248,10 @@ export interface EnvironSettings {
  */
 export function requestEnviron(req: IncomingMessage, settings: EnvironSettings): Record<string, unknown> {
   const socket = req.socket;
-  // llhttp accepts any digit.digit version; SERVER_PROTOCOL can only say HTTP/1.x.
-  if (req.httpVersionMajor !== 1) {
+  // llhttp accepts any digit.digit version; SERVER_PROTOCOL can only say
+  // HTTP/1.x, or HTTP/2.0 for a request that came over HTTP/2 (node:http2's
+  // requests have their stream; node:http's have none).
+  if (req.httpVersionMajor !== 1 && !(req.httpVersionMajor === 2 && (req as { stream?: unknown }).stream !== undefined)) {
     throw new GatewayError('GW_BAD_REQUEST', `HTTP/${req.httpVersionMajor}.${req.httpVersionMinor} is not HTTP/1.x`);
   }
   const target = req.url ?? '/';
@@ -272,7 +274,7 @@ export function requestEnviron(req: IncomingMessage, settings: EnvironSettings):
     QUERY_STRING: query,
     SERVER_NAME: '',
     SERVER_PORT: '',
-    SERVER_PROTOCOL: req.httpVersionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1',
+    SERVER_PROTOCOL: req.httpVersionMinor !== 0 ? 'HTTP/1.1' : req.httpVersionMajor === 2 ? 'HTTP/2.0' : 'HTTP/1.0',
     REMOTE_ADDR: '',
     REMOTE_PORT: '',
     RAW_URI: target,

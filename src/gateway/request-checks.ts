@@ -27,6 +27,7 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = {
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
+  505: 'HTTP Version Not Supported',
 };
 
 /** A request id taken from a client: short, and nothing that could break a log line. */
@@ -65,6 +66,9 @@ export function checkLimits(req: IncomingMessage, s: RequestLimits): GatewayErro
   return undefined;
 }
 
+/** A request of node:http2's compatibility API: its stream knows whether a body follows. */
+type Http2Request = IncomingMessage & { stream?: { endAfterHeaders: boolean } };
+
 /**
  * The length of the request body: a number when it is declared (0 when
  * there is none), undefined when it is chunked; or the error to answer with
@@ -87,6 +91,9 @@ export function bodyLength(req: IncomingMessage, limitBody: number): number | un
   } else {
     const cl = req.headers['content-length'];
     if (cl !== undefined) length = Number(cl);
+    // HTTP/2 frames a body by its stream (RFC 9113 8.1): one may come
+    // without a Content-Length, unless the HEADERS frame ended the stream.
+    else if (req.httpVersionMajor === 2 && (req as Http2Request).stream?.endAfterHeaders === false) length = undefined;
   }
   if (length !== undefined && limitBody > 0 && length > limitBody) {
     return new GatewayError('GW_BODY_TOO_LARGE', `the declared body of ${length} bytes is over the limit of ${limitBody}`);

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ServerResponse } from 'node:http';
+import { ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 
 /** The internals the fast head path writes (see {@link storeHead}). */
@@ -132,7 +132,8 @@ export function addHeaderAtHead(res: ServerResponse, name: string, lower: string
       Object.defineProperty(proto, '_storeHeader', { value: wrapped, writable: true, configurable: true });
     }
   }
-  if (!idPatch) return false;
+  // An HTTP/2 response (Node's compatibility API) has no head of its own to add to: setHeader.
+  if (!idPatch || (res as Partial<InternalResponse>)._storeHeader === undefined) return false;
   const r = res as Tagged;
   r[kIdName] = name;
   r[kIdLower] = lower;
@@ -144,4 +145,185 @@ export function addHeaderAtHead(res: ServerResponse, name: string, lower: string
 export function headerAtHead(res: ServerResponse): [string, string] | undefined {
   const r = res as Tagged;
   return r[kIdValue] === undefined ? undefined : [r[kIdName]!, r[kIdValue]];
+}
+
+// ---------------------------------------------------------------------------
+// HTTP/2: Node's compatibility response, made to take what is done to a node:http one
+// ---------------------------------------------------------------------------
+
+/** Headers that are HTTP/1.1's connection management, which HTTP/2 forbids (RFC 9113 8.2.2). */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+function connectionSpecific(name: unknown): boolean {
+  return typeof name === 'string' && name.length >= 7 && name.length <= 17 && CONNECTION_SPECIFIC.has(name.toLowerCase());
+}
+
+const kReason = Symbol('gwserver.reason');
+/** Set on an HTTP/2 stream the server itself reset (a response cut): not the client's doing. */
+export const kServerReset = Symbol('gwserver.serverReset');
+const kBodyBytes = Symbol('gwserver.bodyBytes');
+
+interface H2Response {
+  stream: { destroyed: boolean; close(code?: number): void };
+  statusCode: number;
+  writableFinished: boolean;
+  writeHead(status: number, reason?: unknown, headers?: unknown): unknown;
+  setHeader(name: string, value: unknown): unknown;
+  appendHeader(name: string, value: unknown): unknown;
+  write(chunk: unknown, encoding?: unknown, cb?: unknown): boolean;
+  destroy(err?: unknown): void;
+  [kReason]?: string;
+  [kBodyBytes]?: number;
+}
+
+const adapted = new WeakSet<object>();
+
+/** The NGHTTP2_INTERNAL_ERROR code (RFC 9113 7), without loading node:http2 here. */
+const INTERNAL_ERROR = 2;
+
+/**
+ * Adapts Node's HTTP/2 compatibility response (`proto`:
+ * `Http2ServerResponse.prototype`, passed in so that this module does not
+ * load node:http2) to what gwserver's code, and a node app's, does to a
+ * node:http `ServerResponse`, once per process:
+ *
+ * - a reason phrase (`writeHead(status, reason, ...)`, `statusMessage =`)
+ *   is kept for the logs and not sent: HTTP/2 has none. Node would send
+ *   nothing either, but print an UnsupportedWarning on stderr for it.
+ * - connection-specific headers (`Connection: close` from an app, which
+ *   the gateway contract drops on HTTP/2; Keep-Alive, Transfer-Encoding,
+ *   Upgrade) are dropped, where Node warns or throws.
+ * - `destroyed`, which node:http's response has and the interfaces read.
+ * - `writeContinue()` and `writeEarlyHints()` on a stream its client has
+ *   reset do nothing, where Node's throw.
+ * - `destroy()` of a response not finished resets its stream with
+ *   INTERNAL_ERROR (a client must not take a cut response for a complete
+ *   one), where Node's would send NO_ERROR.
+ * - the body bytes written are counted (see {@link bodyBytesSent}): the
+ *   connection is shared by every stream, so its byte count says nothing
+ *   of one response.
+ */
+export function adaptHttp2Responses(proto: object): void {
+  if (adapted.has(proto)) return;
+  adapted.add(proto);
+  const p = proto as H2Response;
+  const writeHead = p.writeHead;
+  const setHeader = p.setHeader;
+  const appendHeader = p.appendHeader;
+  const write = p.write;
+  const destroy = p.destroy;
+  Object.defineProperty(proto, 'statusMessage', {
+    configurable: true,
+    get(this: H2Response): string {
+      return this[kReason] ?? STATUS_CODES[this.statusCode] ?? '';
+    },
+    set(this: H2Response, value: unknown) {
+      this[kReason] = String(value);
+    },
+  });
+  if (!('destroyed' in proto)) {
+    Object.defineProperty(proto, 'destroyed', {
+      configurable: true,
+      get(this: H2Response): boolean {
+        return this.stream.destroyed;
+      },
+    });
+  }
+  Object.defineProperty(proto, 'writeHead', {
+    configurable: true,
+    writable: true,
+    value: function writeHeadH2(this: H2Response, status: number, reason?: unknown, headers?: unknown) {
+      if (typeof reason === 'string') this[kReason] = reason;
+      else if (headers === undefined) headers = reason;
+      return writeHead.call(this, status, asRecord(headers));
+    },
+  });
+  Object.defineProperty(proto, 'setHeader', {
+    configurable: true,
+    writable: true,
+    value: function setHeaderH2(this: H2Response, name: string, value: unknown) {
+      return connectionSpecific(name) ? this : setHeader.call(this, name, value);
+    },
+  });
+  Object.defineProperty(proto, 'appendHeader', {
+    configurable: true,
+    writable: true,
+    value: function appendHeaderH2(this: H2Response, name: string, value: unknown) {
+      return connectionSpecific(name) ? this : appendHeader.call(this, name, value);
+    },
+  });
+  // end(chunk) writes through write(): counted once.
+  Object.defineProperty(proto, 'write', {
+    configurable: true,
+    writable: true,
+    value: function writeH2(this: H2Response, chunk: unknown, encoding?: unknown, cb?: unknown) {
+      if (chunk !== null && chunk !== undefined) {
+        const n = typeof chunk === 'string' ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8') : (chunk as Uint8Array).byteLength ?? 0;
+        this[kBodyBytes] = (this[kBodyBytes] ?? 0) + n;
+      }
+      return write.call(this, chunk, encoding, cb);
+    },
+  });
+  // Node's own check misses a stream its client reset already: additionalHeaders would throw.
+  for (const name of ['writeContinue', 'writeEarlyHints'] as const) {
+    const original = (proto as Record<string, unknown>)[name];
+    if (typeof original !== 'function') continue;
+    Object.defineProperty(proto, name, {
+      configurable: true,
+      writable: true,
+      value: function informationalH2(this: H2Response, ...args: unknown[]) {
+        if (this.stream.destroyed) return false;
+        return (original as (...a: unknown[]) => unknown).apply(this, args);
+      },
+    });
+  }
+  Object.defineProperty(proto, 'destroy', {
+    configurable: true,
+    writable: true,
+    value: function destroyH2(this: H2Response, err?: unknown) {
+      if (err === undefined && !this.writableFinished && !this.stream.destroyed) {
+        (this.stream as Record<symbol, unknown>)[kServerReset] = true;
+        this.stream.close(INTERNAL_ERROR);
+        return;
+      }
+      destroy.call(this, err);
+    },
+  });
+}
+
+/**
+ * `headers` as writeHead takes them (pairs, a flat list, a record), as a
+ * record without connection-specific fields (a repeated name's values in
+ * an array). Node's compatibility writeHead takes a list field by field
+ * through removeHeader and appendHeader (its slow path, as its response
+ * always has a header map); a record is one setHeader per name.
+ */
+function asRecord(headers: unknown): unknown {
+  if (headers === null || typeof headers !== 'object') return headers;
+  if (Array.isArray(headers)) {
+    const out: Record<string, string | string[]> = {};
+    const put = (name: unknown, value: unknown) => {
+      if (connectionSpecific(name)) return;
+      const key = String(name).toLowerCase();
+      const prev = out[key];
+      const v = Array.isArray(value) ? value.map(String) : String(value);
+      if (prev === undefined) out[key] = v;
+      else out[key] = [...(Array.isArray(prev) ? prev : [prev]), ...(Array.isArray(v) ? v : [v])];
+    };
+    if (headers.length > 0 && Array.isArray(headers[0])) for (const h of headers as unknown[][]) put(h[0], h[1]);
+    else for (let i = 0; i < headers.length; i += 2) put(headers[i], headers[i + 1]);
+    return out;
+  }
+  let found = false;
+  for (const key in headers) if (connectionSpecific(key)) found = true;
+  if (!found) return headers;
+  const out: Record<string, unknown> = {};
+  for (const key in headers) if (!connectionSpecific(key)) out[key] = (headers as Record<string, unknown>)[key];
+  return out;
+}
+
+/** The response body bytes written, for an HTTP/2 response ({@link adaptHttp2Responses}); undefined for node:http's. */
+export function bodyBytesSent(res: ServerResponse): number | undefined {
+  const r = res as unknown as Partial<H2Response>;
+  return r[kBodyBytes] ?? (r.stream === undefined ? undefined : 0);
 }

@@ -19,7 +19,7 @@ import { GatewayError } from '../errors.js';
 import { proxyTrust, normalizeAddress, type ProxyTrust } from '../gateway/environ.js';
 import { nextRequestId, type ExchangeRecord, type HandlerOptions, type RequestObserver } from '../gateway/handler.js';
 import { bodyLength, checkLimits, STATUS_TEXT, VALID_REQUEST_ID, type RequestLimits } from '../gateway/request-checks.js';
-import { addHeaderAtHead, headBytes, headerAtHead } from '../gateway/response-internals.js';
+import { addHeaderAtHead, bodyBytesSent, headBytes, headerAtHead } from '../gateway/response-internals.js';
 import { isToken } from '../gateway/start-response.js';
 import type { HeaderPair } from '../gateway/types.js';
 import { createLogger, type Logger } from '../logging/logger.js';
@@ -101,7 +101,8 @@ export class Served implements ExchangeRecord {
   get sent(): number {
     if (this.bodyBytes >= 0) return this.bodyBytes;
     const head = headBytes(this.res);
-    if (!this.res.headersSent || head === 0) return 0;
+    // HTTP/2: no head of Node's to subtract, and a connection shared by every stream: counted as written.
+    if (!this.res.headersSent || head === 0) return bodyBytesSent(this.res) ?? 0;
     const n = this.req.socket.bytesWritten - this.wroteBefore - head;
     return n > 0 ? n : 0;
   }

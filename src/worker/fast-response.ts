@@ -302,7 +302,11 @@ function gatewayFetch(input: RequestInfo, init?: RequestInit): Promise<Response>
 }
 
 /** The undici classes, whatever the globals are now. */
-export const natives = { Response: NativeResponse, Request: NativeRequest, Headers: NativeHeaders } as const;
+export const natives: { readonly Response: typeof Response; readonly Request: typeof Request; readonly Headers: typeof Headers } = {
+  Response: NativeResponse,
+  Request: NativeRequest,
+  Headers: NativeHeaders,
+};
 
 /**
  * Makes {@link FastResponse} the global `Response`, as `@hono/node-server`

@@ -469,6 +469,8 @@ class BodyReader {
       req.resume();
       return;
     }
+    // HTTP/2: Node resets the stream (NO_ERROR) once the response is over; the connection carries others.
+    if (req.httpVersionMajor === 2) return;
     const res = this.#served.res;
     // Enough while the head is not written; after it, the socket is closed by hand.
     res.shouldKeepAlive = false;
@@ -669,6 +671,8 @@ function hasBody(req: IncomingMessage): boolean {
   const h = req.headers;
   if (h['transfer-encoding'] !== undefined) return true;
   const cl = h['content-length'];
+  // HTTP/2: a body without Content-Length unless the HEADERS frame ended the stream.
+  if (cl === undefined && req.httpVersionMajor === 2) return (req as IncomingMessage & { stream?: { endAfterHeaders: boolean } }).stream?.endAfterHeaders === false;
   return cl !== undefined && cl !== '0';
 }
 

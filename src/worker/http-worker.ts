@@ -27,8 +27,19 @@ import { createLogger } from '../logging/logger.js';
 import { formatAddress, secureAddress, type Bind } from '../config/binds.js';
 import { DEFAULTS } from '../config/settings.js';
 import { ProxyProtocolReader, type ProxyProtocolMode } from './proxy-protocol.js';
+import { normalizeAddress, proxyTrust } from '../gateway/environ.js';
+import { Http2Layer, sniffPreface } from './http2.js';
+import { planProtocols, type ProtocolOptions, type ProtocolPlan } from './protocols.js';
 
-export interface WorkerServerOptions extends HandlerOptions {
+export interface WorkerServerOptions extends HandlerOptions, ProtocolOptions {
+  /** `--http2-max-concurrent-streams` (default 100). */
+  http2MaxConcurrentStreams?: number;
+  /** `--http2-initial-window-size` (default 65535). */
+  http2InitialWindowSize?: number;
+  /** `--http2-max-header-list-size` (default 65536). */
+  http2MaxHeaderListSize?: number;
+  /** `--http2-max-frame-size` (default 16384). */
+  http2MaxFrameSize?: number;
   /** The request hooks of a node or fetch app (they receive the request, not an environ). */
   requestHooks?: Pick<ContainerOptions, 'preRequest' | 'postRequest'>;
   /** Idle keep-alive timeout in seconds (0: close after each response). */
@@ -162,6 +173,10 @@ export class WorkerServer {
   readonly #upgraded = new Set<Socket>();
   /** Every open connection (for --worker-connections and --send-timeout). */
   readonly #open = new Set<Socket>();
+  /** The HTTP/2 server that connections opening with the preface are handed to (h2c), if the plan has it. */
+  readonly #h2: Http2Layer | undefined;
+  /** What this server speaks (see protocols.ts); its summary is logged at boot. */
+  readonly protocols: ProtocolPlan;
   #refusedFull = 0;
   #full = false;
   #sendCheck: NodeJS.Timeout | undefined;
@@ -188,7 +203,31 @@ export class WorkerServer {
       else throw new Error("a fetch app needs the fetch interface loaded first: await loadInterface('fetch') before new WorkerServer()");
       if (served.kind === 'node') this.#upgrade = served.upgrade;
     }
+    this.protocols = planProtocols(this.kind, options, options.tls !== undefined);
+    // One HTTP/2 layer for both ways in: h2c by its preface, h2 chosen by ALPN.
+    if (this.protocols.h2c || this.protocols.alpn.includes('h2')) {
+      const listener = this.#listener;
+      const handler = this.handler;
+      this.#h2 = new Http2Layer({
+        maxConcurrentStreams: options.http2MaxConcurrentStreams ?? DEFAULTS.http2MaxConcurrentStreams,
+        initialWindowSize: options.http2InitialWindowSize ?? DEFAULTS.http2InitialWindowSize,
+        maxHeaderListSize: options.http2MaxHeaderListSize ?? DEFAULTS.http2MaxHeaderListSize,
+        maxFrameSize: options.http2MaxFrameSize ?? DEFAULTS.http2MaxFrameSize,
+        limitRequestFields: options.limitRequestFields ?? DEFAULTS.limitRequestFields,
+        idleMs: (options.keepAlive ?? DEFAULTS.keepAlive) * 1000,
+        sendMs: (options.sendTimeout ?? DEFAULTS.sendTimeout) * 1000,
+        logger: this.#logger,
+      }, listener, handler !== undefined ? handler.expectContinue : (req, res) => {
+        res.writeContinue();
+        listener(req, res);
+      });
+    }
     this.server = this.#createServer();
+  }
+
+  /** HTTP/2 connections open now, and those closed for resetting too many streams (rapid reset). */
+  get http2(): { sessions: number; calmed: number } {
+    return { sessions: this.#h2?.sessions ?? 0, calmed: this.#h2?.calmed ?? 0 };
   }
 
   #upgrades = 0;
@@ -212,7 +251,8 @@ export class WorkerServer {
       connectionsCheckingInterval: 1000,
       requireHostHeader: true,
     };
-    const server = o.tls === undefined ? http.createServer(httpOptions) : https.createServer({ ...httpOptions, ...o.tls });
+    // Over TLS the client picks HTTP/2 or HTTP/1.1 by ALPN, from what the plan offers (protocols.ts).
+    const server = o.tls === undefined ? http.createServer(httpOptions) : https.createServer({ ...httpOptions, ...o.tls, ALPNProtocols: this.protocols.alpn });
     if (o.tls !== undefined) this.#secure(server as https.Server, o.tls);
     // One more than the limit, so that going over it is visible (Node truncates silently).
     const fields = o.limitRequestFields ?? DEFAULTS.limitRequestFields;
@@ -299,19 +339,31 @@ export class WorkerServer {
           if (own !== undefined) Object.defineProperty(socket, key, own);
         }
         if (tcp[kFull]) {
-          release(socket, rawResponse(503));
+          // HTTP/2 has no plain-text answer to give: the connection is closed.
+          if (socket.alpnProtocol === 'h2') socket.destroy();
+          else release(socket, rawResponse(503));
           return;
         }
+      }
+      if (socket.alpnProtocol === 'h2' && this.#h2 !== undefined) {
+        this.#h2.accept(socket);
+        return;
       }
       serve.call(server, socket);
     });
   }
 
   /**
-   * --worker-connections, --send-timeout and --proxy-protocol. Node's own
-   * 'connection' listener (the HTTP parser) runs only for a connection the
-   * worker has room for (a full worker answers 503 before it reads
-   * anything), and after its PROXY header was read.
+   * --worker-connections, --send-timeout, --proxy-protocol and h2c. Node's
+   * own 'connection' listener (the HTTP parser) runs only for a connection
+   * the worker has room for (a full worker answers 503 before it reads
+   * anything), after its PROXY header was read, and (--http2-cleartext)
+   * once its first bytes are not the HTTP/2 preface; one that opens with
+   * the preface goes to the HTTP/2 server instead. h2c is for the peers in
+   * --forwarded-allow-ips (the client the PROXY header named, if any):
+   * from any other, the preface goes to the HTTP/1.1 parser, as if h2c
+   * were off (gunicorn 26's rule: h2c is the hop from a proxy that
+   * terminates TLS, not something to expose).
    */
   #trackConnections(server: http.Server): void {
     const o = this.#options;
@@ -319,8 +371,14 @@ export class WorkerServer {
     const sendMs = (o.sendTimeout ?? DEFAULTS.sendTimeout) * 1000;
     const mode = o.proxyProtocol ?? DEFAULTS.proxyProtocol;
     const secure = o.tls !== undefined;
+    const h2 = this.#h2;
+    // h2c: a cleartext connection's first bytes say whether it speaks HTTP/2 (over TLS, ALPN says it: see #secure).
+    const sniff = this.protocols.h2c ? h2 : undefined;
     // Under TLS always: a stopping worker closes the connections still in their handshake (see close()).
-    if (limit === 0 && sendMs === 0 && mode === 'off' && !secure) return;
+    if (limit === 0 && sendMs === 0 && mode === 'off' && sniff === undefined && !secure) return;
+    const h2Trust = sniff === undefined ? undefined : proxyTrust(o.forwardedAllowIps ?? DEFAULTS.forwardedAllowIps);
+    const h1 = this.protocols.h1;
+    const sniffMs = (o.headersTimeout || DEFAULTS.headersTimeout) * 1000;
     const proxy = mode === 'off'
       ? undefined
       : new ProxyProtocolReader({ mode, allowFrom: o.proxyAllowFrom ?? DEFAULTS.proxyAllowFrom, timeoutMs: (o.headersTimeout || DEFAULTS.headersTimeout) * 1000 });
@@ -355,12 +413,24 @@ export class WorkerServer {
         if (this.#full && open.size < limit) this.#setFull(false);
       });
       if (limit > 0 && open.size >= limit) this.#setFull(true);
-      if (proxy === undefined) parse.call(server, socket);
-      else proxy.read(socket, (s) => {
-        parse.call(server, s);
-        // The reader paused the socket, and put back what followed the header.
-        s.resume();
-      }, (reason, status) => refuse(socket, reason, status));
+      // `paused`: a reader before (PROXY) paused the socket and put back what followed.
+      const serve = (s: Socket, paused: boolean) => {
+        if (sniff === undefined || !h2Trust!(normalizeAddress(s.remoteAddress ?? ''))) {
+          parse.call(server, s);
+          if (paused) s.resume();
+          return;
+        }
+        sniffPreface(s, (preface) => {
+          if (preface) sniff.accept(s);
+          else if (!h1) release(s, rawResponse(505));
+          else {
+            parse.call(server, s);
+            s.resume();
+          }
+        }, sniffMs);
+      };
+      if (proxy === undefined) serve(socket, false);
+      else proxy.read(socket, (s) => serve(s, true), (reason, status) => refuse(socket, reason, status));
     });
     if (sendMs > 0 && this.#sendCheck === undefined) {
       this.#sendCheck = setInterval(() => this.#checkStalled(sendMs), Math.min(1000, sendMs));
@@ -523,6 +593,8 @@ export class WorkerServer {
   async close(graceMs = 30_000, drainMs = DRAIN_MS): Promise<void> {
     this.handler?.stop();
     if (this.container !== undefined) this.container.stopping = true;
+    // HTTP/2 has its own way to say it: GOAWAY now, open streams finish.
+    this.#h2?.close();
     const closing = this.#servers.map((s) => new Promise<void>((resolve) => {
       if (!s.listening) return resolve();
       // net.Server's close, not http.Server's: since Node 19 that one also
@@ -542,6 +614,7 @@ export class WorkerServer {
     }, Math.min(drainMs, graceMs));
     const timer = setTimeout(() => {
       for (const s of this.#servers) s.closeAllConnections();
+      this.#h2?.destroy();
     }, graceMs);
     // WebSockets and other upgraded connections have the grace to finish;
     // those left are told the server is going away a little before its end

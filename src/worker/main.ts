@@ -236,6 +236,13 @@ export async function workerMain(): Promise<void> {
     proxyProtocol: config.proxyProtocol,
     proxyAllowFrom: config.proxyAllowFrom,
     tls,
+    httpProtocols: config.httpProtocols,
+    http2Cleartext: config.http2Cleartext,
+    http2NodeApps: config.http2NodeApps,
+    http2MaxConcurrentStreams: config.http2MaxConcurrentStreams,
+    http2InitialWindowSize: config.http2InitialWindowSize,
+    http2MaxHeaderListSize: config.http2MaxHeaderListSize,
+    http2MaxFrameSize: config.http2MaxFrameSize,
     backlog: config.backlog,
   });
 
@@ -274,6 +281,7 @@ export async function workerMain(): Promise<void> {
     process.exit(EXIT.APP_LOAD_ERROR);
   }
   logger.info({ interface: app.kind, why: app.why }, `serving a ${app.kind} app: ${app.why}`);
+  logger.info({ protocols: server.protocols.served }, server.protocols.summary);
 
   try {
     for (const fd of spec.fds) await server.listenFd(fd);

@@ -118,6 +118,14 @@ describe('bench: npm run bench:smoke', function () {
       assert.ok(run && run.requests > 0 && run.non2xx === 0, `tls / ${server}: ${JSON.stringify(run)}`);
     }
     assert.match(markdown, /## TLS handshakes per second[\s\S]*\*\*gwserver \/ https: \d+\.\d\d\*\*/);
+    // The HTTP/2 section, when h2load is there to run it.
+    if (spawnSync('h2load', ['--version']).status === 0) {
+      assert.match(markdown, /## HTTP\/2 \(h2c\) beside HTTP\/1\.1/);
+      for (const r of results.http2.runs as Array<{ variant: string; rps: number; failed: number; errored: number; non2xx: number }>) {
+        assert.ok(r.rps > 0 && r.failed + r.errored + r.non2xx === 0, `HTTP/2 section: ${JSON.stringify(r)}`);
+      }
+      assert.equal(new Set(results.http2.runs.map((r: { variant: string }) => r.variant)).size, 3);
+    }
     assert.ok(existsSync(path.join(out, 'results.svg')));
     assert.match(readFileSync(path.join(out, 'results.svg'), 'utf8'), /^<svg [^>]*>[\s\S]*<rect [^>]*fill="#2f6fd0"[\s\S]*<\/svg>\n$/);
   });

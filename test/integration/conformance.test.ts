@@ -30,6 +30,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { ROOT, startGwserver, type Gwserver } from '../helpers/gwserver.js';
+import { h2connect, h2request } from '../helpers/h2.js';
 
 const CORPUS = path.join(ROOT, 'test/fixtures/requests');
 const DOC = path.join(ROOT, 'docs/conformance.md');
@@ -903,6 +904,114 @@ describe('gunicorn request corpus (test/fixtures/requests)', function () {
           for (const plan of plans) await runPlan(serverFor(c), c, plan, split, index + 1);
         });
       });
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------
+// The corpus over HTTP/2 (h2c by prior knowledge)
+
+/**
+ * Valid cases whose meaning does not survive translation to HTTP/2 headers,
+ * with the reason: they are not sent over h2c. Every other valid case is
+ * sent as one stream per request (method, target as :path, Host as
+ * :authority, the other fields, the body as DATA), its connection-specific
+ * fields left out (HTTP/2 forbids them: RFC 9113 §8.2.2), and must reach
+ * the app as the corpus says, with SERVER_PROTOCOL HTTP/2.0. Invalid cases
+ * are HTTP/1 framing faults (request line, field syntax, chunked coding,
+ * Content-Length against Transfer-Encoding), which have no HTTP/2 form:
+ * none is sent. docs/conformance.md lists these too.
+ */
+const H2_SKIPS: Record<string, string> = {
+  'valid/009': 'its point is Transfer-Encoding: identity beside Content-Length, HTTP/1 framing',
+  'valid/013': 'its point is the chunk extensions, HTTP/1 framing',
+  'valid/028': 'its point is whitespace before the colon, HTTP/1 field syntax',
+  'valid/099': 'its Content-Length promises more than the file holds (the HTTP/1 case waits for EOF)',
+  'valid/compat_obs_fold': 'its point is obs-fold, HTTP/1 field syntax',
+  'valid/compat_obs_fold_huge': 'its point is obs-fold, HTTP/1 field syntax',
+  'valid/rfc9112_target_authority_connect_01': 'CONNECT: over HTTP/2 it has no :path, and gwserver refuses it (405) as over HTTP/1.1',
+  'valid/rfc9112_target_authority_ipv6_01': 'CONNECT: over HTTP/2 it has no :path, and gwserver refuses it (405) as over HTTP/1.1',
+};
+
+/** HTTP/1.1's connection management, which an HTTP/2 request may not carry (RFC 9113 §8.2.2). */
+const CONNECTION_SPECIFIC = new Set(['CONNECTION', 'KEEP-ALIVE', 'PROXY-CONNECTION', 'TRANSFER-ENCODING', 'UPGRADE', 'TE']);
+
+/** Why a valid case is not sent over h2c, or undefined when it is. */
+function h2SkipReason(c: Case): string | undefined {
+  if (H2_SKIPS[c.id] !== undefined) return H2_SKIPS[c.id];
+  if (c.requests.some((r) => !r.target.startsWith('/') && r.target !== '*')) return 'an absolute-form target: over HTTP/2 its authority is :authority and RAW_URI only the path';
+  if (c.config.proxy_protocol !== undefined) return 'a PROXY protocol case: the header comes before any HTTP';
+  return undefined;
+}
+
+/** A corpus request as it travels over HTTP/2: the headers to send and the request the app must see. */
+function toH2(r: CorpusRequest): { headers: Record<string, string>; body: Buffer; expect: CorpusRequest } {
+  // Every HTTP/2 request names its authority (Node's client adds its own): one without Host gets HOST_ADDED, whatever its version.
+  const req = hasHost(r) ? r : { ...r, headers: [...r.headers, ['HOST', HOST_ADDED] as [string, string]] };
+  const headers: Record<string, string> = { ':method': req.method, ':path': req.target };
+  const kept: Array<[string, string]> = [];
+  for (const [name, value] of req.headers) {
+    if (CONNECTION_SPECIFIC.has(name)) continue;
+    kept.push([name, value]);
+    if (name === 'HOST') {
+      headers[':authority'] = value;
+      continue;
+    }
+    // A repeated field is sent once with its values joined, as the environ joins them
+    // (Node's client refuses a second If-Match, say).
+    const key = name.toLowerCase();
+    const prev = headers[key];
+    headers[key] = prev === undefined ? value : `${prev}${key === 'cookie' ? '; ' : ', '}${value}`;
+  }
+  // Host (from :authority) comes first, as gwserver puts it.
+  kept.sort((a, b) => Number(b[0] === 'HOST') - Number(a[0] === 'HOST'));
+  return { headers, body: Buffer.from(req.body_base64, 'base64'), expect: { ...req, version: '2.0', headers: kept } };
+}
+
+describe('gunicorn request corpus over h2c (valid cases whose meaning survives HTTP/2)', function () {
+  this.timeout(60_000);
+  const servers = new Map<string, Gwserver>();
+  const H2C = ['--http-protocols', 'h1,h2', '--http2-cleartext'];
+  const sent = CASES.filter((c) => c.valid && h2SkipReason(c) === undefined);
+
+  before(async function () {
+    const configs = new Map<string, string[]>();
+    for (const c of sent) configs.set(flagsFor(c.config).join(' '), flagsFor(c.config));
+    await Promise.all([...configs].map(async ([key, flags]) => {
+      servers.set(key, await startGwserver([...H2C, ...flags, APP]));
+    }));
+  });
+
+  after(async function () {
+    await Promise.all([...servers.values()].map((s) => s.stop()));
+  });
+
+  it('H2_SKIPS names only valid cases of the corpus, each with a reason; docs/conformance.md names them', function () {
+    const doc = readFileSync(DOC, 'utf8');
+    for (const id of Object.keys(H2_SKIPS)) {
+      assert.equal(CASES.find((c) => c.id === id)?.valid, true, `${id} is not a valid case`);
+      assert.ok(doc.includes(`\`${id}\``), `docs/conformance.md does not name ${id}`);
+    }
+    const row = /^\| Valid, sent over h2c \| (\d+) \|/m.exec(doc);
+    assert.equal(row === null ? undefined : Number(row[1]), sent.length, 'docs/conformance.md: the row "| Valid, sent over h2c | N |"');
+  });
+
+  for (const c of CASES.filter((x) => x.valid)) {
+    const why = h2SkipReason(c);
+    if (why !== undefined) continue;
+    it(`${c.id} over h2c`, async function () {
+      const server = servers.get(flagsFor(c.config).join(' '))!;
+      const session = await h2connect(server.port);
+      try {
+        for (const [i, r] of c.requests.entries()) {
+          const { headers, body, expect } = toH2(r);
+          const reply = await h2request(session, headers, body.length > 0 ? body : undefined, DEADLINE_MS);
+          const res: Response = { status: reply.status, headers: Object.entries(reply.headers).map(([n, v]) => [n, String(v)]), body: reply.body };
+          checkEcho(res, expect, `${c.id} over h2c, request ${i + 1}`);
+        }
+      } finally {
+        session.close();
+      }
     });
   }
 });

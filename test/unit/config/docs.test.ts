@@ -14,7 +14,7 @@ describe('docs stay true to the code', () => {
 
   it('every setting has a validator that accepts its default, a section and a doc', () => {
     for (const s of ALL) {
-      assert.match(s.name, /^[a-z][A-Za-z]+$/, s.name);
+      assert.match(s.name, /^[a-z][A-Za-z0-9]+$/, s.name);
       assert.ok((SECTIONS as readonly string[]).includes(s.section), s.name);
       assert.ok(s.doc.length > 20, s.name);
       const d = typeof s.default === 'function' ? (s.default as (e: NodeJS.ProcessEnv) => unknown)({}) : s.default;
@@ -31,7 +31,7 @@ describe('docs stay true to the code', () => {
       } else if (s.name === 'app') {
         assert.equal(s.flag, undefined);
       } else {
-        assert.match(s.flag ?? '', /^--[a-z][a-z-]+$/, s.name);
+        assert.match(s.flag ?? '', /^--[a-z][a-z0-9-]+$/, s.name);
       }
     }
   });
