@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import http2 from 'node:http2';
 import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
@@ -131,6 +132,66 @@ describe('TLS', function () {
       await assert.rejects(fetch(`http://127.0.0.1:${srv.port}/`));
     });
   }
+
+  /** One GET over HTTP/2 with TLS (ALPN h2), trusting the test CA: the status, the JSON body and the protocol ALPN chose. */
+  async function h2Get(port: number, urlPath: string): Promise<{ status: number; body: Record<string, unknown>; alpn: string | false | undefined }> {
+    const session = http2.connect(`https://127.0.0.1:${port}`, { ca: readFileSync(certs.ca) });
+    try {
+      return await new Promise((resolve, reject) => {
+        session.once('error', reject);
+        const stream = session.request({ ':path': urlPath });
+        const chunks: Buffer[] = [];
+        let status = 0;
+        stream.on('response', (h) => { status = Number(h[':status']); });
+        stream.on('data', (d: Buffer) => chunks.push(d));
+        stream.on('end', () => resolve({ status, body: JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>, alpn: session.alpnProtocol }));
+        stream.on('error', reject);
+        stream.setTimeout(10_000, () => stream.close());
+      });
+    } finally {
+      session.close();
+    }
+  }
+
+  /** The protocol ALPN picks for a client that offers h2 and http/1.1. */
+  function alpnChoice(port: number): Promise<string | false> {
+    return new Promise((resolve, reject) => {
+      const socket = tls.connect({ host: '127.0.0.1', port, ca: readFileSync(certs.ca), ALPNProtocols: ['h2', 'http/1.1'] }, () => {
+        resolve(socket.alpnProtocol ?? false);
+        socket.destroy();
+      });
+      socket.once('error', reject);
+    });
+  }
+
+  it('HTTP/2 by ALPN (--http-protocols h2,h1): h2 and HTTP/1.1 on one port for gateway and fetch apps; a node app is offered http/1.1 only', async () => {
+    const [gw, fetchSrv, nodeSrv] = await Promise.all([
+      startGwserver(['-w', '1', ...tlsFlags, '--http-protocols', 'h2,h1', `${APP}:gateway`]),
+      startGwserver(['-w', '1', ...tlsFlags, '--http-protocols', 'h2,h1', `${APP}:fetchApp`]),
+      startGwserver(['-w', '1', ...tlsFlags, '--http-protocols', 'h2,h1', '--interface', 'node', `${APP}:node`]),
+    ]);
+    const g = await h2Get(gw.port, '/x');
+    assert.equal(g.status, 200);
+    assert.equal(g.alpn, 'h2');
+    assert.equal(g.body.SERVER_PROTOCOL, 'HTTP/2.0');
+    assert.equal(g.body['wsgi.url_scheme'], 'https');
+    assert.equal(g.body.HTTPS, 'on');
+    assert.match(String(g.body.SSL_PROTOCOL), /^TLSv1\.[23]$/);
+    // The same port over HTTP/1.1 (Node's https client offers no ALPN).
+    const h1 = await httpsGet(certs, gw.port, '/x');
+    assert.equal(h1.status, 200);
+    assert.equal(h1.body.SERVER_PROTOCOL, 'HTTP/1.1');
+    const f = await h2Get(fetchSrv.port, '/y?z=1');
+    assert.equal(f.alpn, 'h2');
+    assert.equal(f.body.url, `https://127.0.0.1:${fetchSrv.port}/y?z=1`);
+    // Express and most node:http frameworks do not take Node's HTTP/2 compatibility API: ALPN settles on http/1.1.
+    assert.equal(await alpnChoice(nodeSrv.port), 'http/1.1');
+    assert.equal(await alpnChoice(gw.port), 'h2');
+    assert.ok(nodeSrv.stderr.some((l) => l.includes('serving HTTP/1.1 only')), nodeSrv.stderr.join('\n'));
+    assert.ok(gw.stderr.some((l) => l.includes('serving h2 and HTTP/1.1')), gw.stderr.join('\n'));
+    const curl = spawnSync('curl', ['-s', '--http2', '--cacert', certs.ca, '-o', '/dev/null', '-w', '%{http_version} %{http_code}', `https://127.0.0.1:${gw.port}/`], { encoding: 'utf8', timeout: 15_000 });
+    if (curl.status === 0) assert.equal(curl.stdout, '2 200');
+  });
 
   it('curl, verifying against the CA, over TLS 1.2 and 1.3; --tls-min-version TLSv1.3 refuses 1.2', async function () {
     if (!hasCommand('curl')) {
