@@ -48,7 +48,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { childPids, freePort, rssKiB } from './lib.mjs';
+import { childPids, freePort, rssKiB, treeCpuUs } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: argv } = parseArgs({
@@ -70,7 +70,6 @@ if (argv.help) {
   process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(2, 10).map((l) => l.replace(/^ \* ?/, '')).join('\n') + '\n');
   process.exit(0);
 }
-const TICK_US = 1e6 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
 const ROUTES = {
   hello: ['http://127.0.0.1:PORT/hello'],
   stream: ['http://127.0.0.1:PORT/stream'],
@@ -106,12 +105,6 @@ function command(v, /** @type {number} */ port) {
   return ['node', path.join(dist, 'cli/bin.js'), '-b', `127.0.0.1:${port}`, '-w', '1', ...logArgs, /** @type {string} */ (argv.app)];
 }
 
-/** utime + stime of a process (all its threads), in µs. */
-function cpuUs(/** @type {number} */ pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) * TICK_US;
-}
 
 function wrk(/** @type {string[]} */ args) {
   const r = spawnSync('taskset', ['-c', '1', 'wrk', '-t1', `-c${argv.connections}`, ...args], { encoding: 'utf8', cwd: ROOT });
@@ -153,9 +146,9 @@ async function measure(variant, route) {
     const served = variant === 'raw' ? (RAW_BASELINE[/** @type {keyof typeof RAW_BASELINE} */ (route)] ?? route) : route;
     const target = ROUTES[/** @type {keyof typeof ROUTES} */ (served)].map((a) => a.replace('PORT', String(port)));
     if (Number(argv.warmup) > 0) wrk([`-d${argv.warmup}s`, ...target]);
-    const before = cpuUs(pid);
+    const before = treeCpuUs(pid);
     const w = wrk([`-d${argv.duration}s`, ...target]);
-    const used = cpuUs(pid) - before;
+    const used = treeCpuUs(pid) - before;
     return { usPerReq: used / w.requests, rps: w.rps, rss, non2xx: w.non2xx, errors: w.errors };
   } finally {
     // SIGTERM: gwserver's worker exits cleanly (and writes --cpu-prof profiles).

@@ -311,21 +311,10 @@ export async function runFrameworks(h) {
     const env = { PM2_HOME: home };
     const port = /** @type {number} */ (await freePort());
     const pm2 = async (/** @type {string[]} */ args, /** @type {number} */ timeoutMs) => {
-      const { proc, pid, exited } = hh.launch(['node', PM2_BIN, ...args], 'pm2', env);
-      let out = '';
-      proc.stdout?.setEncoding('utf8').on('data', (/** @type {string} */ d) => (out += d));
-      proc.stderr?.setEncoding('utf8').on('data', (/** @type {string} */ d) => (out += d));
-      const killer = setTimeout(() => {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // Gone.
-        }
-      }, timeoutMs);
-      const { code, signal } = await exited;
-      clearTimeout(killer);
+      const r = await hh.runTool(['node', PM2_BIN, ...args], 'pm2', timeoutMs, env);
+      const { code, signal } = r;
       // eslint-disable-next-line no-control-regex
-      out = out.replace(/\x1b\[[0-9;]*m/g, '');
+      const out = r.out.replace(/\x1b\[[0-9;]*m/g, '');
       if (code !== 0) throw new Error(`pm2 ${args.join(' ')} failed (${code ?? signal}):\n${out.split('\n').slice(-15).join('\n')}`);
       return out;
     };

@@ -105,19 +105,7 @@ export async function runHttp2(h) {
     'taskset', '-c', '1', 'h2load', '-t1', `-c${v.connections}`, `-m${v.streams}`, ...(v.h1 ? ['--h1'] : []), `-D${seconds}`, `http://127.0.0.1:${port}/hello`,
   ];
   const runH2load = async (/** @type {string[]} */ cmd, /** @type {number} */ seconds) => {
-    const { proc, pid, exited } = h.launch(cmd, 'h2load');
-    let out = '';
-    proc.stdout?.setEncoding('utf8').on('data', (/** @type {string} */ d) => (out += d));
-    proc.stderr?.setEncoding('utf8').on('data', (/** @type {string} */ d) => (out += d));
-    const killer = setTimeout(() => {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Gone.
-      }
-    }, (seconds + 30) * 1000);
-    const { code, signal } = await exited;
-    clearTimeout(killer);
+    const { code, signal, out } = await h.runTool(cmd, 'h2load', (seconds + 30) * 1000);
     if (code !== 0) throw new Error(`h2load failed (${code ?? signal}): ${out.split('\n').slice(-8).join('\n')}`);
     return parseH2load(out);
   };

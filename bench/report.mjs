@@ -21,6 +21,8 @@ const fmt = (/** @type {number} */ v, d = 2) => (Number.isFinite(v) ? v.toFixed(
 const mib = (/** @type {number} */ kib) => fmt(kib / MiB, 1);
 const signed = (/** @type {number} */ v) => `${v >= 0 ? '+' : ''}${fmt(v, 1)}`;
 const ratio = (/** @type {number} */ a, /** @type {number} */ b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a / b : NaN);
+/** Requests per CPU-second of a run's server (NaN for runs that did not record CPU time). */
+const perCpu = (/** @type {any} */ r) => (r.cpuUs > 0 ? r.requests / r.cpuUs : NaN);
 const verdict = (/** @type {boolean | undefined} */ ok) => (ok === undefined ? '-' : ok ? '**PASS**' : '**FAIL**');
 const short = (/** @type {number} */ v) => (!Number.isFinite(v) ? '-' : v >= 10_000 ? `${(v / 1000).toFixed(1)}k` : v >= 1000 ? `${(v / 1000).toFixed(2)}k` : v.toFixed(0));
 const esc = (/** @type {string} */ s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -67,25 +69,17 @@ export function report(results, { median }) {
   const na = (/** @type {string} */ shape, /** @type {string} */ route, /** @type {string} */ server) =>
     results.notApplicable.find((/** @type {any} */ x) => x.shape === shape && x.route === route && x.server === server);
 
-  /** The ratios B / A of requests/s in each round (B and A measured seconds apart in that round). */
-  const roundRatios = (/** @type {string} */ shape, /** @type {[string, string]} */ [routeB, serverB], /** @type {[string, string]} */ [routeA, serverA]) => {
+  /** The ratios B / A of a run's figure (requests/s unless `metric` says otherwise) in each round (B and A measured seconds apart in that round). */
+  const roundRatios = (/** @type {string} */ shape, /** @type {[string, string]} */ [routeB, serverB], /** @type {[string, string]} */ [routeA, serverA], /** @type {(r: any) => number} */ metric = (r) => r.rps) => {
     const out = [];
     for (const b of runs.filter((r) => r.shape === shape && r.route === routeB && r.server === serverB)) {
       const a = runs.find((x) => x.shape === shape && x.route === routeA && x.server === serverA && x.round === b.round);
-      if (a) out.push(ratio(b.rps, a.rps));
+      if (a) out.push(ratio(metric(b), metric(a)));
     }
     return out.filter(Number.isFinite);
   };
-  /** The same for requests per CPU-second of each server's process tree (runs that recorded it). */
-  const cpuRoundRatios = (/** @type {string} */ shape, /** @type {[string, string]} */ [routeB, serverB], /** @type {[string, string]} */ [routeA, serverA]) => {
-    const out = [];
-    const perCpu = (/** @type {any} */ r) => (r.cpuUs > 0 ? r.requests / r.cpuUs : NaN);
-    for (const b of runs.filter((r) => r.shape === shape && r.route === routeB && r.server === serverB)) {
-      const a = runs.find((x) => x.shape === shape && x.route === routeA && x.server === serverA && x.round === b.round);
-      if (a) out.push(ratio(perCpu(b), perCpu(a)));
-    }
-    return out.filter(Number.isFinite);
-  };
+  /** The same for requests per CPU-second of each server's process tree. */
+  const cpuRoundRatios = (/** @type {string} */ shape, /** @type {[string, string]} */ b, /** @type {[string, string]} */ a) => roundRatios(shape, b, a, perCpu);
   /** "; per CPU-second 0.95 [0.93-0.97]", when the runs recorded CPU time. */
   const cpuText = (/** @type {number[]} */ xs) => (xs.length ? `; per CPU-second ${spreadText(xs)}` : '');
   /** "0.93 [0.88-0.97]": the median of the per-round ratios and their spread. */
@@ -487,7 +481,6 @@ export function frameworksMarkdown(fw, median) {
       const ratios = [];
       /** @type {number[]} */
       const cpuRatios = [];
-      const perCpu = (/** @type {any} */ r) => (r.cpuUs > 0 ? r.requests / r.cpuUs : NaN);
       for (const ra of a) {
         const rb = b.find((r) => r.round === ra.round);
         if (rb) {

@@ -482,14 +482,25 @@ function foreignWrkNow() {
   return foreignWrk(live.keys()).length;
 }
 
-async function runWrk(/** @type {string[]} */ cmd, /** @type {number} */ seconds) {
-  const { proc, pid, exited } = launch(cmd, 'wrk');
+/**
+ * Runs a command to its end (wrk, h2load, pm2), its output collected;
+ * killed with its children past `timeoutMs`.
+ * @param {string[]} cmd @param {string} name @param {number} timeoutMs @param {Record<string, string>} [env]
+ * @returns {Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>}
+ */
+async function runTool(cmd, name, timeoutMs, env) {
+  const { proc, pid, exited } = launch(cmd, name, env);
   let out = '';
   proc.stdout?.setEncoding('utf8').on('data', (d) => (out += d));
   proc.stderr?.setEncoding('utf8').on('data', (d) => (out += d));
-  const killer = setTimeout(() => killTree(pid), (seconds + 30) * 1000);
-  const { code } = /** @type {{ code: number | null }} */ (await exited);
+  const killer = setTimeout(() => killTree(pid), timeoutMs);
+  const { code, signal } = /** @type {{ code: number | null; signal: NodeJS.Signals | null }} */ (await exited);
   clearTimeout(killer);
+  return { code, signal, out };
+}
+
+async function runWrk(/** @type {string[]} */ cmd, /** @type {number} */ seconds) {
+  const { code, out } = await runTool(cmd, 'wrk', (seconds + 30) * 1000);
   if (code !== 0) throw new Error(`${cmd.join(' ')} failed (${code}):\n${out}`);
   return parseWrk(out);
 }
@@ -861,7 +872,7 @@ async function main() {
     if (!tryRun('taskset', ['-c', '0', 'true']).ok) throw new Error('taskset (util-linux) is needed for the frameworks section');
     const fw = await runFrameworks({
       ROOT, BIN, tmpDir: path.dirname(ACCESS_LOG), smoke: SMOKE, connections: CONNECTIONS, ...FW,
-      startServer, runWrk, request, launch, adopt, killAdopted, emergencyStops, currentBuild, log, sleep, median, foreignWrkNow,
+      startServer, runWrk, runTool, request, launch, adopt, killAdopted, emergencyStops, currentBuild, log, sleep, median, foreignWrkNow,
     });
     results.frameworks = { ...fw, machine: m, builds: builds.slice(), wallSeconds: (Date.now() - tf) / 1000 };
   } else if (previous?.frameworks) {
@@ -886,7 +897,7 @@ async function main() {
     const th = Date.now();
     if (os.cpus().length < 2) throw new Error('the HTTP/2 section runs per core and needs 2 CPUs (servers on CPU 0, h2load on CPU 1)');
     const h2 = await runHttp2({
-      BIN, smoke: SMOKE, ...H2, startServer, launch, currentBuild, log, median, foreignWrkNow,
+      BIN, smoke: SMOKE, ...H2, startServer, runTool, currentBuild, log, median, foreignWrkNow,
     });
     results.http2 = { ...h2, machine: m, wallSeconds: (Date.now() - th) / 1000 };
   } else if (previous?.http2) {
