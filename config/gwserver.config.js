@@ -209,6 +209,9 @@ export const metricsBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 // Restart the workers when source files change (development only).
 export const reload = false;
 
+// Check every request against the gateway contract (gateway apps only; development only).
+export const validate = false;
+
 // ---------------------------------------------------------------------------
 // Server hooks
 //

@@ -43,3 +43,30 @@ export { fromFetch, toFetch, type FetchHandler, type FetchEnv, type FromFetchOpt
 export { fromNodeHandler, type NodeHandler, type UpgradeHandler, type ServerHook, type FromNodeHandlerOptions } from './interop/node.js';
 export { type InterfaceName, type InterfaceSetting, type ServedApp } from './interop/kinds.js';
 export { metricsRegistry } from './metrics/registry.js';
+export { makeServer, SimpleServer, type MakeServerOptions } from './toolkit/simple-server.js';
+export {
+  testClient,
+  type TestClient,
+  type TestClientOptions,
+  type TestRequestInit,
+  type TestBody,
+  type TestResponse,
+  type TestResponseHead,
+  type StreamingTestResponse,
+  type Params,
+  type QueryValue,
+  type HeaderInit,
+} from './toolkit/test-client.js';
+export { CookieJar, type Cookie, type CookieJarOptions, type SetCookieOptions } from './toolkit/cookie-jar.js';
+export {
+  route,
+  mount,
+  byMethod,
+  routeParams,
+  notFound,
+  ROUTING_ARGS,
+  type RoutingArgs,
+  type MethodTable,
+  type ByMethodOptions,
+  type RouteOptions,
+} from './toolkit/routing.js';

@@ -14,6 +14,7 @@ import type { Config } from '../config/settings.js';
 import { EXIT } from '../ipc/exit-codes.js';
 import type { ServedApp } from '../interop/kinds.js';
 import { loadServedApp } from '../loader/load-app.js';
+import { withValidation } from '../loader/validate.js';
 import { readTls, TlsSetupError } from '../master/tls.js';
 
 export { UsageError, ExitNow } from '../config/load.js';
@@ -70,7 +71,7 @@ export async function checkConfig(target: string, config: Config): Promise<numbe
   }
   let served: ServedApp;
   try {
-    served = await loadServedApp(target, { cwd: process.cwd(), interface: config.interface });
+    served = withValidation(await loadServedApp(target, { cwd: process.cwd(), interface: config.interface }), config.validate, target);
   } catch (err) {
     return fail(err instanceof GatewayError ? err.message : `cannot load ${target}: ${(err as Error).message}`, EXIT.APP_LOAD_ERROR);
   }

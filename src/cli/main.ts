@@ -11,6 +11,7 @@ import { EXIT } from '../ipc/exit-codes.js';
 import { checkConfig, ExitNow, parseArgs, printConfig, UsageError } from './args.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { loadServedApp } from '../loader/load-app.js';
+import { withValidation } from '../loader/validate.js';
 import { Arbiter, type MasterConfig } from '../master/arbiter.js';
 import { reloadConfig, type ResolvedConfig } from '../config/load.js';
 import { BindError, bindAll, inheritedSockets, type ListenSocket } from '../master/sockets.js';
@@ -69,7 +70,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
   if (cfg.preload) {
     // --preload: load the app in the master first, so a broken app stops gwserver before any fork.
     try {
-      await loadServedApp(target, { cwd: process.cwd(), interface: config.interface });
+      withValidation(await loadServedApp(target, { cwd: process.cwd(), interface: config.interface }), config.validate, target);
     } catch (err) {
       logger.error({ err: (err as Error).cause ?? err }, `the app failed to load: ${(err as Error).message}`);
       if (err instanceof GatewayError) return fatal(err.message, EXIT.APP_LOAD_ERROR);

@@ -451,6 +451,11 @@ export const SETTINGS = [
     doc: 'Reload the workers (as on HUP) when a source file changes: `.js`, `.mjs`, `.cjs`, `.ts`, `.json` files under the app\'s directory, outside node_modules and hidden directories. For development only.',
     applies: 'restart',
   }),
+  setting({
+    name: 'validate', flag: '--validate', section: 'Debugging', type: 'bool',
+    default: false, validate: v.bool,
+    doc: 'Run the application under the validator (`validator(app)`, docs/toolkit.md), which checks every request against the gateway contract on both sides: a broken rule is a 500 and an error record naming it (`validator (application): ...`). For development: it adds checks to every request. Gateway apps only: with a node or fetch app (--interface), gwserver says so in one line and exits with code 4. Not in gunicorn (wsgiref.validate is Python\'s).',
+  }),
 
   // ---- Server hooks (config file only)
   hookSetting('onStarting', 'on_starting', 'onStarting(server)',

@@ -14,6 +14,7 @@ import type { Config } from '../config/settings.js';
 import { GatewayError } from '../errors.js';
 import type { ServedApp } from '../interop/kinds.js';
 import { loadServedApp } from '../loader/load-app.js';
+import { withValidation } from '../loader/validate.js';
 import { createLogger, drainLogs, flushLogs, loggerFd, reopenLogs, type Logger } from '../logging/logger.js';
 import { createAccessLog, type AccessLog } from '../logging/access.js';
 import { startWatchdog } from './watchdog.js';
@@ -125,7 +126,7 @@ export async function workerMain(): Promise<void> {
 
   let app: ServedApp;
   try {
-    app = await loadServedApp(spec.target, { cwd: process.cwd(), interface: config.interface });
+    app = withValidation(await loadServedApp(spec.target, { cwd: process.cwd(), interface: config.interface }), config.validate, spec.target);
   } catch (err) {
     const message = err instanceof GatewayError ? err.message : `cannot load ${spec.target}: ${(err as Error).message}`;
     // The one line says where; the error log gets the whole stack, as gunicorn logs the traceback.

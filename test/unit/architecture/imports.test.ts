@@ -9,6 +9,8 @@
  *          +-- loader/   MODULE:CALLABLE -> the app, and which interface it speaks
  *          +-- interop/  node:http and fetch adapters, built on the gateway
  *                +-- gateway/             the interface: environ, startResponse, the handler
+ *   toolkit/             makeServer, testClient, routing: built on worker/, interop/
+ *                        and gateway/ for app authors; only index.ts imports it
  *   logging/, metrics/   observers: the error and access logs, the metrics (both sides)
  *   ipc/                 the master-worker protocol: messages, worker spec and states, exit codes
  *   config/              the settings: data (the registry, validators, bind syntax)
@@ -36,6 +38,8 @@
  *     leaves, the header pairs): the master loads them too.
  *  7. loader/ and interop/ import none of cli/, master/, worker/.
  *  8. nothing outside cli/ imports cli/.
+ *  9. nothing but index.ts (and toolkit/ itself) imports toolkit/: the
+ *     server never depends on what is built for app authors on top of it.
  *
  * Packages and node: modules are free except where a rule says otherwise.
  * An import counts as types only when written `import type`/`export type`,
@@ -183,6 +187,10 @@ const RULES: Rule[] = [
   {
     title: '8. nothing outside cli/ imports cli/',
     breaks: (e) => (e.fromArea !== 'cli' && e.toArea === 'cli' ? 'cli/ is the top: nothing imports it' : undefined),
+  },
+  {
+    title: '9. nothing but index.ts imports toolkit/',
+    breaks: (e) => (e.toArea === 'toolkit' && e.fromArea !== 'toolkit' && e.from !== 'index.ts' ? 'toolkit/ is for app authors: only index.ts exports it' : undefined),
   },
 ];
 

@@ -1,0 +1,19 @@
+/**
+ * `--validate`: the loaded app, wrapped in the validator (gateway/lint.ts)
+ * so that every request checks both sides of the gateway contract, for
+ * development. The validator knows the gateway convention only: a node or
+ * fetch app is refused at boot, in one line, rather than served unchecked
+ * under a flag that says otherwise.
+ *
+ * @module
+ */
+import { GatewayError } from '../errors.js';
+import { validator } from '../gateway/lint.js';
+import type { ServedApp } from '../interop/kinds.js';
+
+/** `served` under the validator when `enabled`; throws GW_APP_LOAD for a node or fetch app. */
+export function withValidation(served: ServedApp, enabled: boolean, target: string): ServedApp {
+  if (!enabled) return served;
+  if (served.kind === 'gateway') return { ...served, app: validator(served.app) };
+  throw new GatewayError('GW_APP_LOAD', `--validate applies to gateway apps only: ${target} is served as a ${served.kind} app (${served.why})`);
+}
