@@ -1,10 +1,15 @@
 /**
  * The seed apps in examples/, each served by a real gwserver process
  * (`gwserver examples/NAME:application` from the repo root) and checked
- * over real sockets with fetch.
+ * over real sockets with fetch; the toolkit's examples run as their
+ * comments say (`node examples/wsgiref.mjs`, `node --test ...`).
  */
 import assert from 'node:assert/strict';
-import { startGwserver, type Gwserver } from '../helpers/gwserver.js';
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { ROOT, startGwserver, type Gwserver } from '../helpers/gwserver.js';
+import { afterTest } from '../helpers/scope.js';
+import { until } from '../helpers/until.js';
 
 /** Starts `gwserver examples/NAME:application` before each test (the root hook kills it after). */
 function serve(name: string): { readonly server: Gwserver } {
@@ -304,5 +309,73 @@ describe('examples/websocket.mjs', function () {
     ws.send('ping');
     assert.equal(await echoed, 'ping');
     ws.close();
+  });
+});
+
+/** Runs `node ...args` from the repo root; killed by pid when the test ends, whatever happened. */
+function runNode(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const proc = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = { stdout: '', stderr: '', code: undefined as number | null | undefined };
+  proc.stdout.setEncoding('utf8').on('data', (d: string) => (out.stdout += d));
+  proc.stderr.setEncoding('utf8').on('data', (d: string) => (out.stderr += d));
+  proc.on('exit', (code) => (out.code = code));
+  afterTest(() => {
+    if (out.code === undefined && proc.pid !== undefined) process.kill(proc.pid, 'SIGKILL');
+  });
+  return { proc, out };
+}
+
+describe('examples/router.mjs', function () {
+  const ctx = serve('router.mjs');
+
+  it('mounts the base64 form under /base64/, its links following the mount', async function () {
+    const index = await html(await fetch(`${ctx.server.url}/`), 200);
+    assert.match(index, /<a href="base64\/">/);
+    const redirect = await fetch(`${ctx.server.url}/base64`, { redirect: 'manual' });
+    assert.equal(redirect.status, 308);
+    assert.equal(redirect.headers.get('location'), '/base64/');
+    const front = await html(await fetch(`${ctx.server.url}/base64/`), 200);
+    assert.match(front, /<form action="encode" method="get">/);
+    const body = await html(await fetch(`${ctx.server.url}/base64/encode?${form({ mystring: 'hello' })}`), 200);
+    assert.match(body, /<pre id="result">aGVsbG8=<\/pre>/);
+    assert.match(body, /<a href="\/base64\/">Encode another string<\/a>/);
+  });
+
+  it('answers a path parameter as JSON, 405 with Allow for another method, 404 elsewhere', async function () {
+    const json = await fetch(`${ctx.server.url}/api/base64/caf%C3%A9`);
+    assert.deepEqual(await json.json(), { text: 'café', base64: Buffer.from('café').toString('base64') });
+    const post = await fetch(`${ctx.server.url}/base64/encode`, { method: 'POST', body: 'x' });
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.get('allow'), 'GET, HEAD, OPTIONS');
+    assert.equal((await fetch(`${ctx.server.url}/apix`)).status, 404);
+  });
+
+  it('examples/router.test.mjs passes under node --test, as its comment says', async function () {
+    const run = runNode(['--test', 'examples/router.test.mjs']);
+    await until(() => run.out.code !== undefined, 30_000, 'node --test to finish');
+    assert.equal(run.out.code, 0, run.out.stdout + run.out.stderr);
+    assert.match(run.out.stdout, /# pass 6/);
+  });
+});
+
+describe('examples/wsgiref.mjs', function () {
+  it('serves with makeServer and logs each request in the common log format', async function () {
+    const run = runNode(['examples/wsgiref.mjs'], { PORT: '0' });
+    const url = await until(() => /Serving on (http:\/\/\S+) \.\.\./.exec(run.out.stdout)?.[1], 15_000, () => `the "Serving on" line; stderr: ${run.out.stderr}`);
+    const res = await fetch(`${url}/hi`);
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'Hello world! You asked for /hi\n');
+    const line = await until(() => run.out.stderr.split('\n').find((l) => l.includes('"GET /hi')), 5000, 'the request line');
+    assert.match(line, /^\S+ - - \[\d{2}\/[A-Z][a-z]{2}\/\d{4} \d{2}:\d{2}:\d{2}\] "GET \/hi HTTP\/1\.1" 200 31$/);
+  });
+});
+
+describe('examples/README.md', function () {
+  it('lists every example in examples/', function () {
+    const readme = readFileSync(`${ROOT}/examples/README.md`, 'utf8');
+    for (const file of readdirSync(`${ROOT}/examples`)) {
+      if (file === 'README.md') continue;
+      assert.ok(readme.includes(`\`${file}\``), `examples/README.md does not list ${file}`);
+    }
   });
 });

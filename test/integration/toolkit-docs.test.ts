@@ -1,0 +1,38 @@
+/**
+ * docs/toolkit.md's examples run as written: every ```js block there is a
+ * complete ES module importing from 'gwserver' (the built package, found by
+ * its own name from the repository root), run with node; it must exit 0.
+ * (```ts blocks are fragments that show a shape, and are not run.)
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { ROOT } from '../helpers/gwserver.js';
+import { afterTest } from '../helpers/scope.js';
+import { until } from '../helpers/until.js';
+
+const DOC = readFileSync(`${ROOT}/docs/toolkit.md`, 'utf8');
+const BLOCKS = [...DOC.matchAll(/^```js\n([\s\S]*?)^```$/gm)].map((m) => ({ code: m[1]!, line: DOC.slice(0, m.index).split('\n').length }));
+
+describe('docs/toolkit.md examples run as written', function () {
+  this.timeout(30_000);
+
+  it('has runnable examples', function () {
+    assert.ok(BLOCKS.length >= 5, `found ${BLOCKS.length} js blocks`);
+  });
+
+  for (const { code, line } of BLOCKS) {
+    it(`the example at docs/toolkit.md:${line}`, async function () {
+      const proc = spawn(process.execPath, ['--input-type=module', '-e', code], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      const out = { text: '', code: undefined as number | null | undefined };
+      proc.stdout.setEncoding('utf8').on('data', (d: string) => (out.text += d));
+      proc.stderr.setEncoding('utf8').on('data', (d: string) => (out.text += d));
+      proc.on('exit', (c) => (out.code = c));
+      afterTest(() => {
+        if (out.code === undefined && proc.pid !== undefined) process.kill(proc.pid, 'SIGKILL');
+      });
+      await until(() => out.code !== undefined, 20_000, () => `the example to exit; output so far:\n${out.text}`);
+      assert.equal(out.code, 0, out.text);
+    });
+  }
+});
