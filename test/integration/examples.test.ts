@@ -5,10 +5,9 @@
  * comments say (`node examples/wsgiref.mjs`, `node --test ...`).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { ROOT, startGwserver, type Gwserver } from '../helpers/gwserver.js';
-import { afterTest } from '../helpers/scope.js';
+import { runNode } from '../helpers/run-node.js';
 import { until } from '../helpers/until.js';
 
 /** Starts `gwserver examples/NAME:application` before each test (the root hook kills it after). */
@@ -312,19 +311,6 @@ describe('examples/websocket.mjs', function () {
   });
 });
 
-/** Runs `node ...args` from the repo root; killed by pid when the test ends, whatever happened. */
-function runNode(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const proc = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const out = { stdout: '', stderr: '', code: undefined as number | null | undefined };
-  proc.stdout.setEncoding('utf8').on('data', (d: string) => (out.stdout += d));
-  proc.stderr.setEncoding('utf8').on('data', (d: string) => (out.stderr += d));
-  proc.on('exit', (code) => (out.code = code));
-  afterTest(() => {
-    if (out.code === undefined && proc.pid !== undefined) process.kill(proc.pid, 'SIGKILL');
-  });
-  return { proc, out };
-}
-
 describe('examples/router.mjs', function () {
   const ctx = serve('router.mjs');
 
@@ -352,20 +338,19 @@ describe('examples/router.mjs', function () {
 
   it('examples/router.test.mjs passes under node --test, as its comment says', async function () {
     const run = runNode(['--test', 'examples/router.test.mjs']);
-    await until(() => run.out.code !== undefined, 30_000, 'node --test to finish');
-    assert.equal(run.out.code, 0, run.out.stdout + run.out.stderr);
-    assert.match(run.out.stdout, /# pass 6/);
+    assert.equal(await run.exited(30_000), 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /# pass 6/);
   });
 });
 
 describe('examples/wsgiref.mjs', function () {
   it('serves with makeServer and logs each request in the common log format', async function () {
     const run = runNode(['examples/wsgiref.mjs'], { PORT: '0' });
-    const url = await until(() => /Serving on (http:\/\/\S+) \.\.\./.exec(run.out.stdout)?.[1], 15_000, () => `the "Serving on" line; stderr: ${run.out.stderr}`);
+    const url = await until(() => /Serving on (http:\/\/\S+) \.\.\./.exec(run.stdout)?.[1], 15_000, () => `the "Serving on" line; stderr: ${run.stderr}`);
     const res = await fetch(`${url}/hi`);
     assert.equal(res.status, 200);
     assert.equal(await res.text(), 'Hello world! You asked for /hi\n');
-    const line = await until(() => run.out.stderr.split('\n').find((l) => l.includes('"GET /hi')), 5000, 'the request line');
+    const line = await until(() => run.stderr.split('\n').find((l) => l.includes('"GET /hi')), 5000, 'the request line');
     assert.match(line, /^\S+ - - \[\d{2}\/[A-Z][a-z]{2}\/\d{4} \d{2}:\d{2}:\d{2}\] "GET \/hi HTTP\/1\.1" 200 31$/);
   });
 });

@@ -5,11 +5,9 @@
  * (```ts blocks are fragments that show a shape, and are not run.)
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { ROOT } from '../helpers/gwserver.js';
-import { afterTest } from '../helpers/scope.js';
-import { until } from '../helpers/until.js';
+import { runNode } from '../helpers/run-node.js';
 
 const DOC = readFileSync(`${ROOT}/docs/toolkit.md`, 'utf8');
 const BLOCKS = [...DOC.matchAll(/^```js\n([\s\S]*?)^```$/gm)].map((m) => ({ code: m[1]!, line: DOC.slice(0, m.index).split('\n').length }));
@@ -23,16 +21,8 @@ describe('docs/toolkit.md examples run as written', function () {
 
   for (const { code, line } of BLOCKS) {
     it(`the example at docs/toolkit.md:${line}`, async function () {
-      const proc = spawn(process.execPath, ['--input-type=module', '-e', code], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-      const out = { text: '', code: undefined as number | null | undefined };
-      proc.stdout.setEncoding('utf8').on('data', (d: string) => (out.text += d));
-      proc.stderr.setEncoding('utf8').on('data', (d: string) => (out.text += d));
-      proc.on('exit', (c) => (out.code = c));
-      afterTest(() => {
-        if (out.code === undefined && proc.pid !== undefined) process.kill(proc.pid, 'SIGKILL');
-      });
-      await until(() => out.code !== undefined, 20_000, () => `the example to exit; output so far:\n${out.text}`);
-      assert.equal(out.code, 0, out.text);
+      const run = runNode(['--input-type=module', '-e', code]);
+      assert.equal(await run.exited(), 0, run.stdout + run.stderr);
     });
   }
 });
