@@ -71,7 +71,7 @@ export async function checkConfig(target: string, config: Config): Promise<numbe
   }
   let served: ServedApp;
   try {
-    served = withValidation(await loadServedApp(target, { cwd: process.cwd(), interface: config.interface }), config.validate, target);
+    served = await withValidation(await loadServedApp(target, { cwd: process.cwd(), interface: config.interface }), config.validate, target);
   } catch (err) {
     return fail(err instanceof GatewayError ? err.message : `cannot load ${target}: ${(err as Error).message}`, EXIT.APP_LOAD_ERROR);
   }

@@ -70,7 +70,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
   if (cfg.preload) {
     // --preload: load the app in the master first, so a broken app stops gwserver before any fork.
     try {
-      withValidation(await loadServedApp(target, { cwd: process.cwd(), interface: config.interface }), config.validate, target);
+      await withValidation(await loadServedApp(target, { cwd: process.cwd(), interface: config.interface }), config.validate, target);
     } catch (err) {
       logger.error({ err: (err as Error).cause ?? err }, `the app failed to load: ${(err as Error).message}`);
       if (err instanceof GatewayError) return fatal(err.message, EXIT.APP_LOAD_ERROR);

@@ -8,12 +8,18 @@
  * @module
  */
 import { GatewayError } from '../errors.js';
-import { validator } from '../gateway/lint.js';
 import type { ServedApp } from '../interop/kinds.js';
 
-/** `served` under the validator when `enabled`; throws GW_APP_LOAD for a node or fetch app. */
-export function withValidation(served: ServedApp, enabled: boolean, target: string): ServedApp {
+/**
+ * `served` under the validator when `enabled`; rejects with GW_APP_LOAD for
+ * a node or fetch app. The validator is loaded only then: a master or a
+ * worker without --validate never carries it.
+ */
+export async function withValidation(served: ServedApp, enabled: boolean, target: string): Promise<ServedApp> {
   if (!enabled) return served;
-  if (served.kind === 'gateway') return { ...served, app: validator(served.app) };
-  throw new GatewayError('GW_APP_LOAD', `--validate applies to gateway apps only: ${target} is served as a ${served.kind} app (${served.why})`);
+  if (served.kind !== 'gateway') {
+    throw new GatewayError('GW_APP_LOAD', `--validate applies to gateway apps only: ${target} is served as a ${served.kind} app (${served.why})`);
+  }
+  const { validator } = await import('../gateway/lint.js');
+  return { ...served, app: validator(served.app) };
 }

@@ -126,7 +126,7 @@ export async function workerMain(): Promise<void> {
 
   let app: ServedApp;
   try {
-    app = withValidation(await loadServedApp(spec.target, { cwd: process.cwd(), interface: config.interface }), config.validate, spec.target);
+    app = await withValidation(await loadServedApp(spec.target, { cwd: process.cwd(), interface: config.interface }), config.validate, spec.target);
   } catch (err) {
     const message = err instanceof GatewayError ? err.message : `cannot load ${spec.target}: ${(err as Error).message}`;
     // The one line says where; the error log gets the whole stack, as gunicorn logs the traceback.
