@@ -61,6 +61,7 @@ interface Ran {
   code: number | null;
   /** stdout and stderr, as they came. */
   out: string;
+  stdout: string;
 }
 
 /** Runs a command to its exit (killed by pid at the deadline, or when the test ends). */
@@ -71,7 +72,11 @@ function run(file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv =
       if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     });
     let out = '';
-    p.stdout.on('data', (d) => (out += d));
+    let stdout = '';
+    p.stdout.on('data', (d) => {
+      out += d;
+      stdout += d;
+    });
     p.stderr.on('data', (d) => (out += d));
     const timer = setTimeout(() => {
       p.kill('SIGKILL');
@@ -80,7 +85,7 @@ function run(file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv =
     p.on('error', reject);
     p.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, out });
+      resolve({ code, out, stdout });
     });
   });
 }
@@ -188,7 +193,7 @@ describe('the npm package (npm pack, installed as the README says)', function ()
     const dest = tempDir('gw-pack-');
     const ran = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dest], ROOT);
     assert.equal(ran.code, 0, ran.out);
-    packed = JSON.parse(ran.out.slice(ran.out.indexOf('[')))[0];
+    packed = JSON.parse(ran.stdout)[0];
     tarball = path.join(dest, packed.filename);
     cjs = await setUp('commonjs', tarball);
     esm = await setUp('module', tarball);
@@ -307,15 +312,20 @@ describe('the npm package (npm pack, installed as the README says)', function ()
       writeFileSync(file, `${JSON.stringify(pkg, null, 2)}\n`);
     }
 
+    /** `npm start -- -b 127.0.0.1:0` in the CommonJS project, with the README's app and start script. */
+    async function npmStart(withExec: boolean): Promise<{ srv: Gwserver; master: number }> {
+      writeReadmeApp(cjs);
+      setStart(cjs, startScript(withExec));
+      const srv = await serve(cjs, ['-b', '127.0.0.1:0'], { command: ['npm', 'start', '--'] });
+      return { srv, master: masterPid(srv) };
+    }
+
     it("this repository's own npm start execs node", function () {
       assert.match(PKG.scripts.start ?? '', /^exec node dist\/cli\/bin\.js /);
     });
 
     it("with exec in the script, a TERM to npm's pid stops gwserver and frees the port", async function () {
-      writeReadmeApp(cjs);
-      setStart(cjs, startScript(true));
-      const srv = await serve(cjs, ['-b', '127.0.0.1:0'], { command: ['npm', 'start', '--'] });
-      const master = masterPid(srv);
+      const { srv, master } = await npmStart(true);
       assert.equal(parentPid(master), srv.pid, "with exec, npm's child is the master itself");
       assert.equal((await get(srv)).status, 200);
       process.kill(srv.pid, 'SIGTERM');
@@ -324,10 +334,7 @@ describe('the npm package (npm pack, installed as the README says)', function ()
     });
 
     it("without exec, a TERM to npm's pid ends npm and leaves gwserver serving on its port", async function () {
-      writeReadmeApp(cjs);
-      setStart(cjs, startScript(false));
-      const srv = await serve(cjs, ['-b', '127.0.0.1:0'], { command: ['npm', 'start', '--'] });
-      const master = masterPid(srv);
+      const { srv, master } = await npmStart(false);
       assert.notEqual(parentPid(master), srv.pid, "without exec, a shell stands between npm and the master");
       process.kill(srv.pid, 'SIGTERM');
       await srv.exited;
