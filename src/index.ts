@@ -43,3 +43,19 @@ export { fromFetch, toFetch, type FetchHandler, type FetchEnv, type FromFetchOpt
 export { fromNodeHandler, type NodeHandler, type UpgradeHandler, type ServerHook, type FromNodeHandlerOptions } from './interop/node.js';
 export { type InterfaceName, type InterfaceSetting, type ServedApp } from './interop/kinds.js';
 export { metricsRegistry } from './metrics/registry.js';
+export {
+  forms,
+  parseForm,
+  formParts,
+  isFormType,
+  Form,
+  FORM_KEY,
+  FORM_PARTS_KEY,
+  type FormLimits,
+  type FormOptions,
+  type FormsOptions,
+  type FormPart,
+  type FieldPart,
+  type FilePart,
+  type UploadedFile,
+} from './middleware/forms.js';
