@@ -59,3 +59,12 @@ export {
   type FilePart,
   type UploadedFile,
 } from './middleware/forms.js';
+export {
+  basicAuth,
+  parseBasic,
+  safeEqual,
+  verifyUsers,
+  type BasicAuthOptions,
+  type BasicCredentials,
+  type BasicVerifier,
+} from './middleware/auth.js';
