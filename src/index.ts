@@ -68,3 +68,17 @@ export {
   type BasicCredentials,
   type BasicVerifier,
 } from './middleware/auth.js';
+export {
+  sessions,
+  Session,
+  MemoryStore,
+  RedisStore,
+  SESSION_KEY,
+  MAX_COOKIE_BYTES,
+  type SessionData,
+  type SessionStore,
+  type SessionOptions,
+  type SessionCookieOptions,
+  type RedisClientLike,
+  type RedisStoreOptions,
+} from './middleware/sessions.js';
