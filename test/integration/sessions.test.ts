@@ -7,12 +7,10 @@
  * session without a user, and the cookie expired; nothing stays open.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { createClient } from 'redis';
 import { RedisStore } from '../../src/middleware/sessions.js';
 import { startGwserver, type Gwserver } from '../helpers/gwserver.js';
-import { freePort } from '../helpers/free-port.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { request, type Reply } from '../helpers/http.js';
 import { afterTest } from '../helpers/scope.js';
 import { until } from '../helpers/until.js';
@@ -139,35 +137,17 @@ describe('sessions (gwserver -w 2)', function () {
 
   describe('in Redis', function () {
     let url: string;
-    let redis: ReturnType<typeof createClient>;
-    let proc: ChildProcess | undefined;
+    let redis: RedisServer['client'];
+    let server: RedisServer;
 
     before(async function () {
-      if (spawnSync('redis-server', ['--version']).error) {
-        throw new Error('redis-server is missing: apt-get install redis-server (.ci/run installs it)');
-      }
-      const port = await freePort();
-      proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-      url = `redis://127.0.0.1:${port}`;
-      redis = createClient({ url });
-      redis.on('error', () => {});
-      await until(async () => {
-        try {
-          await redis.connect();
-          return true;
-        } catch {
-          return false;
-        }
-      }, 10_000, 'redis-server to accept connections');
+      server = await startRedis();
+      url = server.url;
+      redis = server.client;
     });
 
     after(async function () {
-      if (redis?.isOpen) await redis.quit();
-      if (proc !== undefined && proc.exitCode === null && proc.signalCode === null) {
-        const exited = new Promise((resolve) => proc!.once('exit', resolve));
-        process.kill(proc.pid!, 'SIGKILL');
-        await exited;
-      }
+      await server?.stop();
     });
 
     it('RedisStore takes a node-redis client as it is: set with a TTL, get, destroy', async function () {
