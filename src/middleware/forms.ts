@@ -99,7 +99,7 @@ export interface FilePart {
   kind: 'file';
   /** The form field's name. */
   name: string;
-  /** The file name the client gave, as it gave it: never use it as a path. */
+  /** The file name the client gave, without any directory part (busboy drops it); still the client's: never use it as a path. */
   filename: string;
   mimeType: string;
   /** The part's Content-Transfer-Encoding (usually `7bit`), as busboy reports it. */
@@ -115,7 +115,7 @@ export type FormPart = FieldPart | FilePart;
 export interface UploadedFile {
   /** The form field's name. */
   field: string;
-  /** The file name the client gave (never used for `path`). */
+  /** The file name the client gave, without any directory part (never used for `path`). */
   filename: string;
   mimeType: string;
   encoding: string;
@@ -175,8 +175,14 @@ export function isFormType(contentType: string | undefined): boolean {
   return type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data';
 }
 
-const tooLarge = (what: string) => new GatewayError('GW_BODY_TOO_LARGE', `form: ${what}`);
-const malformed = (what: string, cause?: unknown) => new GatewayError('GW_BAD_REQUEST', `form: ${what}`, { cause });
+/** The errors that are the form's fault (the client's), as opposed to the input's or the app's. */
+const formErrors = new WeakSet<Error>();
+const formError = (err: GatewayError) => {
+  formErrors.add(err);
+  return err;
+};
+const tooLarge = (what: string) => formError(new GatewayError('GW_BODY_TOO_LARGE', `form: ${what}`));
+const malformed = (what: string, cause?: unknown) => formError(new GatewayError('GW_BAD_REQUEST', `form: ${what}`, { cause }));
 
 /**
  * The parts of the request's form body, one at a time, as they arrive.
@@ -218,7 +224,7 @@ function explain(parts: object | undefined, err: unknown): unknown {
 async function* readParts(environ: Environ, options: FormOptions, state: { failure?: unknown }): AsyncGenerator<FormPart, void, undefined> {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   if (!isFormType(environ.CONTENT_TYPE)) {
-    throw new GatewayError('GW_UNSUPPORTED_MEDIA_TYPE', `form: the body is ${environ.CONTENT_TYPE ? `"${environ.CONTENT_TYPE}"` : 'without a Content-Type'}, not application/x-www-form-urlencoded or multipart/form-data`);
+    throw formError(new GatewayError('GW_UNSUPPORTED_MEDIA_TYPE', `form: the body is ${environ.CONTENT_TYPE ? `"${environ.CONTENT_TYPE}"` : 'without a Content-Type'}, not application/x-www-form-urlencoded or multipart/form-data`));
   }
   let parser: busboy.Busboy;
   try {
@@ -365,7 +371,7 @@ const STATUS_LINES: Record<number, string> = {
 
 /** The answer to a form error, or undefined for any other error (the server's to handle). */
 function refusal(err: unknown, startResponse: StartResponse): Body | undefined {
-  if (!(err instanceof GatewayError) || !err.message.startsWith('form: ')) return undefined;
+  if (!(err instanceof GatewayError) || !formErrors.has(err)) return undefined;
   const status = STATUS_LINES[err.status];
   if (status === undefined) return undefined;
   // The rest of the body is not read: the connection cannot be reused.

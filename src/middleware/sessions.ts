@@ -342,6 +342,8 @@ const nowSeconds = () => Math.floor(Date.now() / 1000);
  */
 export function sessions(options: SessionOptions): Middleware {
   const name = options.name ?? 'gwsession';
+  // A bad name (or attribute) fails here, at startup, rather than in the first startResponse.
+  stringifySetCookie(name, 'x', { path: options.cookie?.path, domain: options.cookie?.domain });
   const codec = new Codec(Array.isArray(options.secret) ? options.secret : [options.secret], name);
   const maxAge = options.maxAge ?? 86_400;
   if (!Number.isInteger(maxAge) || maxAge <= 0) throw new TypeError('sessions: maxAge must be a positive whole number of seconds');

@@ -162,6 +162,27 @@ describe('sessions (gwserver -w 2)', function () {
       assert.equal(await store.get('bad'), undefined);
     });
 
+    it("RedisStore takes ioredis's shape: set(key, value, 'EX', ttl) positional", async function () {
+      // ioredis is not a dependency: this client speaks its calling convention over the real connection.
+      const calls: unknown[][] = [];
+      const ioredisLike = {
+        get: (key: string) => redis.get(key),
+        del: (key: string) => redis.del(key),
+        set: (key: string, value: string, ...args: Array<string | number>) => {
+          calls.push(args);
+          return redis.sendCommand(['SET', key, value, ...args.map(String)]);
+        },
+      };
+      const store = new RedisStore(ioredisLike, { prefix: 'io:' });
+      await store.set('abc', { a: 1 }, 50);
+      assert.deepEqual(calls, [['EX', 50]]);
+      assert.deepEqual(await store.get('abc'), { a: 1 });
+      const ttl = await redis.ttl('io:abc');
+      assert.ok(ttl > 40 && ttl <= 50, `TTL ${ttl}`);
+      await store.destroy('abc');
+      assert.equal(await redis.exists('io:abc'), 0);
+    });
+
     common('redis', () => ({ SESSION_SECRETS: K1, REDIS_URL: url }));
 
     it('keeps the session in Redis with its TTL; a new id on login; logout deletes it', async function () {
