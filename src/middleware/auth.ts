@@ -14,10 +14,27 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Application, Environ, Middleware } from '../gateway/types.js';
 import { refuse } from './body.js';
 
-/** Decides whether a user name and password are good; may be async. */
+/**
+ * Decides whether a user name and password are good; may be async.
+ *
+ * @example
+ * ```ts
+ * const verify: BasicVerifier = async (user, password) => {
+ *   const row = await db.user(user);
+ *   return row !== undefined && (await checkPassword(password, row.hash));
+ * };
+ * ```
+ */
 export type BasicVerifier = (user: string, password: string, environ: Environ) => boolean | Promise<boolean>;
 
-/** Options of {@link basicAuth}: `verify` or `users` (not both). */
+/**
+ * Options of {@link basicAuth}: `verify` or `users` (not both).
+ *
+ * @example
+ * ```ts
+ * const options: BasicAuthOptions = { realm: 'metrics', users: { prometheus: process.env.SCRAPE_PASSWORD! } };
+ * ```
+ */
 export interface BasicAuthOptions {
   /** The protection space named in the challenge (default `"Restricted"`). */
   realm?: string;
@@ -63,7 +80,14 @@ export function verifyUsers(users: Record<string, string>): BasicVerifier {
   };
 }
 
-/** The credentials of a `Basic` Authorization header. */
+/**
+ * The credentials of a `Basic` Authorization header.
+ *
+ * @example
+ * ```ts
+ * const { user, password }: BasicCredentials = parseBasic(environ) ?? { user: '', password: '' };
+ * ```
+ */
 export interface BasicCredentials {
   user: string;
   password: string;

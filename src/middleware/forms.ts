@@ -30,14 +30,35 @@ import { GatewayError } from '../errors.js';
 import type { Application, Body, Environ, Middleware, StartResponse } from '../gateway/types.js';
 import { refuse, withClose } from './body.js';
 
-/** The environ key where `forms()` puts the parsed {@link Form}. */
+/**
+ * The environ key where `forms()` puts the parsed {@link Form}.
+ *
+ * @example
+ * ```ts
+ * const form = environ[FORM_KEY] as Form | undefined; // environ['gwserver.form']
+ * ```
+ */
 export const FORM_KEY = 'gwserver.form';
-/** The environ key where `forms({ files: 'stream' })` puts the {@link formParts} iterator. */
+/**
+ * The environ key where `forms({ files: 'stream' })` puts the {@link formParts} iterator.
+ *
+ * @example
+ * ```ts
+ * for await (const part of environ[FORM_PARTS_KEY] as AsyncIterable<FormPart>) console.log(part.kind, part.name);
+ * ```
+ */
 export const FORM_PARTS_KEY = 'gwserver.form_parts';
 
 const MiB = 1024 * 1024;
 
-/** Limits on a form body; going over any of them refuses the request with 413. */
+/**
+ * Limits on a form body; going over any of them refuses the request with 413.
+ *
+ * @example
+ * ```ts
+ * const limits: FormLimits = { files: 1, fileSize: 20 * 1024 * 1024, fields: 20 };
+ * ```
+ */
 export interface FormLimits {
   /** Text fields (default 1000). */
   fields?: number;
@@ -65,7 +86,14 @@ const DEFAULT_LIMITS: Required<FormLimits> = {
   headerPairs: 2000,
 };
 
-/** Options of {@link formParts}, {@link parseForm} and {@link forms}. */
+/**
+ * Options of {@link formParts}, {@link parseForm} and {@link forms}.
+ *
+ * @example
+ * ```ts
+ * const form = await parseForm(environ, { limits: { fileSize: 1 << 20 }, tmpdir: '/var/tmp/uploads' });
+ * ```
+ */
 export interface FormOptions {
   /** Limits (each one not given takes its default). */
   limits?: FormLimits;
@@ -73,7 +101,14 @@ export interface FormOptions {
   tmpdir?: string;
 }
 
-/** Options of the {@link forms} middleware. */
+/**
+ * Options of the {@link forms} middleware.
+ *
+ * @example
+ * ```ts
+ * compose(forms({ files: 'stream', limits: { fileSize: 1 << 30 } }))(app);
+ * ```
+ */
 export interface FormsOptions extends FormOptions {
   /**
    * `'disk'` (the default): files are written to a temporary directory
@@ -85,7 +120,14 @@ export interface FormsOptions extends FormOptions {
   files?: 'disk' | 'stream';
 }
 
-/** A text field of a form, as {@link formParts} yields it. */
+/**
+ * A text field of a form, as {@link formParts} yields it.
+ *
+ * @example
+ * ```ts
+ * if (part.kind === 'field') params.append(part.name, part.value);
+ * ```
+ */
 export interface FieldPart {
   kind: 'field';
   name: string;
@@ -94,7 +136,14 @@ export interface FieldPart {
   mimeType: string;
 }
 
-/** A file of a multipart form, as {@link formParts} yields it. */
+/**
+ * A file of a multipart form, as {@link formParts} yields it.
+ *
+ * @example
+ * ```ts
+ * if (part.kind === 'file') await pipeline(part.stream, createWriteStream(`/srv/in/${randomUUID()}`));
+ * ```
+ */
 export interface FilePart {
   kind: 'file';
   /** The form field's name. */
@@ -108,10 +157,25 @@ export interface FilePart {
   stream: Readable;
 }
 
-/** One part of a form. */
+/**
+ * One part of a form: a {@link FieldPart} or a {@link FilePart}, told apart by `kind`.
+ *
+ * @example
+ * ```ts
+ * const describe = (part: FormPart) => (part.kind === 'file' ? `${part.name}: ${part.filename}` : `${part.name}=${part.value}`);
+ * ```
+ */
 export type FormPart = FieldPart | FilePart;
 
-/** A file `parseForm` saved to disk. */
+/**
+ * A file `parseForm` saved to disk.
+ *
+ * @example
+ * ```ts
+ * const upload: UploadedFile | undefined = form.file('report');
+ * if (upload) await rename(upload.path, `/srv/reports/${randomUUID()}`);
+ * ```
+ */
 export interface UploadedFile {
   /** The form field's name. */
   field: string;
@@ -169,7 +233,15 @@ export class Form {
   }
 }
 
-/** Whether a Content-Type is one of the two form types. */
+/**
+ * Whether a Content-Type is one of the two form types.
+ *
+ * @example
+ * ```ts
+ * isFormType('multipart/form-data; boundary=x'); // true
+ * isFormType('application/json'); // false
+ * ```
+ */
 export function isFormType(contentType: string | undefined): boolean {
   const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
   return type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data';

@@ -18,15 +18,41 @@ import { GatewayError } from '../errors.js';
 import type { Application, Body, Environ, Middleware, StartResponse } from '../gateway/types.js';
 import { withClose } from './body.js';
 
-/** The environ key where `sessions()` puts the request's {@link Session}. */
+/**
+ * The environ key where `sessions()` puts the request's {@link Session}.
+ *
+ * @example
+ * ```ts
+ * const session = environ[SESSION_KEY] as Session; // environ['gwserver.session']
+ * ```
+ */
 export const SESSION_KEY = 'gwserver.session';
 
-/** What a session holds: JSON values by name. */
+/**
+ * What a session holds: JSON values by name.
+ *
+ * @example
+ * ```ts
+ * const data: SessionData = { user: 'ada', cart: [17, 42] };
+ * ```
+ */
 export type SessionData = Record<string, unknown>;
 
 /**
  * Where server-side sessions are kept. `ttl` is in seconds: the store may
  * forget the session after it (and `get` must not return it then).
+ *
+ * @example
+ * ```ts
+ * // A store over a SQL table (id primary key, data json, expires timestamp).
+ * const sqlStore: SessionStore = {
+ *   get: async (id) => (await db.one('select data from sessions where id = $1 and expires > now()', [id]))?.data,
+ *   set: async (id, data, ttl) => void (await db.none(
+ *     "insert into sessions values ($1, $2, now() + $3 * interval '1 second') on conflict (id) do update set data = $2, expires = excluded.expires",
+ *     [id, data, ttl])),
+ *   destroy: async (id) => void (await db.none('delete from sessions where id = $1', [id])),
+ * };
+ * ```
  */
 export interface SessionStore {
   get(id: string): Promise<SessionData | undefined>;
@@ -34,7 +60,15 @@ export interface SessionStore {
   destroy(id: string): Promise<void>;
 }
 
-/** Cookie attributes of {@link SessionOptions}. */
+/**
+ * Cookie attributes of {@link SessionOptions}.
+ *
+ * @example
+ * ```ts
+ * // Behind a TLS proxy that is not trusted for X-Forwarded-Proto: Secure always.
+ * sessions({ secret, name: '__Host-session', cookie: { secure: true, sameSite: 'strict' } });
+ * ```
+ */
 export interface SessionCookieOptions {
   /** Default `"/"`. */
   path?: string;
@@ -48,7 +82,14 @@ export interface SessionCookieOptions {
   httpOnly?: boolean;
 }
 
-/** Options of {@link sessions}. */
+/**
+ * Options of {@link sessions}.
+ *
+ * @example
+ * ```ts
+ * const options: SessionOptions = { secret: process.env.SESSION_SECRETS!.split(','), maxAge: 8 * 3600, encrypt: true };
+ * ```
+ */
 export interface SessionOptions {
   /**
    * The key or keys, each at least 32 bytes (make one with
@@ -66,7 +107,14 @@ export interface SessionOptions {
   cookie?: SessionCookieOptions;
 }
 
-/** The most a browser keeps of one cookie (RFC 6265 section 6.1 asks for at least this, and no more is safe). */
+/**
+ * The most a browser keeps of one cookie (RFC 6265 section 6.1 asks for at least this, and no more is safe).
+ *
+ * @example
+ * ```ts
+ * if (JSON.stringify(session).length > MAX_COOKIE_BYTES / 2) session.delete('history');
+ * ```
+ */
 export const MAX_COOKIE_BYTES = 4096;
 
 /**
@@ -127,10 +175,12 @@ export class Session {
     return this.#previousId;
   }
 
+  /** The value of `key` (typed as you say: it is JSON from the client or the store, check what matters), or `undefined`. */
   get<T = unknown>(key: string): T | undefined {
     return Object.hasOwn(this.#data, key) ? (this.#data[key] as T) : undefined;
   }
 
+  /** Whether `key` has a value. */
   has(key: string): boolean {
     return Object.hasOwn(this.#data, key);
   }
@@ -145,6 +195,7 @@ export class Session {
     return this;
   }
 
+  /** Removes `key`; returns whether it was there. */
   delete(key: string): boolean {
     if (!Object.hasOwn(this.#data, key)) return false;
     delete this.#data[key];
@@ -158,6 +209,7 @@ export class Session {
     this.#change();
   }
 
+  /** The keys that have values. */
   keys(): string[] {
     return Object.keys(this.#data);
   }
@@ -490,6 +542,12 @@ export class MemoryStore implements SessionStore {
 /**
  * The part of a Redis client that {@link RedisStore} uses. A node-redis
  * (`redis` v4 and later) client and an ioredis client both fit.
+ *
+ * @example
+ * ```ts
+ * import { Redis } from 'ioredis';
+ * const client: RedisClientLike = new Redis(process.env.REDIS_URL!);
+ * ```
  */
 export interface RedisClientLike {
   get(key: string): Promise<unknown>;
@@ -497,7 +555,14 @@ export interface RedisClientLike {
   del(key: string): Promise<unknown>;
 }
 
-/** Options of {@link RedisStore}. */
+/**
+ * Options of {@link RedisStore}.
+ *
+ * @example
+ * ```ts
+ * new RedisStore(client, { prefix: 'myapp:session:', client: 'ioredis' });
+ * ```
+ */
 export interface RedisStoreOptions {
   /** Put before each session id to make its key (default `"gwsession:"`). */
   prefix?: string;

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { compose, forms, formParts, parseForm, RequestInput, setupTestingDefaults, type Application, type Body, type Environ, type Form } from '../../../src/index.js';
+import { compose, forms, formParts, parseForm, RequestInput, setupTestingDefaults, validator, type Application, type Body, type Environ, type Form } from '../../../src/index.js';
 import { withClose } from '../../../src/middleware/body.js';
 import { multipart, MULTIPART_TYPE } from '../../helpers/multipart.js';
 import { tempDir } from '../../helpers/temp-dir.js';
@@ -83,6 +83,29 @@ describe('forms', function () {
     assert.ok(Array.isArray(body), 'an array body stays an array');
     assert.ok(existsSync(seen!.files[0]!.path));
     await body.close();
+    assert.deepEqual(readdirSync(tmp), []);
+  });
+
+  it('keeps the gateway contract under the validator, refusals included', async function () {
+    const tmp = tempDir('gw-forms-unit-');
+    const app: Application = (environ, startResponse) => {
+      startResponse('200 OK', [['Content-Type', 'text/plain']]);
+      return [String((environ['gwserver.form'] as Form).files.length)];
+    };
+    const wrapped = validator(compose(forms({ tmpdir: tmp, limits: { fileSize: 10 } }))(app));
+    for (const [value, expected] of [['small', '200 OK'], ['far too large', '413 Content Too Large']]) {
+      let status = '';
+      const { environ } = posting(multipart([{ name: 'f', value, filename: 'x' }]), MULTIPART_TYPE);
+      const body = await wrapped(environ, (s) => {
+        status = s;
+        return async () => {};
+      });
+      for await (const _ of body as AsyncIterable<unknown>) {
+        // drained
+      }
+      await (body as { close?(): unknown }).close?.();
+      assert.equal(status, expected);
+    }
     assert.deepEqual(readdirSync(tmp), []);
   });
 

@@ -5,7 +5,7 @@
  * after each test), never by waiting.
  */
 import assert from 'node:assert/strict';
-import { compose, MemoryStore, sessions, setupTestingDefaults, type Application, type Environ, type SessionOptions, type SessionStore } from '../../../src/index.js';
+import { compose, MemoryStore, sessions, setupTestingDefaults, validator, type Application, type Environ, type SessionOptions, type SessionStore } from '../../../src/index.js';
 import type { Session } from '../../../src/middleware/sessions.js';
 import { afterTest } from '../../helpers/scope.js';
 
@@ -41,12 +41,16 @@ const counter: Application = (environ, startResponse) => {
 async function call(options: SessionOptions, environ: Partial<Environ> = {}, app: Application = counter): Promise<Result> {
   let status = '';
   let headers: Array<[string, string]> = [];
-  const body = await compose(sessions(options))(app)(setupTestingDefaults(environ), (s, h) => {
+  // Under the validator: the middleware keeps the contract on both sides.
+  const body = await validator(compose(sessions(options))(app))(setupTestingDefaults(environ), (s, h) => {
     status = s;
     headers = h;
     return async () => {};
   });
-  const text = (body as string[]).join('');
+  const chunks: string[] = [];
+  for await (const c of body as AsyncIterable<string>) chunks.push(String(c));
+  await (body as { close?(): unknown }).close?.();
+  const text = chunks.join('');
   const setCookie = headers.find(([n]) => n === 'Set-Cookie')?.[1];
   return { status, headers, body: text, setCookie, cookie: setCookie?.split(';')[0] };
 }
