@@ -484,13 +484,19 @@ export function forms(options: FormsOptions = {}): Middleware {
       if (options.files === 'stream') {
         const parts = formParts(environ, options);
         environ[FORM_PARTS_KEY] = parts;
+        // An app that stops asking for parts without break leaves the parser
+        // waiting: return() runs its cleanup. Not awaited, so that close() cannot hang on it.
+        const stop = () => void parts.return(undefined).catch(() => {});
+        let body: Body;
         try {
-          return await app(environ, startResponse);
+          body = await app(environ, startResponse);
         } catch (err) {
+          stop();
           const answer = refusal(explain(parts, err), startResponse);
           if (answer !== undefined) return answer;
           throw err;
         }
+        return withClose(body, stop);
       }
       let form: Form;
       try {

@@ -191,6 +191,17 @@ describe('forms middleware (gwserver -w 2)', function () {
       assert.deepEqual(readdirSync(s.tmp), []);
     });
 
+    it('cleans up after an app that walks away from the parts mid-body', async function () {
+      const workers = s.workers;
+      const base = new Map(workers.map((pid) => [pid, fds(pid)]));
+      for (let i = 0; i < 6; i++) {
+        const r = await post(s, multipart([{ name: 'a', value: '1' }, { name: 'up', value: Buffer.alloc(999, 1), filename: 'u.bin' }]), MULTIPART_TYPE, '/first');
+        assert.equal(r.status, 200, r.body);
+        assert.equal(json(r).first, 'a');
+      }
+      for (const [pid, n] of base) await until(() => fds(pid) <= n, 10_000, () => `worker ${pid} back to ${n} fds (has ${fds(pid)})`);
+    });
+
     it('refuses a file over the limit with 413 from inside the app', async function () {
       const r = await post(s, multipart([{ name: 'up', value: Buffer.alloc(5000), filename: 'u.bin' }]), MULTIPART_TYPE);
       assert.equal(r.status, 413, r.body);
