@@ -135,6 +135,7 @@ export const MAX_COOKIE_BYTES = 4096;
 export class Session {
   #data: SessionData;
   #modified = false;
+  #accessed = false;
   #destroyed = false;
   #id: string | undefined;
   #previousId: string | undefined;
@@ -160,6 +161,11 @@ export class Session {
     return this.#modified;
   }
 
+  /** Whether the app looked at or changed the session (the response then depends on the Cookie header). */
+  get accessed(): boolean {
+    return this.#accessed;
+  }
+
   /** Whether `destroy()` was called. */
   get destroyed(): boolean {
     return this.#destroyed;
@@ -177,11 +183,13 @@ export class Session {
 
   /** The value of `key` (typed as you say: it is JSON from the client or the store, check what matters), or `undefined`. */
   get<T = unknown>(key: string): T | undefined {
+    this.#accessed = true;
     return Object.hasOwn(this.#data, key) ? (this.#data[key] as T) : undefined;
   }
 
   /** Whether `key` has a value. */
   has(key: string): boolean {
+    this.#accessed = true;
     return Object.hasOwn(this.#data, key);
   }
 
@@ -211,6 +219,7 @@ export class Session {
 
   /** The keys that have values. */
   keys(): string[] {
+    this.#accessed = true;
     return Object.keys(this.#data);
   }
 
@@ -243,10 +252,12 @@ export class Session {
 
   /** The values, as saved. */
   toJSON(): SessionData {
+    this.#accessed = true;
     return { ...this.#data };
   }
 
   #change(): void {
+    this.#accessed = true;
     this.#modified = true;
     this.#version++;
   }
@@ -375,7 +386,9 @@ const nowSeconds = () => Math.floor(Date.now() / 1000);
  *
  * Cookies are `HttpOnly`, `SameSite=Lax`, `Path=/`, and `Secure` when the
  * request came over https; a cookie session over 4096 bytes is an
- * application error (500) that says so.
+ * application error (500) that says so. A response of an app that used the
+ * session before `startResponse` gets `Vary: Cookie`, so that no shared cache hands it to
+ * another user.
  *
  * @example
  * ```ts
@@ -467,7 +480,10 @@ export function sessions(options: SessionOptions): Middleware {
       environ[SESSION_KEY] = session;
       const start: StartResponse = function startWithSession(status, headers, excInfo?: unknown) {
         const setCookieHeader = cookieFor(environ, session, stale);
-        const list = setCookieHeader === undefined ? headers : [...headers, ['Set-Cookie', setCookieHeader] as [string, string]];
+        const list: Array<[string, string]> = [...headers];
+        if (setCookieHeader !== undefined) list.push(['Set-Cookie', setCookieHeader]);
+        // A page that depends on the session must not be served from a shared cache to another user.
+        if (session.accessed && !headers.some(([n, v]) => n.toLowerCase() === 'vary' && /(^|,)\s*(cookie|\*)\s*(,|$)/i.test(v))) list.push(['Vary', 'Cookie']);
         // excInfo is passed on only when given: the server tells a first call from an error handler's by it.
         return excInfo === undefined ? startResponse(status, list) : startResponse(status, list, excInfo);
       };

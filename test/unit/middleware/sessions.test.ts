@@ -76,6 +76,28 @@ describe('sessions', function () {
       assert.match(https.setCookie!, /; Secure/);
     });
 
+    it('adds Vary: Cookie when the app used the session, and only then', async function () {
+      const vary = (r: Result) => r.headers.filter(([n]) => n === 'Vary').map(([, v]) => v);
+      const reads: Application = (environ, startResponse) => {
+        const user = (environ['gwserver.session'] as Session).get('user');
+        startResponse('200 OK', [['Content-Type', 'text/plain']]);
+        return [`user: ${user}`];
+      };
+      assert.deepEqual(vary(await call(opts, {}, reads)), ['Cookie']);
+      assert.deepEqual(vary(await call(opts)), ['Cookie']);
+      const untouched: Application = (_environ, startResponse) => {
+        startResponse('200 OK', [['Content-Type', 'text/plain']]);
+        return ['static'];
+      };
+      assert.deepEqual(vary(await call(opts, {}, untouched)), []);
+      const ownVary: Application = (environ, startResponse) => {
+        (environ['gwserver.session'] as Session).get('x');
+        startResponse('200 OK', [['Content-Type', 'text/plain'], ['Vary', 'Accept-Encoding, cookie']]);
+        return ['x'];
+      };
+      assert.deepEqual(vary(await call(opts, {}, ownVary)), ['Accept-Encoding, cookie']);
+    });
+
     it('keeps the session across requests', async function () {
       const a = await call(opts);
       const b = await call(opts, { HTTP_COOKIE: `other=1; ${a.cookie}` });
