@@ -100,6 +100,19 @@ describe('forms middleware (gwserver -w 2)', function () {
       await nothingLeft(s, base);
     });
 
+    it('parses a chunked multipart body (no Content-Length)', async function () {
+      const data = Buffer.alloc(800, 5);
+      const body = multipart([{ name: 'name', value: 'Chunky' }, { name: 'doc', value: data, filename: 'c.bin' }]);
+      // A stream without a Content-Length goes out chunked, in pieces that cut across the boundaries.
+      const pieces = Array.from({ length: Math.ceil(body.length / 97) }, (_, i) => body.subarray(i * 97, (i + 1) * 97));
+      const r = await post(s, Readable.from(pieces), MULTIPART_TYPE);
+      assert.equal(r.status, 200, r.body);
+      const got = json(r);
+      assert.deepEqual(got.fields, [['name', 'Chunky']]);
+      assert.equal(got.files[0].sha256, sha(data));
+      await nothingLeft(s, base);
+    });
+
     it('passes other bodies through untouched', async function () {
       const r = await post(s, '{"a":1}', 'application/json');
       assert.equal(r.status, 200);

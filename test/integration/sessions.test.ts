@@ -115,6 +115,14 @@ describe('sessions (gwserver -w 2)', function () {
       assert.equal(refused.status, 401, 'K1 retired: its cookie is refused');
     });
 
+    it('marks the cookie Secure when the request came over https (a trusted proxy\'s X-Forwarded-Proto)', async function () {
+      const server = await serve('signed', { SESSION_SECRETS: K1 });
+      const r = await request(server, { method: 'POST', path: '/login?user=ada', headers: { 'X-Forwarded-Proto': 'https' } });
+      assert.match(r.headers['set-cookie']![0]!, /; HttpOnly; Secure; SameSite=Lax$/);
+      const plain = await call(server, 'POST', '/login?user=ada');
+      assert.doesNotMatch(plain.headers['set-cookie']![0]!, /Secure/);
+    });
+
     it('answers 500 for a session too large for a cookie', async function () {
       const server = await serve('signed', { SESSION_SECRETS: K1 });
       assert.equal((await call(server, 'POST', '/big?n=2000')).status, 200);
