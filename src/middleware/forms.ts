@@ -337,8 +337,13 @@ async function* readParts(environ: Environ, options: FormOptions, state: { failu
   });
   parser.on('file', (name, stream, info) => {
     stream.once('limit', () => fail(tooLarge(`file "${info.filename}" is larger than ${limits.fileSize} bytes (limits.fileSize)`)));
-    // Registered before the reader's listeners: the failure is known by the time the reader sees the error.
-    stream.on('error', (err) => fail(malformed(`malformed body: ${err.message}`, err)));
+    // Busboy ends a file cut short with "Unexpected end of file": the client's
+    // fault (400). Registered before the reader's listeners, so the failure is
+    // known by the time the reader sees the error. Other errors (the disk
+    // full while writing the file) are the server's, and stay what they are.
+    stream.on('error', (err) => {
+      if (/^Unexpected end of/.test(err.message)) fail(malformed(`malformed body: ${err.message}`, err));
+    });
     queue.push({ kind: 'file', name, filename: info.filename ?? '', mimeType: info.mimeType, encoding: info.encoding, stream });
     signal();
   });

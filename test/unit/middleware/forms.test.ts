@@ -51,6 +51,11 @@ describe('forms', function () {
     assert.deepEqual(readdirSync(tmp), []);
   });
 
+  it("a server-side failure (no temp dir) stays the server's error, not a 4xx", async function () {
+    const { environ } = posting(multipart([{ name: 'f', value: 'x', filename: 'x' }]), MULTIPART_TYPE);
+    await assert.rejects(parseForm(environ, { tmpdir: '/nonexistent/gwserver-test' }), (err: any) => err.code === 'ENOENT' && err.status === undefined);
+  });
+
   it('formParts: stopping early stops reading the body; an unread file is drained', async function () {
     const big = Buffer.alloc(256 * 1024, 1);
     const first = posting(multipart([{ name: 'a', value: '1' }, { name: 'f', value: big, filename: 'f' }]), MULTIPART_TYPE);
