@@ -18,8 +18,8 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# --ignore-scripts: the "prepare" script would build before src/ is here
-# (the build runs below); no dependency needs an install script to build.
+# --ignore-scripts: no dependency needs an install script; the build runs
+# below, once src/ is here.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src

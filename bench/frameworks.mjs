@@ -31,8 +31,9 @@
  * once, pinned to CPU 0 (`taskset -c 0`; PM2's daemon and worker inherit it
  * and are pinned again by pid), each route checked and warmed up once on
  * each server (wrk, `warmup` s), then `rounds` rounds in which the servers
- * take turns, route by route (A, B, A, B, ...), one `duration` s wrk run
- * each (`taskset -c 1 wrk -t1 -c50 --latency`). The servers idle while
+ * take turns, route by route, in the order A, B, C in odd rounds and C, B,
+ * A in even ones (so a drift of the machine's speed within a round favours
+ * no server), one `duration` s wrk run each (`taskset -c 1 wrk -t1 -c50 --latency`). The servers idle while
  * another is measured. Every comparison's ratio is the median of its
  * per-round ratios, with their min and max.
  *
@@ -42,7 +43,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { childPids, freePort, rssKiB, treeCpuUs } from './lib.mjs';
+import { childPids, freePort, inTurn, rssKiB, treeCpuUs } from './lib.mjs';
 
 const HELLO = { id: 'hello', path: '/hello', expect: (/** @type {number} */ s, /** @type {Buffer} */ b) => s === 200 && b.toString() === 'Hello world!' };
 const JSON_ROUTE = { id: 'json', path: '/json', expect: (/** @type {number} */ s, /** @type {Buffer} */ b) => s === 200 && b.toString() === '{"hello":"world","n":1}' };
@@ -183,7 +184,7 @@ export async function runFrameworks(h) {
       for (let round = 1; round <= rounds; round++) {
         for (const route of group.routes) {
           const r = /** @type {typeof HELLO} */ (ROUTES[route]);
-          for (const [, u] of up) {
+          for (const u of inTurn([...up.values()], round)) {
             if (u.v.routes && !u.v.routes.includes(route)) continue;
             if (u.logPath) writeFileSync(u.logPath, '');
             const build = h.currentBuild(`frameworks ${group.id} round ${round} ${route} ${u.v.id}`);

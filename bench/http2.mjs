@@ -30,7 +30,7 @@
 import { spawnSync } from 'node:child_process';
 import http2 from 'node:http2';
 import os from 'node:os';
-import { rssKiB } from './lib.mjs';
+import { inTurn, rssKiB } from './lib.mjs';
 
 /** What a variant runs and how it is measured. */
 const VARIANTS = [
@@ -120,7 +120,7 @@ export async function runHttp2(h) {
       for (const v of VARIANTS) await runH2load(h2loadCmd(v, servers.get(v.server).port, warmup), warmup);
     }
     for (let round = 1; round <= rounds; round++) {
-      for (const v of VARIANTS) {
+      for (const v of inTurn(VARIANTS, round)) {
         const port = servers.get(v.server).port;
         const load1 = os.loadavg()[0] ?? NaN;
         const foreign0 = h.foreignWrkNow();

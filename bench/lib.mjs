@@ -110,3 +110,15 @@ export function treeCpuUs(pid) {
   walk(pid);
   return total;
 }
+
+/**
+ * `list` in the order of round `round` (from 1): as given in odd rounds,
+ * reversed in even ones (A B C, then C B A), so that a drift of the
+ * machine's speed within a round favours none of the servers measured.
+ * @template T
+ * @param {T[]} list @param {number} round
+ * @returns {T[]}
+ */
+export function inTurn(list, round) {
+  return round % 2 === 1 ? list : [...list].reverse();
+}

@@ -2,8 +2,8 @@
 /**
  * The side-by-side benchmark (issue 4): raw node:http, gwserver and gunicorn
  * serving the same routes, measured with wrk in one run, alternating the
- * servers (raw, gwserver, gunicorn, raw, gwserver, gunicorn, ...) so that
- * the machine's drifts hit all of them; medians of the rounds.
+ * servers (raw, gwserver, gunicorn, then gunicorn, gwserver, raw, ...) so
+ * that the machine's drifts hit all of them; medians of the rounds.
  *
  *     npm run bench                 # = npm run build && node bench/run.mjs
  *     npm run bench:smoke           # 1 round of 1 s, -w 2 only, writes bench/out/
@@ -73,7 +73,7 @@ import { report } from './report.mjs';
 import { runFrameworks } from './frameworks.mjs';
 import { runTls } from './tls.mjs';
 import { haveH2load, runHttp2 } from './http2.mjs';
-import { childPids, foreignWrk, freePort, rssKiB, treeCpuUs } from './lib.mjs';
+import { childPids, foreignWrk, freePort, inTurn, rssKiB, treeCpuUs } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'dist/cli/bin.js');
@@ -725,7 +725,7 @@ async function mainSection(m, t0) {
     }
     for (let round = 1; round <= ROUNDS; round++) {
       for (const route of routesOf(shape)) {
-        for (const server of servers) {
+        for (const server of inTurn(servers, round)) {
           if (takes(route, server) !== true) continue;
           const build = currentBuild(`${shape.id} round ${round} ${route.id} ${server.id}`);
           const r = { ...(await measure(shape, route, server, round)), build };

@@ -32,6 +32,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
+import { inTurn } from './lib.mjs';
 
 const HELLO = 'Hello world!';
 
@@ -70,7 +71,7 @@ export async function runTls(h) {
     const wrkCmd = (/** @type {number} */ port, /** @type {number} */ seconds) => ['taskset', '-c', '1', 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-H', 'Connection: close', `https://127.0.0.1:${port}/hello`];
     if (warmup > 0) for (const [, u] of up) await h.runWrk(wrkCmd(u.srv.port, warmup), warmup);
     for (let round = 1; round <= rounds; round++) {
-      for (const [id, u] of up) {
+      for (const [id, u] of inTurn([...up], round)) {
         const cmd = wrkCmd(u.srv.port, duration);
         const build = h.currentBuild(`tls round ${round} ${id}`);
         const load1 = os.loadavg()[0] ?? NaN;

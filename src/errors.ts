@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   GW_REQUEST_TIMEOUT: 408,
   /** The app sent no response headers within `--response-timeout`: the client got 503. */
   GW_RESPONSE_TIMEOUT: 503,
+  /** The request body is of a type the receiving code does not take (a form parser given JSON). */
+  GW_UNSUPPORTED_MEDIA_TYPE: 415,
   /** The client closed the connection or sent fewer body bytes than it declared. */
   GW_CLIENT_GONE: 400,
   /** A second read of `wsgi.input` started while one was pending. */

@@ -70,3 +70,42 @@ export {
   type ByMethodOptions,
   type RouteOptions,
 } from './toolkit/routing.js';
+export {
+  forms,
+  parseForm,
+  formParts,
+  isFormType,
+  Form,
+  FORM_KEY,
+  FORM_PARTS_KEY,
+  type FormLimits,
+  type FormOptions,
+  type FormsOptions,
+  type FormPart,
+  type FieldPart,
+  type FilePart,
+  type UploadedFile,
+} from './middleware/forms.js';
+export {
+  basicAuth,
+  parseBasic,
+  safeEqual,
+  verifyUsers,
+  type BasicAuthOptions,
+  type BasicCredentials,
+  type BasicVerifier,
+} from './middleware/auth.js';
+export {
+  sessions,
+  Session,
+  MemoryStore,
+  RedisStore,
+  SESSION_KEY,
+  MAX_COOKIE_BYTES,
+  type SessionData,
+  type SessionStore,
+  type SessionOptions,
+  type SessionCookieOptions,
+  type RedisClientLike,
+  type RedisStoreOptions,
+} from './middleware/sessions.js';

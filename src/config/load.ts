@@ -201,7 +201,7 @@ export async function resolveConfig(argv: readonly string[], env: NodeJS.Process
   const target = cli.positional[0] ?? ((merged.app as string) || undefined);
   merged.app = target ?? '';
   if (target === undefined && cli.action !== 'print') {
-    throw new UsageError('no application given: run gwserver [options] MODULE:CALLABLE, e.g. gwserver examples/hello:application (or set app in the config file)');
+    throw new UsageError('no application given: run gwserver [options] MODULE:CALLABLE, e.g. gwserver app:application (or set app in the config file)');
   }
   for (const value of Object.values(merged)) if (Array.isArray(value)) Object.freeze(value);
   const config = Object.freeze(merged) as unknown as Readonly<Config>;

@@ -54,7 +54,7 @@ function separatorIndex(target: string): number {
  */
 export function parseTarget(target: string): AppTarget {
   if (target.trim() === '') {
-    throw loadError(`no application given: name one as MODULE:CALLABLE, e.g. examples/hello:application`);
+    throw loadError(`no application given: name one as MODULE:CALLABLE, e.g. app:application`);
   }
   if (/^file:/i.test(target)) {
     // Otherwise "file" would pass for MODULE and the rest for CALLABLE.
@@ -64,7 +64,7 @@ export function parseTarget(target: string): AppTarget {
   const module = at < 0 ? target : target.slice(0, at);
   const callable = at < 0 ? DEFAULT_CALLABLE : target.slice(at + 1);
   if (module === '') {
-    throw loadError(`"${target}" has no MODULE before the ":": write MODULE:CALLABLE, e.g. examples/hello:${callable || DEFAULT_CALLABLE}`);
+    throw loadError(`"${target}" has no MODULE before the ":": write MODULE:CALLABLE, e.g. app:${callable || DEFAULT_CALLABLE}`);
   }
   if (callable === '') {
     throw loadError(`"${target}" has nothing after the ":": name the application (${EXAMPLES}), or drop the ":" to use "${DEFAULT_CALLABLE}"`);

@@ -57,6 +57,10 @@ export interface StartOptions {
   noWait?: boolean;
   /** Run gwserver through this command, e.g. `['systemd-socket-activate', '-l', '127.0.0.1:8000', '--']` (it must exec node). */
   wrap?: string[];
+  /** What runs instead of `node dist/cli/bin.js` (the args follow it): an installed package's `node_modules/.bin/gwserver`, `['npm', 'start', '--']`. */
+  command?: string[];
+  /** Start it as the leader of a process group of its own (a signal can then go to the whole group: `process.kill(-pid)`). */
+  detached?: boolean;
 }
 
 function parse(line: string): Record<string, any> | undefined {
@@ -72,11 +76,12 @@ function parse(line: string): Record<string, any> | undefined {
 export async function startGwserver(args: string[], opts: StartOptions = {}): Promise<Gwserver> {
   const hasBind = args.some((a) => a === '-b' || a === '--bind' || a.startsWith('--bind='));
   const fullArgs = hasBind ? args : ['-b', '127.0.0.1:0', ...args];
-  const [wrapper, ...wrapArgs] = opts.wrap ?? [];
-  const proc = spawn(wrapper ?? process.execPath, [...(wrapper === undefined ? [] : [...wrapArgs, process.execPath]), BIN, ...fullArgs], {
+  const [file, ...fileArgs] = [...(opts.wrap ?? []), ...(opts.command ?? [process.execPath, BIN]), ...fullArgs];
+  const proc = spawn(file!, fileArgs, {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached ?? false,
   });
   running.add(proc);
   if (inTest) perTest.add(proc);

@@ -112,7 +112,7 @@ describe('loader: parseTarget', () => {
   it('refuses an empty MODULE', () => {
     assert.equal(
       parseFailure(':application').message,
-      '":application" has no MODULE before the ":": write MODULE:CALLABLE, e.g. examples/hello:application',
+      '":application" has no MODULE before the ":": write MODULE:CALLABLE, e.g. app:application',
     );
   });
 
