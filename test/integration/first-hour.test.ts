@@ -10,7 +10,7 @@
  * asserted here is quoted word for word in docs/mistakes.md.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, runToExit, startGwserver, type Gwserver } from '../helpers/gwserver.js';
 import { get } from '../helpers/http.js';
@@ -47,9 +47,10 @@ async function allServe(srv: Gwserver, version: string, n = 20, deadline = 30_00
 const DOCS_DIR = '/home/me/hello';
 const MISTAKES = readFileSync(path.join(ROOT, 'docs/mistakes.md'), 'utf8');
 
-/** Asserts that `line` is quoted word for word in docs/mistakes.md, with the project's directory `dir` shown as /home/me/hello. */
-function documented(line: string, dir: string): void {
-  const shown = line.split(dir).join(DOCS_DIR);
+/** Asserts that `line` is quoted word for word in docs/mistakes.md, with the project's directory `dir` shown as /home/me/hello (and `user` as the docs' user). */
+function documented(line: string, dir: string, user?: [actual: string, shown: string]): void {
+  let shown = line.split(dir).join(DOCS_DIR);
+  if (user !== undefined) shown = shown.split(user[0]).join(user[1]);
   assert.ok(MISTAKES.includes(shown), `docs/mistakes.md does not quote:\n${shown}`);
 }
 
@@ -64,9 +65,12 @@ function project(type: 'commonjs' | 'module', files: Record<string, string>): st
   return dir;
 }
 
+/** The user and group a gwserver process runs as (the test's own when empty). */
+type As = { uid?: number; gid?: number };
+
 /** Runs gwserver in `dir` until it exits (every process is stopped with the test if it does not); its exit code and its one `gwserver: error:` line. */
-async function failure(dir: string, args: string[]): Promise<{ code: number | null; line: string; srv: Gwserver }> {
-  const srv = await startGwserver(args, { cwd: dir, noWait: true });
+async function failure(dir: string, args: string[], as: As = {}): Promise<{ code: number | null; line: string; srv: Gwserver }> {
+  const srv = await startGwserver(args, { cwd: dir, noWait: true, ...as });
   const { code } = await srv.exited;
   const lines = srv.stderr.filter((l) => l.startsWith('gwserver: error: '));
   assert.equal(lines.length, 1, `one error line, got:\n${srv.stderr.join('\n')}`);
@@ -82,8 +86,8 @@ function frameworkProject(type: 'commonjs' | 'module', files: Record<string, str
 }
 
 /** `--check-config` in `dir`: its exit code, its stdout and the lines on its stderr. */
-async function check(dir: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string[] }> {
-  const run = await runToExit(['--check-config', ...args], { cwd: dir });
+async function check(dir: string, args: string[], as: As = {}): Promise<{ code: number | null; stdout: string; stderr: string[] }> {
+  const run = await runToExit(['--check-config', ...args], { cwd: dir, ...as });
   return { code: run.code, stdout: run.stdout, stderr: run.stderr.split('\n').filter(Boolean) };
 }
 
@@ -372,6 +376,100 @@ describe('the first hour', function () {
       await srv.stop();
       const fixed = await startGwserver(['-w', '1', '--interface', 'node', 'app.mjs'], { cwd: dir });
       assert.equal((await get(fixed)).body, 'hello');
+    });
+  });
+
+  describe('checks that check: --check-config fails where a start fails, with its line and exit code', () => {
+    const asRoot = process.getuid?.() === 0;
+    /** A user other than root, to see what permissions do (root bypasses them): nobody when the tests run as root, else the tests' own. */
+    const other: As = asRoot ? { uid: 65534, gid: 65534 } : {};
+    const otherUid = asRoot ? 65534 : process.getuid!();
+    /** How gwserver names that user: "nobody (uid 65534)", or "uid N" for a uid without a name. */
+    const otherName = (() => {
+      const entry = readFileSync('/etc/passwd', 'utf8').split('\n').map((l) => l.split(':')).find((f) => Number(f[2]) === otherUid);
+      return entry ? `${entry[0]} (uid ${otherUid})` : `uid ${otherUid}`;
+    })();
+    const DOCS_USER = 'nobody (uid 65534)';
+
+    /** A project that `other` can read (tempDir makes directories only their owner may enter). */
+    function readableProject(): string {
+      const dir = project('module', { 'app.mjs': ESM_APP });
+      chmodSync(dir, 0o755);
+      return dir;
+    }
+
+    /** Starts gwserver with `args` and runs --check-config with them: both exit with `code` and print exactly `expected`. */
+    async function bothRefuse(dir: string, args: string[], code: number, expected: string, as: As = {}): Promise<void> {
+      const started = await failure(dir, args, as);
+      assert.equal(started.code, code, started.srv.stderr.join('\n'));
+      assert.equal(started.line, expected);
+      const checked = await check(dir, args, as);
+      assert.equal(checked.code, code);
+      assert.deepEqual(checked.stderr, [expected]);
+      assert.equal(checked.stdout, '');
+    }
+
+    it('a --user that does not exist: exit 3', async () => {
+      const dir = readableProject();
+      const expected = 'gwserver: error: cannot switch the workers to user no-such-user-gw (--user): User identifier does not exist: no-such-user-gw';
+      await bothRefuse(dir, ['-w', '1', '--user', 'no-such-user-gw', 'app.mjs'], 3, expected);
+      documented(expected, dir);
+    });
+
+    it('a --group that does not exist: exit 3', async () => {
+      const dir = readableProject();
+      const expected = 'gwserver: error: cannot switch the workers to group no-such-group-gw (--group): Group identifier does not exist: no-such-group-gw';
+      await bothRefuse(dir, ['-w', '1', '--group', 'no-such-group-gw', 'app.mjs'], 3, expected);
+      documented(expected, dir);
+    });
+
+    it('a --user that only root may switch to, started by another user: exit 3', async () => {
+      const dir = readableProject();
+      const expected = 'gwserver: error: cannot switch the workers to user root (--user): only root can change users';
+      await bothRefuse(dir, ['-w', '1', '--user', 'root', 'app.mjs'], 3, expected, other);
+      documented(expected, dir);
+    });
+
+    it('a numeric --user with no /etc/passwd entry (a container\'s uid) is no mistake: checked, started, served as that uid', async function () {
+      if (!asRoot) this.skip();
+      const dir = readableProject();
+      const checked = await check(dir, ['--user', '54321', 'app.mjs']);
+      assert.equal(checked.code, 0, checked.stderr.join('\n'));
+      const srv = await startGwserver(['-w', '1', '--user', '54321', 'app.mjs'], { cwd: dir });
+      assert.equal((await get(srv)).body, 'hello');
+      const [worker] = srv.workerPids();
+      const status = readFileSync(`/proc/${worker}/status`, 'utf8');
+      assert.match(status, /^Uid:\s+54321\s+54321\s+54321\s+54321$/m);
+      // Only its group, not root's supplementary ones.
+      assert.match(status, /^Groups:\s+0\s*$/m);
+    });
+
+    it('a unix socket in a directory that does not exist: exit 1, the directory named (not "ports below 1024")', async () => {
+      const dir = readableProject();
+      const expected = `gwserver: error: cannot listen on unix:${dir}/run/app.sock: the directory ${dir}/run does not exist: create it first (under systemd, RuntimeDirectory= does)`;
+      await bothRefuse(dir, ['-b', `unix:${dir}/run/app.sock`, '-w', '1', 'app.mjs'], 1, expected);
+      documented(expected, dir);
+    });
+
+    it('a unix socket in a directory the user cannot write to: exit 1, who cannot write where', async () => {
+      const dir = readableProject();
+      mkdirSync(path.join(dir, 'run'), { mode: 0o555 });
+      chmodSync(path.join(dir, 'run'), 0o555);
+      const expected = `gwserver: error: cannot listen on unix:${dir}/run/app.sock: permission denied: ${otherName} cannot create files in ${dir}/run`;
+      await bothRefuse(dir, ['-b', `unix:${dir}/run/app.sock`, '-w', '1', 'app.mjs'], 1, expected, other);
+      documented(expected, dir, [otherName, DOCS_USER]);
+    });
+
+    it('a unix socket gwserver can create: --check-config passes without creating it (a start does)', async () => {
+      const dir = readableProject();
+      mkdirSync(path.join(dir, 'run'));
+      const sock = path.join(dir, 'run/app.sock');
+      const checked = await check(dir, ['-b', `unix:${sock}`, 'app.mjs']);
+      assert.equal(checked.code, 0, checked.stderr.join('\n'));
+      assert.equal(existsSync(sock), false);
+      const srv = await startGwserver(['-b', `unix:${sock}`, '-w', '1', 'app.mjs'], { cwd: dir });
+      assert.deepEqual(srv.addresses, [`unix:${sock}`]);
+      assert.equal((await get({ socketPath: sock })).body, 'hello');
     });
   });
 });
