@@ -44,3 +44,4 @@ export { fromFetch, toFetch, type FetchHandler, type FetchEnv, type FromFetchOpt
 export { fromNodeHandler, type NodeHandler, type UpgradeHandler, type ServerHook, type FromNodeHandlerOptions } from './interop/node.js';
 export { type InterfaceName, type InterfaceSetting, type ServedApp } from './interop/kinds.js';
 export { metricsRegistry } from './metrics/registry.js';
+export type { HookLog, HookLogMethod } from './logging/hook-log.js';

@@ -16,6 +16,7 @@ import type { ServedApp } from '../interop/kinds.js';
 import { loadServedApp } from '../loader/load-app.js';
 import { createLogger, drainLogs, flushLogs, loggerFd, reopenLogs, type Logger } from '../logging/logger.js';
 import { createAccessLog, type AccessLog } from '../logging/access.js';
+import { hookLog } from '../logging/hook-log.js';
 import { startWatchdog } from './watchdog.js';
 import { EXIT } from '../ipc/exit-codes.js';
 import type { WorkerSpec, WorkerState } from '../ipc/protocol.js';
@@ -116,7 +117,8 @@ export async function workerMain(): Promise<void> {
       logger.error({ err }, 'cannot read the config file for its hooks');
     }
   }
-  const self = { id: spec.id, pid: process.pid, log: logger };
+  // What the worker hooks get as `worker` (docs/configuration.md#server-hooks).
+  const self = { id: spec.id, pid: process.pid, log: hookLog(logger) };
   const runHook = async (name: HookName, ...args: unknown[]) => {
     const fn = hooks[name];
     if (typeof fn !== 'function') return;
