@@ -558,6 +558,11 @@ function serve(value: unknown, parent: object | undefined, iface: InterfaceSetti
   if (typeof value !== 'function') throw notAnApplication(what, value, verb);
   if (isClass(value)) throw classError(what, verb);
   const fn = bound(value, parent);
+  // `app.mjs:fetch` or `app.mjs:app.fetch`: the fetch method of an app with one is a fetch handler, not a gateway app.
+  const owner = parent === undefined ? undefined : shapeOf(parent);
+  if (iface === 'auto' && owner?.kind === 'fetch' && prop(parent!, 'fetch') === value) {
+    return { kind: 'fetch', fetch: fn as FetchHandler, why: `the fetch method of ${owner.what}` };
+  }
   switch (iface) {
     case 'auto':
       return { kind: 'gateway', app: fn as Application, why: 'a function: the default for functions; --interface node or fetch to change' };

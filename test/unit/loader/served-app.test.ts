@@ -118,6 +118,17 @@ describe('loader: loadServedApp detects the interface', () => {
     assert.equal(await getFetch(served, '/there'), 'fetch-object.js says hi to /there');
   });
 
+  it('the fetch method of an app with one, named by CALLABLE, is fetch under auto (not a gateway function)', async () => {
+    for (const target of ['hono-app.js:fetch', 'hono-app.js:default.fetch']) {
+      const served = await loadAs('fetch', target);
+      assert.equal(served.why, 'the fetch method of a Hono app');
+      assert.equal(await getFetch(served), 'hono says hi', target);
+    }
+    assert.equal(await getFetch(await loadAs('fetch', 'fetch-object.js:default.fetch'), '/x'), 'fetch-object.js says hi to /x');
+    // Named explicitly, another interface is still the user's call.
+    assert.equal((await loadAs('gateway', 'hono-app.js:fetch', 'gateway')).why, '--interface gateway');
+  });
+
   it('a function with a fetch method is fetch under auto', async () => {
     const served = await loadAs('fetch', 'bare.js:both');
     assert.equal(served.why, 'a function with a fetch method');
