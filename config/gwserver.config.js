@@ -217,13 +217,17 @@ export const validate = false;
 //
 // Functions gwserver calls at points of its life; they may be async. A hook
 // that throws is logged and gwserver carries on. `server` is the master,
-// `worker` a worker, `environ` a request's environ.
+// `worker` a worker, `environ` a request's environ (a node or fetch app's
+// hooks get its IncomingMessage). `server.log` and `worker.log` write to the
+// error log, as gunicorn's hooks do; docs/configuration.md#server-hooks.
 
 // export function onStarting(server) {}
 // export function onReload(server) {}
 // export function whenReady(server) {}
 // export function preFork(server, worker) {}
-// export function postFork(server, worker) {}
+// export function postFork(server, worker) {
+//   server.log.info('worker spawned (pid: %s)', worker.pid);
+// }
 // export function postWorkerInit(worker) {}
 // export function workerInt(worker) {}
 // export function workerTimeout(worker, stack) {

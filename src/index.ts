@@ -39,6 +39,7 @@ export {
   ErrorCollector,
 } from './gateway/util.js';
 export { Headers, type HeaderParam } from './gateway/headers.js';
+export { setCookie, clearCookie, parseCookies, type CookieOptions, type Cookies } from './gateway/cookies.js';
 export { fromFetch, toFetch, type FetchHandler, type FetchEnv, type FromFetchOptions, type ToFetchOptions } from './interop/fetch.js';
 export { fromNodeHandler, type NodeHandler, type UpgradeHandler, type ServerHook, type FromNodeHandlerOptions } from './interop/node.js';
 export { type InterfaceName, type InterfaceSetting, type ServedApp } from './interop/kinds.js';
@@ -109,3 +110,4 @@ export {
   type RedisClientLike,
   type RedisStoreOptions,
 } from './middleware/sessions.js';
+export type { HookLog, HookLogMethod } from './logging/hook-log.js';

@@ -15,7 +15,10 @@ import { EXIT } from '../ipc/exit-codes.js';
 import type { ServedApp } from '../interop/kinds.js';
 import { loadServedApp } from '../loader/load-app.js';
 import { withValidation } from '../loader/validate.js';
+import { bindProblem } from '../master/sockets.js';
+import { listenFds } from '../master/systemd.js';
 import { readTls, TlsSetupError } from '../master/tls.js';
+import { dropPrivileges } from '../worker/privileges.js';
 
 export { UsageError, ExitNow } from '../config/load.js';
 export { VERSION } from '../config/flags.js';
@@ -46,12 +49,18 @@ export async function printConfig(config: Config): Promise<number> {
 }
 
 /**
- * `--check-config`: the configuration is valid (it resolved); now change to
- * --chdir and load the app as a worker would, and print on stdout which
- * interface (calling convention) it will be served with and why. Resolves
- * with the exit code the run path would have: 0 when both are fine, 1 when
- * --chdir fails, 4 when the app does not load (after one line on stderr
- * saying why). Nothing is started: a Fastify instance is not made ready.
+ * `--check-config`: the configuration is valid (it resolved); now do what a
+ * start does before it serves, in the same order, as far as it can be done
+ * without binding or forking: change to --chdir, read the TLS files, look at
+ * each --bind address (a unix socket's directory, a host name), take the
+ * workers' --group and --user (in this process, which exits next), and load
+ * the app as a worker would; then print on stdout which interface (calling
+ * convention) it will be served with and why. Resolves with the exit code
+ * the start would have: 0 when all is fine, 1 for --chdir or a --bind, 2 for
+ * the TLS files, 3 for --user or --group, 4 when the app does not load
+ * (after one line on stderr, the one a start prints). Nothing is started: no
+ * port is bound (the server being checked may hold it), a Fastify instance
+ * is not made ready.
  */
 export async function checkConfig(target: string, config: Config): Promise<number> {
   if (config.chdir !== '') {
@@ -68,6 +77,19 @@ export async function checkConfig(target: string, config: Config): Promise<numbe
   } catch (err) {
     if (err instanceof TlsSetupError) return fail(err.message, EXIT.USAGE);
     throw err;
+  }
+  // Sockets from systemd replace --bind, as in a start.
+  if (listenFds().length === 0) {
+    for (const spec of config.bind) {
+      const problem = await bindProblem(spec);
+      if (problem !== undefined) return fail(problem.message, EXIT.ERROR);
+    }
+  }
+  // As a worker: the app is loaded as --user, and a user or group that does not exist stops the start.
+  try {
+    dropPrivileges(config);
+  } catch (err) {
+    return fail((err as Error).message, EXIT.WORKER_BOOT_ERROR);
   }
   let served: ServedApp;
   try {

@@ -87,7 +87,7 @@ export function settingsMarkdown(): string {
       out.push(
         'Hooks are functions in the config file; they cannot be given on the command line or in `$GWSERVER_CMD_ARGS`. ' +
           'A hook may be async. gwserver awaits the hooks that come before something (onStarting, onReload, preFork, postWorkerInit, preRequest, workerInt, onExit; workerTimeout for up to 2 s before the kill); the ones that report something that already happened (postFork, postRequest, childExit, workerExit, nworkersChanged, whenReady) run without holding the master up. A hook that throws is logged and gwserver carries on. ' +
-          'The arguments follow gunicorn\'s hooks of the same name; `--print-config` shows a hook as `<function>`, or `None` when it is not set.',
+          'The arguments follow gunicorn\'s hooks of the same name; what `server` and `worker` offer (`server.log.info(...)`, `worker.log`, `server.reload()`...) is in [configuration.md](configuration.md#server-hooks). `--print-config` shows a hook as `<function>`, or `None` when it is not set.',
         '',
       );
     }

@@ -25,6 +25,18 @@ export function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
 }
 
+/**
+ * Whether a returned "body" is rather an app: a function, or an object with
+ * the method a Hono, Koa or Fastify app has. Such a body comes from a
+ * factory served as the app (`export default createApp`), which the loader
+ * cannot tell from a gateway app without calling it.
+ */
+function isAppLike(body: unknown): boolean {
+  if (typeof body === 'function') return true;
+  const o = body as { fetch?: unknown; callback?: unknown; routing?: unknown } | null;
+  return typeof o === 'object' && o !== null && (typeof o.fetch === 'function' || typeof o.callback === 'function' || typeof o.routing === 'function');
+}
+
 /** A chunk's size in bytes; anything but a string or bytes breaks the contract. */
 export function byteLength(chunk: unknown): number {
   if (typeof chunk === 'string') return chunk.length === 0 ? 0 : Buffer.byteLength(chunk);
@@ -136,6 +148,7 @@ export abstract class ResponseExchange {
     if (typeof b[Symbol.asyncIterator] === 'function') it = b[Symbol.asyncIterator]!();
     else if (typeof b[Symbol.iterator] === 'function') it = b[Symbol.iterator]!();
     else if (typeof Response === 'function' && body instanceof Response) throw contractError('the application returned a fetch Response: if it is a fetch handler (request) => Response, serve it with --interface fetch (or export { fetch })');
+    else if (isAppLike(body)) throw contractError(`the application returned ${typeof body === 'function' ? 'a function' : 'an app object'}, not a body: if it is a factory that makes the app, call it in the target, so that it runs once, when the worker loads it: MODULE:createApp(), or MODULE:default() for a default export`);
     else throw contractError('the application returned a body that is not iterable; return an array, an iterable or an async iterable of chunks');
     let size: number | undefined;
     if (body instanceof FileWrapper) size = await body.size();

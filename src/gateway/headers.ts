@@ -139,12 +139,18 @@ export class Headers implements Iterable<HeaderPair> {
    * RFC 9110 section 5.6.6. Values are latin-1; RFC 8187 `name*=` encoding is
    * not done here.
    *
+   * `Set-Cookie` is the exception: its attributes follow RFC 6265, which has
+   * no quoting (a browser ignores `Path="/"`), so their values are written
+   * as they are, and one holding `;` is refused. {@link setCookie} builds the
+   * whole header from typed options instead.
+   *
    * @param value - the main value, or `null` for a header made only of parameters.
    */
   addHeader(name: string, value: string | null, params: Readonly<Record<string, HeaderParam>> = {}): this {
     if (value !== null && typeof value !== 'string') {
       throw contractError(`Headers: value of header ${JSON.stringify(name)} must be a string or null, got ${describe(value)}`);
     }
+    const cookie = typeof name === 'string' && name.toLowerCase() === 'set-cookie';
     const parts: string[] = value === null ? [] : [value];
     for (const key of Object.keys(params)) {
       const v = params[key];
@@ -156,6 +162,12 @@ export class Headers implements Iterable<HeaderPair> {
         parts.push(key);
       } else if (typeof v !== 'string') {
         throw contractError(`Headers: parameter ${JSON.stringify(key)} of header ${JSON.stringify(name)} must be a string, null or true, got ${describe(v)}`);
+      } else if (cookie) {
+        // RFC 6265 section 4.1.1: an attribute value is any CHAR but CTLs and ";" (checked with the whole value below).
+        if (v.includes(';')) {
+          throw contractError(`Headers: attribute ${key} of Set-Cookie cannot hold ";" (RFC 6265 has no quoting); setCookie() encodes cookie values`);
+        }
+        parts.push(`${key}=${v}`);
       } else if (isToken(v)) {
         parts.push(`${key}=${v}`);
       } else {

@@ -97,13 +97,31 @@ export type FileWrapperFactory = (file: FileLike, blockSize?: number) => Body;
 /**
  * The per-request environment: CGI-style keys, `wsgi.*` keys and
  * `gwserver.*` extensions. Request headers appear as `HTTP_*` keys.
+ *
+ * Typed so that an app reads it without casts: the CGI keys gwserver always
+ * sets are `string`; the ones it sets only sometimes (`CONTENT_TYPE`, the
+ * TLS keys) and every request header (`HTTP_*`) are `string | undefined`;
+ * `wsgi.*` and `gwserver.*` keys have their own types. Any other key (what a
+ * middleware adds) is `unknown`, to be checked before use.
+ *
+ * @example
+ * ```ts
+ * export const application: Application = (environ, startResponse) => {
+ *   const host = environ.HTTP_HOST ?? environ.SERVER_NAME; // string
+ *   const agent = environ.HTTP_USER_AGENT; // string | undefined
+ *   startResponse('200 OK', [['Content-Type', 'text/plain']]);
+ *   return [`${host} ${agent ?? '-'}`];
+ * };
+ * ```
  */
 export interface Environ {
   REQUEST_METHOD: string;
   SCRIPT_NAME: string;
   PATH_INFO: string;
   QUERY_STRING: string;
+  /** Only when the request has a `Content-Type` header. */
   CONTENT_TYPE?: string;
+  /** Only when the request has a `Content-Length` header. */
   CONTENT_LENGTH?: string;
   SERVER_NAME: string;
   SERVER_PORT: string;
@@ -111,6 +129,32 @@ export interface Environ {
   REMOTE_ADDR: string;
   REMOTE_PORT: string;
   RAW_URI: string;
+  /** `on` over TLS (`--certfile`); absent otherwise. The `SSL_*` keys are mod_ssl's, from the connection (docs/tls.md). */
+  HTTPS?: string;
+  /** Over TLS: `TLSv1.2` or `TLSv1.3`. */
+  SSL_PROTOCOL?: string;
+  /** Over TLS: the cipher suite, OpenSSL's name. */
+  SSL_CIPHER?: string;
+  /** Over TLS: `SUCCESS` with a verified client certificate, `NONE` without one. */
+  SSL_CLIENT_VERIFY?: string;
+  /** With a client certificate: its subject, RFC 2253. */
+  SSL_CLIENT_S_DN?: string;
+  /** With a client certificate: its issuer, RFC 2253. */
+  SSL_CLIENT_I_DN?: string;
+  /** With a client certificate: its serial number, hex. */
+  SSL_CLIENT_M_SERIAL?: string;
+  /** With a client certificate: the start of its validity. */
+  SSL_CLIENT_V_START?: string;
+  /** With a client certificate: the end of its validity. */
+  SSL_CLIENT_V_END?: string;
+  /** CGI's authenticated user: gwserver never sets it; an authentication middleware may. */
+  REMOTE_USER?: string;
+  /**
+   * A request header: `HTTP_` and its name upper-cased, `-` as `_`
+   * (`Accept-Language` is `HTTP_ACCEPT_LANGUAGE`); repeats joined with `, `
+   * (`; ` for `Cookie`). Undefined when the request has no such header.
+   */
+  [header: `HTTP_${string}`]: string | undefined;
   'wsgi.version': [1, 0];
   'wsgi.url_scheme': 'http' | 'https';
   'wsgi.input': InputStream;
@@ -140,5 +184,6 @@ export interface Environ {
    * ```
    */
   'wsgi.early_hints'?: (headers: HeaderPair[]) => void;
+  /** Anything else, e.g. what a middleware adds: check it before use. */
   [key: string]: unknown;
 }

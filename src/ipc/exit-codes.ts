@@ -14,11 +14,11 @@
 export const EXIT = {
   /** A normal stop, and --help, --version, --print-config, a --check-config that passed. */
   OK: 0,
-  /** Could not start (a socket could not be bound, --chdir failed, the error log cannot be opened), or an error outside any request. */
+  /** Could not start (a socket could not be bound, --chdir failed, the error log cannot be opened), or an error outside any request; --check-config for a --bind it can see is unusable. */
   ERROR: 1,
   /** A bad flag, setting value or config file; a worker started by hand, without the master's spec. */
   USAGE: 2,
-  /** A worker could not boot (a log file, --user, the master's sockets); the master halts with it when its first workers cannot (gunicorn's WORKER_BOOT_ERROR). */
+  /** A worker could not boot (a log file, --user, the master's sockets); the master halts with it when its first workers cannot (gunicorn's WORKER_BOOT_ERROR); --check-config for a --user or --group that cannot be taken. */
   WORKER_BOOT_ERROR: 3,
   /** The app could not be loaded: a worker exits with it; the master, --preload and --check-config halt with it (gunicorn's APP_LOAD_ERROR). */
   APP_LOAD_ERROR: 4,

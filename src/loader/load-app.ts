@@ -14,6 +14,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { types } from 'node:util';
 import { GatewayError } from '../errors.js';
 import { moduleSystemMistake } from '../config/module-system.js';
 import type { Config } from '../config/settings.js';
@@ -205,9 +206,21 @@ function methodNames(obj: object): string[] {
   });
 }
 
+/** The methods a "name one of its methods" hint may offer: none for a promise (its then, catch and finally serve nothing). */
+function methodHint(value: unknown): string[] {
+  if (!isObjectLike(value) || typeof (value as { then?: unknown }).then === 'function') return [];
+  return methodNames(value);
+}
+
 function checkFunction(what: string, value: unknown, verb: 'is' | 'returned'): asserts value is Function {
+  // An app of another convention: loadApp cannot serve it, and none of its methods is a gateway app (a Hono app's fetch is not).
+  const shape = shapeOf(value);
+  if (shape !== undefined && shape.kind !== 'marked') {
+    const { what: it, kind } = describeShape(shape);
+    throw loadError(`"${what}" ${verb} ${it} (${kind}), not a gateway application (environ, startResponse): loadApp loads gateway applications only; loadServedApp loads ${kind} apps too`);
+  }
   if (typeof value !== 'function') {
-    const methods = verb === 'is' && isObjectLike(value) ? methodNames(value) : [];
+    const methods = verb === 'is' ? methodHint(value) : [];
     const pickMethod = methods.length ? `; to serve one of its methods (${list(methods)}), name it, e.g. "${what}.${methods[0]}"` : '';
     throw loadError(
       `"${what}" ${verb === 'is' ? 'is not a function' : 'did not return a function'} (it ${verb} ${describeValue(value)}): ` +
@@ -269,25 +282,93 @@ async function find(target: string, options: LoadAppOptions, fallbackToDefault: 
   const spec = parsed.module;
   // No CALLABLE at all: not even ":application" (parseTarget reports both as "application").
   const noCallable = !parsed.call && parsed.callable === DEFAULT_CALLABLE && !target.endsWith(`:${DEFAULT_CALLABLE}`);
-  if (fallbackToDefault && noCallable && usableDefault(ns)) {
-    return { parsed, value: ns.default, parent: undefined, named: `${spec}:default` };
+  if (fallbackToDefault && noCallable && !hasApplication(ns) && ns.default !== undefined) {
+    const named = `${spec}:default`;
+    const value = await settle(ns.default, named);
+    if (typeof value === 'function' || shapeOf(value) !== undefined) return { parsed, value, parent: undefined, named };
+    throw noApplication(ns, spec, value);
   }
   const dotted = parsed.call?.name ?? parsed.callable;
-  const { value, parent } = walk(ns, dotted, target, spec);
-  return { parsed, value, parent, named: `${spec}:${dotted}` };
+  let found: { value: unknown; parent: object | undefined };
+  try {
+    found = walk(ns, dotted, target, spec);
+  } catch (err) {
+    // Without CALLABLE, a module whose app has another name: say which name.
+    if (fallbackToDefault && noCallable && err instanceof GatewayError) throw loadError(`${err.message}${appsHint(ns, spec)}`);
+    throw err;
+  }
+  const named = `${spec}:${dotted}`;
+  // A promise exported as the app (`export default createApp()`, createApp async) is served once it resolves; a factory's result is awaited by the caller.
+  const value = parsed.call ? found.value : await settle(found.value, named);
+  return { parsed, value, parent: found.parent, named };
+}
+
+/** Whether the module has an `application`: an export, or (CommonJS) an attribute of module.exports. */
+function hasApplication(ns: Record<string, unknown>): boolean {
+  if (DEFAULT_CALLABLE in ns) return true;
+  const fallback = ns.default;
+  return isObjectLike(fallback) && hasAttr(fallback, DEFAULT_CALLABLE);
 }
 
 /**
- * Whether a module named without CALLABLE serves its default export: it has
- * no `application` (as an export, or on module.exports), and its default
- * export is something {@link loadServedApp} can serve. Otherwise the
- * "has no attribute" message, which lists the exports, says more.
+ * `value`, or what it resolves to when it is a promise: a module may export
+ * the promise of an async factory (`export default createApp()`). Only real
+ * promises: a thenable app (a Fastify instance) would boot if awaited.
  */
-function usableDefault(ns: Record<string, unknown>): boolean {
-  if (DEFAULT_CALLABLE in ns) return false;
+async function settle(value: unknown, named: string): Promise<unknown> {
+  if (!types.isPromise(value)) return value;
+  try {
+    return await value;
+  } catch (err) {
+    throw loadError(`"${named}" is a promise that rejected: ${describeError(err)}`, err);
+  }
+}
+
+/**
+ * A module named without CALLABLE, with no `application`, whose default
+ * export is no application either: what it is, and the app the module
+ * exports under another name, if it has one.
+ */
+function noApplication(ns: Record<string, unknown>, spec: string, value: unknown): GatewayError {
+  const exported = names(ns);
+  // module.exports's names are CommonJS exports; a promise's then, catch and finally are not.
+  if (isObjectLike(ns.default) && !types.isPromise(ns.default)) exported.push(...names(ns.default, new Set(exported)));
+  const apps = appsHint(ns, spec);
+  const methods = apps === '' ? methodHint(value) : [];
+  const pickMethod = methods.length ? `; to serve one of its methods (${list(methods)}), name it, e.g. "${spec}:default.${methods[0]}"` : '';
+  return loadError(
+    `module "${spec}" has no attribute "${DEFAULT_CALLABLE}" (it exports: ${list(exported)}), and its default export is not an application (it is ${describeValue(value)}): ` +
+      `the application must be a function (environ, startResponse), an Express, Koa or Fastify app, or an object with a fetch method${apps}${pickMethod}`,
+  );
+}
+
+/**
+ * The apps a module exports under other names (framework apps and fetch
+ * objects, which the loader knows by their members; a bare function could
+ * be anything), as a hint naming the CALLABLE to give: `; "app" is an
+ * Express/Connect app: use "server.mjs:app"`. Empty when there is none.
+ */
+function appsHint(ns: Record<string, unknown>, spec: string): string {
+  const found: Array<[name: string, what: string]> = [];
+  const seen = new Set(['default']);
+  const look = (from: object, key: string) => {
+    if (seen.has(key)) return;
+    seen.add(key);
+    const shape = shapeOf(prop(from, key));
+    if (shape !== undefined) found.push([key, describeShape(shape).what]);
+  };
+  for (const key of Object.keys(ns)) look(ns, key);
+  // CommonJS: module.exports = { app }, which Node may not see as a named export.
   const fallback = ns.default;
-  if (isObjectLike(fallback) && hasAttr(fallback, DEFAULT_CALLABLE)) return false;
-  return typeof fallback === 'function' || shapeOf(fallback) !== undefined;
+  if (isObjectLike(fallback) && shapeOf(fallback) === undefined) for (const key of Object.keys(fallback)) look(fallback, key);
+  if (found.length === 0) {
+    // One function and no app: the app under another name, or the factory that makes it; only the user knows which.
+    const fns = Object.keys(ns).filter((key) => key !== 'default' && typeof ns[key] === 'function' && !isClass(ns[key] as Function));
+    return fns.length === 1 ? `; to serve "${fns[0]}", name it: "${spec}:${fns[0]}", or "${spec}:${fns[0]}()" if it is a factory that returns the app` : '';
+  }
+  if (found.length === 1) return `; "${found[0]![0]}" is ${found[0]![1]}: use "${spec}:${found[0]![0]}"`;
+  const shown = found.slice(0, 5).map(([key, what]) => `"${spec}:${key}" (${what})`);
+  return `; it exports these apps: ${shown.join(', ')}${found.length > 5 ? ', ...' : ''}: name one`;
 }
 
 /**
@@ -401,7 +482,7 @@ function mismatch(named: string, shape: Shape, wanted: InterfaceName): GatewayEr
 }
 
 function notAnApplication(what: string, value: unknown, verb: 'is' | 'returned'): GatewayError {
-  const methods = verb === 'is' && isObjectLike(value) ? methodNames(value) : [];
+  const methods = verb === 'is' ? methodHint(value) : [];
   const pickMethod = methods.length ? `; to serve one of its methods (${list(methods)}), name it, e.g. "${what}.${methods[0]}"` : '';
   return loadError(
     `"${what}" ${verb === 'is' ? 'is not an application' : 'did not return an application'} (it ${verb} ${describeValue(value)}): ` +
@@ -477,6 +558,11 @@ function serve(value: unknown, parent: object | undefined, iface: InterfaceSetti
   if (typeof value !== 'function') throw notAnApplication(what, value, verb);
   if (isClass(value)) throw classError(what, verb);
   const fn = bound(value, parent);
+  // `app.mjs:fetch` or `app.mjs:app.fetch`: the fetch method of an app with one is a fetch handler, not a gateway app.
+  const owner = parent === undefined ? undefined : shapeOf(parent);
+  if (iface === 'auto' && owner?.kind === 'fetch' && prop(parent!, 'fetch') === value) {
+    return { kind: 'fetch', fetch: fn as FetchHandler, why: `the fetch method of ${owner.what}` };
+  }
   switch (iface) {
     case 'auto':
       return { kind: 'gateway', app: fn as Application, why: 'a function: the default for functions; --interface node or fetch to change' };

@@ -32,6 +32,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { heartbeatInterval, type TlsMaterial, type WorkerSpec } from '../ipc/protocol.js';
 import { reopenLogs, type Logger } from '../logging/logger.js';
+import { hookLog, type HookLog } from '../logging/hook-log.js';
 import { resolveModule } from '../loader/resolve-module.js';
 import { parseTarget } from '../loader/parse-target.js';
 import { MasterChannel } from './channel.js';
@@ -121,6 +122,8 @@ export class Arbiter {
   readonly #upgrade = new MasterUpgrade();
   /** --metrics-bind (undefined: off). */
   #metrics: MetricsEndpoint | undefined;
+  /** `server.log`, made when a hook first reads it. */
+  #hookLog: HookLog | undefined;
 
   constructor(options: ArbiterOptions) {
     this.#o = options;
@@ -495,13 +498,30 @@ export class Arbiter {
     const fn = (this.#config as unknown as Record<string, unknown>)[name];
     if (typeof fn !== 'function') return;
     try {
-      await fn(...args);
+      await fn(...args.map((arg) => this.#withLog(arg)));
     } catch (err) {
       this.#log.error({ hook: name, err }, `the ${name} hook threw`);
     }
   }
 
+  /**
+   * A worker as master hooks get it (`{ id, pid }`, and how it exited), with
+   * `log`: gunicorn's hooks write `worker.log.info(...)`, and here those
+   * records are the master's about that worker (its id and pid in them).
+   */
+  #withLog(arg: unknown): unknown {
+    if (arg === null || typeof arg !== 'object' || arg === this || typeof (arg as { id?: unknown }).id !== 'number') return arg;
+    const w = arg as { id: number; pid?: number };
+    return { ...w, log: hookLog(this.#log.child(w.pid === undefined ? { worker_id: w.id } : { worker_id: w.id, worker_pid: w.pid })) };
+  }
+
   // ---- for hooks (`server`) ----------------------------------------------------
+
+  /** `server.log.info(...)`, as gunicorn's hooks write: the master's error log. */
+  get log(): HookLog {
+    this.#hookLog ??= hookLog(this.#log);
+    return this.#hookLog;
+  }
 
   /** HUP, without the signal. */
   reload(): void {

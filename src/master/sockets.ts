@@ -18,8 +18,11 @@
  *
  * @module
  */
+import { constants, accessSync, lstatSync, statSync } from 'node:fs';
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { formatAddress, parseBind, type Bind } from '../config/binds.js';
 
@@ -66,7 +69,7 @@ function errnoName(errno: number): string {
 /** Why a bind failed, in words an operator can act on. */
 export function bindFailure(spec: string, code: string): string {
   const why = code === 'EADDRINUSE' ? 'the address is already in use'
-    : code === 'EACCES' ? 'permission denied (ports below 1024 need privileges; or use socket activation)'
+    : code === 'EACCES' ? (spec.startsWith('unix:') ? 'permission denied' : 'permission denied (ports below 1024 need privileges; or use socket activation)')
     : code === 'EADDRNOTAVAIL' ? 'the address is not available on this machine'
     : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'the host name does not resolve'
     : code === 'ENOENT' ? 'the directory of the socket does not exist'
@@ -77,10 +80,87 @@ export function bindFailure(spec: string, code: string): string {
 /** An error whose message is one line for the operator. */
 export class BindError extends Error {
   readonly code: string;
-  constructor(spec: string, code: string) {
-    super(bindFailure(spec, code));
+  /** @param why - the reason, when it is known better than `code` says (a unix socket's directory). */
+  constructor(spec: string, code: string, why?: string) {
+    super(why === undefined ? bindFailure(spec, code) : `cannot listen on ${spec}: ${why}`);
     this.code = code;
   }
+}
+
+/** The longest unix socket path Linux takes (sun_path is 108 bytes, with its NUL). */
+const UNIX_PATH_MAX = 107;
+
+/** "nobody (uid 65534)", or "uid 1000" for a uid without a name. */
+function whoAmI(): string {
+  const uid = process.getuid?.() ?? -1;
+  try {
+    return `${os.userInfo().username} (uid ${uid})`;
+  } catch {
+    return `uid ${uid}`;
+  }
+}
+
+/** Why `file` cannot be a unix socket's path: libuv would bind a truncated one. */
+function tooLong(file: string): string | undefined {
+  const bytes = Buffer.byteLength(file);
+  return bytes > UNIX_PATH_MAX ? `the path is too long for a unix socket (${bytes} bytes; at most ${UNIX_PATH_MAX}): use a shorter one` : undefined;
+}
+
+/**
+ * What keeps a unix socket from being created at `file`, found by looking
+ * (nothing is created), or undefined when nothing does. libuv reports a
+ * missing directory as EACCES, which would read as a port below 1024; the
+ * directory tells the two apart.
+ */
+export function unixSocketProblem(file: string): string | undefined {
+  const dir = path.dirname(path.resolve(file));
+  const long = tooLong(file);
+  if (long !== undefined) return long;
+  let st;
+  try {
+    st = statSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return `the directory ${dir} does not exist: create it first (under systemd, RuntimeDirectory= does)`;
+    if (code === 'ENOTDIR') return `${dir} is not a directory`;
+    if (code === 'EACCES') return `permission denied: ${whoAmI()} cannot reach ${dir}`;
+    return undefined;
+  }
+  if (!st.isDirectory()) return `${dir} is not a directory`;
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch {
+    return `permission denied: ${whoAmI()} cannot create files in ${dir}`;
+  }
+  try {
+    // A file in the way (not a socket a dead process left, which is removed) would read as "already in use".
+    if (!lstatSync(file).isSocket()) return `${file} exists and is not a socket`;
+  } catch {
+    // Nothing there: the socket can be made.
+  }
+  return undefined;
+}
+
+/**
+ * What `--check-config` can tell of a `--bind` address without binding it
+ * (a port may well be in use by the very server being checked): a unix
+ * socket's directory, path and permissions, a host name that does not
+ * resolve. Undefined when nothing is wrong that can be seen.
+ */
+export async function bindProblem(spec: string): Promise<BindError | undefined> {
+  const bind = parseBind(spec);
+  if (bind.kind === 'unix') {
+    const why = unixSocketProblem(bind.path);
+    return why === undefined ? undefined : new BindError(spec, 'EACCES', why);
+  }
+  if (bind.kind === 'tcp') {
+    try {
+      await resolveHost(bind.host);
+    } catch (err) {
+      return new BindError(spec, (err as NodeJS.ErrnoException).code ?? 'ENOTFOUND');
+    }
+  }
+  return undefined;
 }
 
 async function resolveHost(host: string): Promise<{ address: string; family: 4 | 6 }> {
@@ -109,9 +189,11 @@ export async function bindSocket(spec: string, options: { socketMode?: number } 
     return { fd: bind.fd, address: `fd://${bind.fd}`, kind: 'fd', spec };
   }
   if (bind.kind === 'unix') {
+    const long = tooLong(bind.path);
+    if (long !== undefined) throw new BindError(spec, 'ENAMETOOLONG', long);
     await removeStaleSocket(bind.path);
     const h = create(bind.path, -1, -1);
-    if (typeof h === 'number') throw new BindError(spec, errnoName(h));
+    if (typeof h === 'number') throw new BindError(spec, errnoName(h), unixSocketProblem(bind.path));
     await chmod(bind.path, options.socketMode ?? 0o666);
     return { fd: h.fd, address: formatAddress(null, bind), kind: 'unix', spec, path: bind.path, handle: h };
   }

@@ -17,6 +17,7 @@ import { loadServedApp } from '../loader/load-app.js';
 import { withValidation } from '../loader/validate.js';
 import { createLogger, drainLogs, flushLogs, loggerFd, reopenLogs, type Logger } from '../logging/logger.js';
 import { createAccessLog, type AccessLog } from '../logging/access.js';
+import { hookLog } from '../logging/hook-log.js';
 import { startWatchdog } from './watchdog.js';
 import { EXIT } from '../ipc/exit-codes.js';
 import type { WorkerSpec, WorkerState } from '../ipc/protocol.js';
@@ -26,38 +27,7 @@ import type { ExchangeRecord, RequestObserver } from '../gateway/handler.js';
 import { acceptFromMaster } from './round-robin.js';
 import type { HookName } from '../config/settings.js';
 import { requestTlsMaterial, tlsServerOptions } from './tls.js';
-
-/** The POSIX credential calls (absent on Windows, where gwserver's workers do not run). */
-interface Posix {
-  setgid(id: string | number): void;
-  setuid(id: string | number): void;
-  getuid(): number;
-  getgid(): number;
-  initgroups(user: string | number, extraGroup: string | number): void;
-}
-
-/** Applies --umask, --group and --user (in that order: a process that gave up root cannot change its group). */
-function dropPrivileges(config: Config): void {
-  const posix = process as unknown as Posix;
-  if (config.umask) process.umask(config.umask);
-  const { user, group } = config;
-  if (group !== '' && group !== undefined) {
-    try {
-      posix.setgid(group);
-    } catch (err) {
-      throw new Error(`cannot switch the workers to group ${group} (--group): ${(err as NodeJS.ErrnoException).code === 'EPERM' ? 'only root can change groups' : (err as Error).message}`);
-    }
-  }
-  if (user !== '' && user !== undefined) {
-    try {
-      // The user's supplementary groups, as login would give them (gunicorn's initgroups).
-      if (posix.getuid() === 0) posix.initgroups(user, group !== '' && group !== undefined ? group : posix.getgid());
-      posix.setuid(user);
-    } catch (err) {
-      throw new Error(`cannot switch the workers to user ${user} (--user): ${(err as NodeJS.ErrnoException).code === 'EPERM' ? 'only root can change users' : (err as Error).message}`);
-    }
-  }
-}
+import { dropPrivileges } from './privileges.js';
 
 /** Runs the worker; never resolves while the worker serves. */
 export async function workerMain(): Promise<void> {
@@ -148,7 +118,8 @@ export async function workerMain(): Promise<void> {
       logger.error({ err }, 'cannot read the config file for its hooks');
     }
   }
-  const self = { id: spec.id, pid: process.pid, log: logger };
+  // What the worker hooks get as `worker` (docs/configuration.md#server-hooks).
+  const self = { id: spec.id, pid: process.pid, log: hookLog(logger) };
   const runHook = async (name: HookName, ...args: unknown[]) => {
     const fn = hooks[name];
     if (typeof fn !== 'function') return;

@@ -61,6 +61,9 @@ export interface StartOptions {
   command?: string[];
   /** Start it as the leader of a process group of its own (a signal can then go to the whole group: `process.kill(-pid)`). */
   detached?: boolean;
+  /** Run gwserver as this user and group (a test running as root, to see what another user sees). */
+  uid?: number;
+  gid?: number;
 }
 
 function parse(line: string): Record<string, any> | undefined {
@@ -82,6 +85,8 @@ export async function startGwserver(args: string[], opts: StartOptions = {}): Pr
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: opts.detached ?? false,
+    ...(opts.uid === undefined ? {} : { uid: opts.uid }),
+    ...(opts.gid === undefined ? {} : { gid: opts.gid }),
   });
   running.add(proc);
   if (inTest) perTest.add(proc);
@@ -191,13 +196,14 @@ export interface Run {
  * rejects. GWSERVER_CMD_ARGS, WEB_CONCURRENCY and PORT of the test's own
  * environment are removed unless `env` sets them.
  */
-export function runToExit(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Run> {
+export function runToExit(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; uid?: number; gid?: number } = {}): Promise<Run> {
   const timeoutMs = opts.timeoutMs ?? 15_000;
   return new Promise((resolve, reject) => {
     const env = { ...process.env, ...opts.env };
     for (const k of ['GWSERVER_CMD_ARGS', 'WEB_CONCURRENCY', 'PORT']) if (opts.env?.[k] === undefined) delete env[k];
     const t0 = Date.now();
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const ids = { ...(opts.uid === undefined ? {} : { uid: opts.uid }), ...(opts.gid === undefined ? {} : { gid: opts.gid }) };
+    const p = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], ...ids });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));

@@ -129,6 +129,15 @@ for (const kind of ['gateway', 'node', 'fetch'] as const) {
       const post = entries().find((e) => e.hook === 'postRequest' && String(e.path).endsWith('/hooked'))!;
       assert.equal(pre.given, kind === 'gateway' ? 'environ' : 'request');
       assert.equal(post.status, '200 OK');
+      // Through worker.log (gunicorn's worker.log.info), the worker's records, with its id.
+      const [worker] = srv.workerPids();
+      for (const hook of ['postWorkerInit', 'preRequest', 'postRequest']) {
+        await until(() => srv.records().some((r) => r.from_hook === hook), 10_000, `${hook} through worker.log`);
+        const rec = srv.records().find((r) => r.from_hook === hook)!;
+        assert.deepEqual([rec.msg, rec.pid, rec.worker_id], [`${hook} hook ran (worker.log)`, worker, 1]);
+      }
+      assert.equal(pre.pid, worker);
+      assert.ok(entries().some((e) => e.hook === 'postWorkerInit' && Number(e.pid) === worker), 'postWorkerInit ran in the worker');
     });
 
     it('releases CONNECT sockets whatever the peer sends (the open-file count comes back)', async () => {
@@ -144,6 +153,17 @@ for (const kind of ['gateway', 'node', 'fetch'] as const) {
       await Promise.all(Array.from({ length: 32 }, lane));
       await until(() => fds() <= before + 5, 15_000, `the open files to come back to ${before} (now ${fds()})`);
       assert.equal((await get(srv, '/mount/alive')).status, 200);
+    });
+
+    // Last: it stops the worker.
+    it('runs workerInt in the worker that gets INT, with worker.log', async () => {
+      const [worker] = srv.workerPids();
+      process.kill(worker!, 'SIGINT');
+      const entries = () => readFileSync(hooks, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      await until(() => entries().some((e) => e.hook === 'workerInt' && e.pid === worker), 10_000, 'workerInt');
+      const rec = await srv.waitForRecord((r) => r.from_hook === 'workerInt');
+      assert.deepEqual([rec.pid, rec.worker_id], [worker, 1]);
+      await until(() => srv.workerPids().length === 1 && srv.workerPids()[0] !== worker, 15_000, 'a replacement');
     });
   });
 }

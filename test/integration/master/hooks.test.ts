@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT, startGwserver, alive } from '../../helpers/gwserver.js';
+import { ROOT, startGwserver, alive, type Gwserver } from '../../helpers/gwserver.js';
 import { get } from '../../helpers/http.js';
 import { until } from '../../helpers/until.js';
 import { tempDir } from '../../helpers/temp-dir.js';
@@ -33,6 +33,26 @@ async function waitEntries(file: string, pred: (e: Entry) => boolean, count = 1,
 }
 
 const is = (hook: string) => (e: Entry) => e.hook === hook;
+
+/**
+ * The records a hook wrote through `via` (`server.log` or `worker.log`), as
+ * the fixture writes them: gunicorn's `server.log.info("%s ...", x)`, with
+ * the printf-style arguments formatted.
+ */
+function said(srv: Gwserver, hook: string, via: 'server.log' | 'worker.log'): Array<Record<string, any>> {
+  const found = srv.records().filter((r) => r.from_hook === hook && r.via === via);
+  for (const r of found) {
+    assert.equal(r.msg, `${hook} hook ran (${via})`);
+    assert.equal(r.level, 'info');
+  }
+  return found;
+}
+
+/** Waits for the records of `hook` through `via`: `count` of them, or more. */
+async function waitSaid(srv: Gwserver, hook: string, via: 'server.log' | 'worker.log', count = 1): Promise<Array<Record<string, any>>> {
+  await until(() => said(srv, hook, via).length >= count, 15_000, () => `${count} records of ${hook} through ${via}`);
+  return said(srv, hook, via);
+}
 
 describe('master: server hooks (config file)', function () {
   this.timeout(60_000);
@@ -100,6 +120,21 @@ describe('master: server hooks (config file)', function () {
     assert.equal(post404!.status, '404 Not Found');
     assert.ok(workers.includes(post404!.pid), `postRequest for /missing in ${post404!.pid}`);
     assert.deepEqual(srv.records().filter((r) => r.hook !== undefined), [], 'no hook failed');
+
+    // server.log and worker.log, as gunicorn's hooks use them: the master's records, or the worker's with its id.
+    for (const hook of ['onStarting', 'nworkersChanged', 'preFork', 'postFork', 'whenReady']) {
+      const [rec] = await waitSaid(srv, hook, 'server.log');
+      assert.equal(rec!.pid, master, `${hook}: server.log writes the master's records`);
+      assert.equal(rec!.worker_id, undefined);
+    }
+    // In the master, about a worker: its id (and its pid once it has one).
+    assert.deepEqual(said(srv, 'preFork', 'worker.log').map((r) => [r.pid, r.worker_id, r.worker_pid]), [[master, 1, undefined], [master, 2, undefined]]);
+    assert.deepEqual(said(srv, 'postFork', 'worker.log').map((r) => [r.pid, r.worker_id, r.worker_pid]), postForks.map((x) => [master, x.id, x.workerPid]));
+    // In a worker: the worker's own records, with its id.
+    assert.deepEqual(said(srv, 'postWorkerInit', 'worker.log').map((r) => [r.pid, r.worker_id]).sort(), inits.map((x) => [x.pid, x.id]).sort());
+    const [preLog] = (await waitSaid(srv, 'preRequest', 'worker.log')).filter((r) => r.pid === server);
+    assert.equal(preLog!.worker_id, pre!.id);
+    assert.ok((await waitSaid(srv, 'postRequest', 'worker.log')).some((r) => r.pid === server && r.worker_id === pre!.id));
   });
 
   it('an async preFork is awaited before its worker is forked (postFork comes after preFork:done)', async () => {
@@ -167,6 +202,13 @@ describe('master: server hooks (config file)', function () {
     assert.ok(e.some((x) => x.hook === 'childExit' && x.workerPid === fourth!.pid && x.reason === 'shutdown'));
     assert.deepEqual(e.slice(-2).map((x) => [x.hook, x.pid]), [['onExit', master], ['onExit:done', master]]);
     assert.equal(e.some(is('preExec')), false);
+
+    // server.log and worker.log in the master's hooks of this run.
+    for (const hook of ['onReload', 'childExit', 'workerExit', 'nworkersChanged', 'onExit']) {
+      assert.ok(said(srv, hook, 'server.log').every((r) => r.pid === master && r.worker_id === undefined) && said(srv, hook, 'server.log').length > 0, `${hook} through server.log`);
+    }
+    assert.deepEqual(said(srv, 'childExit', 'worker.log').map((r) => [r.pid, r.worker_pid]), e.filter(is('childExit')).map((x) => [master, x.workerPid]));
+    assert.deepEqual(said(srv, 'workerExit', 'worker.log').map((r) => [r.pid, r.worker_id, r.worker_pid]), e.filter(is('workerExit')).map((x) => [master, x.id, x.workerPid]));
   });
 
   it('workerInt runs in the worker that receives INT (sent to its pid), and is awaited before it exits', async () => {
@@ -181,6 +223,7 @@ describe('master: server hooks (config file)', function () {
     const e = entries(log);
     assert.ok(e.findIndex(is('workerInt:done')) >= 0 && e.findIndex(is('workerInt:done')) < e.indexOf(e.find((x) => x.hook === 'childExit' && x.workerPid === victim)!), 'workerInt awaited before the worker exited');
     assert.equal(e.find(is('workerInt:done'))!.pid, victim);
+    assert.deepEqual(said(srv, 'workerInt', 'worker.log').map((r) => [r.pid, r.worker_id]), [[victim, 1]]);
     // The master replaces it.
     await until(() => srv.workerPids().length === 1 && srv.workerPids()[0] !== victim, 10_000, 'replacement');
     assert.equal((await get(srv)).status, 200);
@@ -195,6 +238,8 @@ describe('master: server hooks (config file)', function () {
     assert.deepEqual([timeout!.id, timeout!.workerPid], [1, victim]);
     assert.match(timeout!.stack, /spinForever/);
     assert.match(timeout!.stack, /stuck\.mjs:\d+/);
+    // The hook runs in the master: worker.log writes the master's record about the stuck worker.
+    assert.deepEqual(said(srv, 'workerTimeout', 'worker.log').map((r) => [r.pid, r.worker_id, r.worker_pid]), [[srv.pid, 1, victim]]);
     assert.equal(await stuck, 'cut');
     const [child] = await waitEntries(log, (x) => x.hook === 'childExit' && x.workerPid === victim);
     assert.equal(child!.reason, 'timeout');

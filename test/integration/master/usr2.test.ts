@@ -205,7 +205,7 @@ describe('master: USR2 (re-executing the master)', function () {
     const config = path.join(dir, 'gw.config.mjs');
     writeFileSync(config, [
       "import { appendFileSync } from 'node:fs';",
-      `export function preExec(server) { appendFileSync(${JSON.stringify(marker)}, process.pid + ' ' + server.numWorkers + '\\n'); throw new Error('preExec failed on purpose'); }`,
+      `export function preExec(server) { server.log.info('preExec: re-executing with %d workers', server.numWorkers); appendFileSync(${JSON.stringify(marker)}, process.pid + ' ' + server.numWorkers + '\\n'); throw new Error('preExec failed on purpose'); }`,
       '',
     ].join('\n'));
     const srv = await startGwserver(['-c', config, '-w', '1', APP]);
@@ -216,6 +216,9 @@ describe('master: USR2 (re-executing the master)', function () {
     const spawned = recs.findIndex((r) => r.pid === srv.pid && /re-executing the master/.test(r.msg ?? ''));
     const first = recs.findIndex((r) => r.pid === newPid);
     assert.ok(threw >= 0 && threw < spawned && spawned < first, `preExec at ${threw}, spawn at ${spawned}, new master's first record at ${first}`);
+    // server.log, as gunicorn's pre_exec writes it: the old master's record.
+    const said = recs.findIndex((r) => r.pid === srv.pid && r.msg === 'preExec: re-executing with 1 workers' && r.level === 'info');
+    assert.ok(said >= 0 && said < threw, `server.log's record at ${said}`);
     await srv.exited;
     await stopMaster(srv, newPid);
   });

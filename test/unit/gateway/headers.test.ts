@@ -107,6 +107,27 @@ describe('Headers', () => {
     it('refuses a parameter value of another type', () => {
       assert.throws(() => new Headers().addHeader('X', 'v', { a: 5 as unknown as string }), contractError(/parameter "a" of header "X" must be a string, null or true, got number 5/));
     });
+
+    it('Set-Cookie: attributes follow RFC 6265, never quoted (a browser ignores Path="/")', () => {
+      const h = new Headers();
+      h.addHeader('Set-Cookie', 'sid=abc', { Path: '/', Domain: 'example.org', Expires: 'Wed, 21 Oct 2026 07:28:00 GMT', 'Max-Age': '3600', Secure: true, HttpOnly: null, SameSite: 'Lax' });
+      h.addHeader('set-cookie', 'theme=dark', { Path: '/app/a b' });
+      assert.deepEqual(h.getAll('Set-Cookie'), [
+        'sid=abc; Path=/; Domain=example.org; Expires=Wed, 21 Oct 2026 07:28:00 GMT; Max-Age=3600; Secure; HttpOnly; SameSite=Lax',
+        'theme=dark; Path=/app/a b',
+      ]);
+      // Other headers keep the MIME rules.
+      h.addHeader('Content-Disposition', 'attachment', { filename: '/tmp/a.txt' });
+      assert.equal(h.get('Content-Disposition'), 'attachment; filename="/tmp/a.txt"');
+    });
+
+    it('Set-Cookie: an attribute with ";" cannot be written, and points to setCookie()', () => {
+      assert.throws(
+        () => new Headers().addHeader('Set-Cookie', 'sid=abc', { Path: '/; Domain=evil.example' }),
+        contractError(/^Headers: attribute Path of Set-Cookie cannot hold ";" \(RFC 6265 has no quoting\); setCookie\(\) encodes cookie values$/),
+      );
+      assert.throws(() => new Headers().addHeader('Set-Cookie', 'sid=abc', { Path: '/\r\nX: 1' }), contractError(/must be latin-1 text without CR, LF or NUL/));
+    });
   });
 
   it('lists keys, values and entries in order, repeats included', () => {

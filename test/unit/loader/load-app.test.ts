@@ -347,6 +347,14 @@ describe('loader: CALLABLE', () => {
     );
   });
 
+  it('refuses an app of another convention without pointing at one of its methods (a Hono app\'s fetch is no gateway app)', async () => {
+    assert.equal(
+      (await loadFailure('hono-app.js:default')).message,
+      '"hono-app.js:default" is a Hono app (fetch), not a gateway application (environ, startResponse): loadApp loads gateway applications only; loadServedApp loads fetch apps too',
+    );
+    assert.match((await loadFailure('express-app.js:default')).message, /^"express-app\.js:default" is an Express\/Connect app \(node\), not a gateway application/);
+  });
+
   it('fails when CALLABLE is a class', async () => {
     assert.match((await loadFailure('esm-app:App')).message, /^"esm-app:App" is a class, which cannot be called without new/);
   });

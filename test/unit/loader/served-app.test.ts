@@ -118,6 +118,17 @@ describe('loader: loadServedApp detects the interface', () => {
     assert.equal(await getFetch(served, '/there'), 'fetch-object.js says hi to /there');
   });
 
+  it('the fetch method of an app with one, named by CALLABLE, is fetch under auto (not a gateway function)', async () => {
+    for (const target of ['hono-app.js:fetch', 'hono-app.js:default.fetch']) {
+      const served = await loadAs('fetch', target);
+      assert.equal(served.why, 'the fetch method of a Hono app');
+      assert.equal(await getFetch(served), 'hono says hi', target);
+    }
+    assert.equal(await getFetch(await loadAs('fetch', 'fetch-object.js:default.fetch'), '/x'), 'fetch-object.js says hi to /x');
+    // Named explicitly, another interface is still the user's call.
+    assert.equal((await loadAs('gateway', 'hono-app.js:fetch', 'gateway')).why, '--interface gateway');
+  });
+
   it('a function with a fetch method is fetch under auto', async () => {
     const served = await loadAs('fetch', 'bare.js:both');
     assert.equal(served.why, 'a function with a fetch method');
@@ -222,8 +233,47 @@ describe('loader: loadServedApp falls back to the default export', () => {
     assert.match(await loadFailure('express-app.js:application'), /^module "express-app\.js" has no attribute "application" \(it exports: /);
   });
 
-  it('a default export that is no application leaves the "has no attribute" message, listing the exports', async () => {
-    assert.equal(await loadFailure('config-default.js'), 'module "config-default.js" has no attribute "application" (it exports: default, handlerName, port, host)');
+  it('a default export that is no application: the exports, what the default export is, and what an application is', async () => {
+    assert.equal(
+      await loadFailure('config-default.js'),
+      'module "config-default.js" has no attribute "application" (it exports: default, handlerName, port, host), and its default export is not an application (it is an object): the application must be a function (environ, startResponse), an Express, Koa or Fastify app, or an object with a fetch method',
+    );
+    assert.equal(
+      await loadFailure('instance-default.js'),
+      'module "instance-default.js" has no attribute "application" (it exports: default, handle, start), and its default export is not an application (it is an instance of Server): the application must be a function (environ, startResponse), an Express, Koa or Fastify app, or an object with a fetch method; to serve one of its methods (handle, start), name it, e.g. "instance-default.js:default.handle"',
+    );
+  });
+
+  it('awaits a promise exported as the app (`export default createApp()` of an async factory)', async () => {
+    assert.equal(await getFetch(await loadAs('fetch', 'promise-default.js')), 'promised says hi');
+    assert.equal(await getFetch(await loadAs('fetch', 'promise-default.js:default')), 'promised says hi');
+  });
+
+  it('a promise that rejects: its error, where it arose', async () => {
+    const message = await loadFailure('promise-rejects.js');
+    assert.equal(message, `"promise-rejects.js:default" is a promise that rejected: Error: no database at db:5432 (at ${path.join(FIXTURES, 'promise-rejects.js')}:3:9)`);
+  });
+
+  it('names the app a module exports under another name', async () => {
+    assert.equal(await loadFailure('named-app.js'), 'module "named-app.js" has no attribute "application" (it exports: app); "app" is an Express/Connect app: use "named-app.js:app"');
+    assert.equal(await getNode((await loadAs('node', 'named-app.js:app')).handler), 'named-app.js says hi');
+    assert.equal(
+      await loadFailure('cjs-named-app.cjs'),
+      'module "cjs-named-app.cjs" has no attribute "application" (it exports: app, default), and its default export is not an application (it is an object): the application must be a function (environ, startResponse), an Express, Koa or Fastify app, or an object with a fetch method; "app" is an Express/Connect app: use "cjs-named-app.cjs:app"',
+    );
+    assert.equal(await getNode((await loadAs('node', 'cjs-named-app.cjs:app')).handler), 'cjs-named-app.cjs says hi');
+    assert.equal(
+      await loadFailure('named-apps.js'),
+      'module "named-apps.js" has no attribute "application" (it exports: api, makeHono, web); it exports these apps: "named-apps.js:api" (a Hono app), "named-apps.js:web" (an Express/Connect app): name one',
+    );
+  });
+
+  it('a module with one function and no app: name it, or call it if it is the factory', async () => {
+    assert.equal(
+      await loadFailure('factory-only.js'),
+      'module "factory-only.js" has no attribute "application" (it exports: build); to serve "build", name it: "factory-only.js:build", or "factory-only.js:build()" if it is a factory that returns the app',
+    );
+    assert.equal(await getFetch(await loadAs('fetch', 'factory-only.js:build()')), 'built says hi');
   });
 
   it('takes "application" from module.exports of a CommonJS module before its default', async () => {
