@@ -43,3 +43,6 @@ export { fromFetch, toFetch, type FetchHandler, type FetchEnv, type FromFetchOpt
 export { fromNodeHandler, type NodeHandler, type UpgradeHandler, type ServerHook, type FromNodeHandlerOptions } from './interop/node.js';
 export { type InterfaceName, type InterfaceSetting, type ServedApp } from './interop/kinds.js';
 export { metricsRegistry } from './metrics/registry.js';
+export { staticFiles, serveStatic, type StaticFilesOptions } from './middleware/static.js';
+export { compress, type CompressOptions } from './middleware/compress.js';
+export { type Coding } from './middleware/encoding.js';
