@@ -22,8 +22,7 @@
  *
  * @module
  */
-import { constants, type Stats } from 'node:fs';
-import { open, realpath, type FileHandle } from 'node:fs/promises';
+import fs, { constants, type ReadStream, type Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import mime from 'mime-types';
@@ -95,9 +94,62 @@ export interface StaticFilesOptions {
    * `(headers, relativePath, stat) => void`, editing `headers` in place.
    */
   setHeaders?: (headers: HeaderPair[], relativePath: string, stat: Stats) => void;
-  /** The size of each read, in bytes: 64 KiB by default. */
+  /**
+   * The size of each read, in bytes: 64 KiB by default. A file of at most
+   * this size is read in one go and sent with its head in one write.
+   */
   blockSize?: number;
+  /**
+   * Make the file system calls of a request (realpath, open, fstat, close,
+   * and the one read of a file up to `blockSize`) synchronously, on the
+   * event loop. On a local disk whose metadata and pages are cached each
+   * takes microseconds, where a trip through libuv's thread pool costs tens
+   * of microseconds of CPU: several times the requests per second on small
+   * files (see docs/toolkit.md). False by default: a slow disk or a network
+   * file system would stall every request of the worker. Larger files are
+   * read asynchronously either way.
+   */
+  blocking?: boolean;
 }
+
+/** The file system calls the app makes, asynchronous (libuv's thread pool) or blocking. */
+interface FileSystem {
+  realpath(path: string): Promise<string> | string;
+  open(path: string, flags: number): Promise<number> | number;
+  fstat(fd: number): Promise<Stats> | Stats;
+  /** Reads into `buffer` from `position`; resolves with the bytes read. */
+  read(fd: number, buffer: Buffer, position: number): Promise<number> | number;
+  /** Closes without waiting: nothing depends on its outcome. */
+  close(fd: number): void;
+}
+
+const noop = () => undefined;
+
+function callback<T>(run: (cb: (err: NodeJS.ErrnoException | null, value: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => run((err, value) => (err ? reject(err) : resolve(value))));
+}
+
+const ASYNC_FS: FileSystem = {
+  realpath: (p) => callback<string>((cb) => fs.realpath.native(p, cb)),
+  open: (p, flags) => callback<number>((cb) => fs.open(p, flags, cb)),
+  fstat: (fd) => callback<Stats>((cb) => fs.fstat(fd, cb)),
+  read: (fd, buffer, position) => callback<number>((cb) => fs.read(fd, buffer, 0, buffer.length, position, cb)),
+  close: (fd) => fs.close(fd, noop),
+};
+
+const BLOCKING_FS: FileSystem = {
+  realpath: (p) => fs.realpathSync.native(p),
+  open: (p, flags) => fs.openSync(p, flags),
+  fstat: (fd) => fs.fstatSync(fd),
+  read: (fd, buffer, position) => fs.readSync(fd, buffer, 0, buffer.length, position),
+  close: (fd) => {
+    try {
+      fs.closeSync(fd);
+    } catch {
+      // Nothing to do about it.
+    }
+  },
+};
 
 const TEXT = [['Content-Type', 'text/plain; charset=utf-8']] as const;
 const NOT_FOUND = 'Not Found\n';
@@ -116,7 +168,7 @@ type Refusal = 400 | 403 | 404;
 
 /** A regular file, open, with what is known of it. */
 interface OpenFile {
-  handle: FileHandle;
+  fd: number;
   stat: Stats;
   /** Its path relative to the root, as asked for (`css/site.css`): for the content type and the callbacks. */
   relative: string;
@@ -170,6 +222,7 @@ class StaticFiles {
   readonly #defaultType: string;
   readonly #setHeaders: StaticFilesOptions['setHeaders'];
   readonly #blockSize: number;
+  readonly #fs: FileSystem;
   /** Content types found so far, by extension (only known ones: the map cannot grow past mime-db's table). */
   readonly #typeCache = new Map<string, string>();
 
@@ -202,12 +255,13 @@ class StaticFiles {
     this.#defaultType = o.defaultType ?? 'application/octet-stream';
     this.#setHeaders = o.setHeaders;
     this.#blockSize = o.blockSize !== undefined && o.blockSize > 0 ? o.blockSize : DEFAULT_BLOCK;
+    this.#fs = o.blocking ? BLOCKING_FS : ASYNC_FS;
   }
 
   /** The root as the file system names it (symlinks resolved), found at the first request and kept. */
   #resolveRoot(): Promise<string> {
     if (this.#realRoot === undefined) {
-      const p = realpath(this.#root);
+      const p = Promise.resolve().then(() => this.#fs.realpath(this.#root));
       this.#realRoot = p;
       // A root that does not exist yet may appear later: ask again next time.
       p.catch(() => {
@@ -252,7 +306,7 @@ class StaticFiles {
     }
     // "file.txt/" names a directory that is not there.
     if (pathInfo.endsWith('/')) {
-      await found.handle.close();
+      this.#fs.close(found.fd);
       return this.#refuse(404, environ, startResponse);
     }
     return this.#serve(environ, startResponse, root, found);
@@ -285,7 +339,7 @@ class StaticFiles {
     const lexical = relative === '' ? root : path.join(root, relative) + suffix;
     let real: string;
     try {
-      real = await realpath(lexical);
+      real = await this.#fs.realpath(lexical);
     } catch (err) {
       const code = errnoOf(err) ?? '';
       if (ABSENT.has(code)) return 404;
@@ -299,9 +353,9 @@ class StaticFiles {
       // A link inside the root that points at a dotfile hides it too.
       if (inside && this.#dotfiles !== 'allow' && hidden(path.relative(root, real).split(path.sep))) return this.#dotfiles === 'deny' ? 403 : 404;
     }
-    let handle: FileHandle;
+    let fd: number;
     try {
-      handle = await open(real, OPEN_FLAGS);
+      fd = await this.#fs.open(real, OPEN_FLAGS);
     } catch (err) {
       const code = errnoOf(err) ?? '';
       if (ABSENT.has(code)) return 404;
@@ -310,13 +364,13 @@ class StaticFiles {
     }
     let stat: Stats;
     try {
-      stat = await handle.stat();
+      stat = await this.#fs.fstat(fd);
     } catch (err) {
-      await handle.close();
+      this.#fs.close(fd);
       throw err;
     }
-    if (stat.isFile()) return { handle, stat, relative, coding: undefined };
-    await handle.close();
+    if (stat.isFile()) return { fd, stat, relative, coding: undefined };
+    this.#fs.close(fd);
     return stat.isDirectory() && suffix === '' ? 'directory' : 404;
   }
 
@@ -326,7 +380,7 @@ class StaticFiles {
     for (const coding of codings) {
       const sibling = await this.#find(root, segments, SUFFIX[coding]);
       if (typeof sibling === 'object') {
-        await original.handle.close();
+        this.#fs.close(original.fd);
         return { ...sibling, relative: original.relative, coding };
       }
     }
@@ -372,12 +426,12 @@ class StaticFiles {
       if (condition === 304) {
         // Only the headers a 304 may carry (RFC 9110 15.4.5), after setHeaders had its say.
         if (this.#setHeaders !== undefined) this.#setHeaders(headers, file.relative, stat);
-        await file.handle.close();
+        this.#fs.close(file.fd);
         startResponse('304 Not Modified', headers.filter(([name]) => NOT_MODIFIED_KEEP.has(name.toLowerCase())));
         return [];
       }
       if (condition === 412) {
-        await file.handle.close();
+        this.#fs.close(file.fd);
         return plain(startResponse, '412 Precondition Failed', 'Precondition Failed\n');
       }
 
@@ -391,21 +445,30 @@ class StaticFiles {
         ranges = parseRange(rangeHeader, size, this.#maxRanges);
       }
       if (ranges === 'unsatisfiable') {
-        await file.handle.close();
+        this.#fs.close(file.fd);
         return plain(startResponse, '416 Range Not Satisfiable', 'Range Not Satisfiable\n', [['Content-Range', `bytes */${size}`]]);
       }
       if (this.#setHeaders !== undefined) this.#setHeaders(headers, file.relative, stat);
       const wrap = environ['wsgi.file_wrapper'] ?? fileWrapper;
-      const read = (start: number, end: number) => file.handle.createReadStream({ start, end, highWaterMark: this.#blockSize });
+      // A Readable on the descriptor: the wrapper's close() destroys it, and the stream (autoClose) closes the descriptor.
+      const read = (start: number, end: number) => fs.createReadStream('', { fd: file.fd, start, end, highWaterMark: this.#blockSize });
 
       if (ranges === undefined) {
-        headers.push(['Content-Length', String(size)]);
-        startResponse('200 OK', headers);
         if (environ.REQUEST_METHOD === 'HEAD' || size === 0) {
-          await file.handle.close();
+          this.#fs.close(file.fd);
+          headers.push(['Content-Length', String(size)]);
+          startResponse('200 OK', headers);
           return [];
         }
-        // A Readable: the wrapper's close() destroys it, and the stream (autoClose) closes the handle.
+        if (size <= this.#blockSize) {
+          // One read, one buffer: the server sends it with the head, and no stream is made.
+          const data = await this.#readAll(file.fd, size);
+          headers.push(['Content-Length', String(data.length)]);
+          startResponse('200 OK', headers);
+          return [data];
+        }
+        headers.push(['Content-Length', String(size)]);
+        startResponse('200 OK', headers);
         return wrap(read(0, size - 1), this.#blockSize);
       }
       if (ranges.length === 1) {
@@ -416,9 +479,29 @@ class StaticFiles {
       }
       return this.#multipart(startResponse, headers, file, ranges, size, type);
     } catch (err) {
-      await file.handle.close().catch(() => undefined);
+      this.#fs.close(file.fd);
       throw err;
     }
+  }
+
+  /**
+   * A small file whole, then its descriptor closed. A file that shrank
+   * since fstat gives what is left (the Content-Length follows); one that
+   * grew gives its first `size` bytes.
+   */
+  async #readAll(fd: number, size: number): Promise<Buffer> {
+    const data = Buffer.allocUnsafe(size);
+    let got = 0;
+    try {
+      while (got < size) {
+        const n = await this.#fs.read(fd, got === 0 ? data : data.subarray(got), got);
+        if (n === 0) break;
+        got += n;
+      }
+    } finally {
+      this.#fs.close(fd);
+    }
+    return got === size ? data : data.subarray(0, got);
   }
 
   /** Several ranges: one multipart/byteranges body (RFC 9110 14.6) whose length is known in advance. */
@@ -432,14 +515,15 @@ class StaticFiles {
     out.unshift(['Content-Type', `multipart/byteranges; boundary=${boundary}`]);
     out.push(['Content-Length', String(length)]);
     startResponse('206 Partial Content', out);
-    const { handle } = file;
+    const { fd } = file;
     const blockSize = this.#blockSize;
-    let current: ReturnType<FileHandle['createReadStream']> | undefined;
+    const files = this.#fs;
+    let current: ReadStream | undefined;
     async function* parts(): AsyncGenerator<string | Buffer> {
       for (let i = 0; i < ranges.length; i++) {
         yield heads[i]!;
-        // autoClose off: the handle serves every part, and close() below closes it.
-        current = handle.createReadStream({ start: ranges[i]!.start, end: ranges[i]!.end, highWaterMark: blockSize, autoClose: false });
+        // autoClose off: the descriptor serves every part, and close() below closes it.
+        current = fs.createReadStream('', { fd, start: ranges[i]!.start, end: ranges[i]!.end, highWaterMark: blockSize, autoClose: false });
         for await (const chunk of current) yield chunk as Buffer;
       }
       yield tail;
@@ -447,9 +531,13 @@ class StaticFiles {
     const it = parts();
     return {
       [Symbol.asyncIterator]: () => it,
-      async close() {
-        current?.destroy();
-        await handle.close();
+      close() {
+        // A read in flight keeps the descriptor until it completes: close after the stream did.
+        if (current === undefined || current.closed) files.close(fd);
+        else {
+          current.once('close', () => files.close(fd));
+          current.destroy();
+        }
       },
     };
   }
