@@ -10,6 +10,7 @@
  * a temporary directory, served by
  * - `gwserver -w 1` with `staticFiles()` and its defaults
  *   (bench/servers/static.mjs);
+ * - the same with `staticFiles(root, { blocking: true })`;
  * - nginx (Debian's), one worker, `sendfile on` as Debian's own
  *   nginx.conf has it, no access log (gwserver's is off by default);
  * - nginx with `sendfile off`, which reads the file into user space and
@@ -147,13 +148,13 @@ export async function runStatic(h) {
   /** @type {string[]} */
   const notes = [];
   const binRel = path.relative(h.ROOT, BIN);
-  const gw = {
-    id: 'gwserver', title: 'gwserver -w 1, staticFiles()',
-    // env(1) hands the root over: the exec chain (taskset, env, node) keeps one pid.
-    command: (/** @type {number} */ port) => ['env', `STATIC_ROOT=${root}`, process.execPath, binRel, '-b', `127.0.0.1:${port}`, '-w', '1', 'bench/servers/static.mjs:application'],
+  const gwDef = (/** @type {boolean} */ blocking) => ({
+    id: blocking ? 'gwserver-blocking' : 'gwserver', title: `gwserver -w 1, staticFiles(${blocking ? 'root, { blocking: true }' : ''})`,
+    // env(1) hands the settings over: the exec chain (taskset, env, node) keeps one pid.
+    command: (/** @type {number} */ port) => ['env', `STATIC_ROOT=${root}`, `STATIC_BLOCKING=${blocking ? 1 : 0}`, process.execPath, binRel, '-b', `127.0.0.1:${port}`, '-w', '1', 'bench/servers/static.mjs:application'],
     ready: (/** @type {string[]} */ lines) => lines.some((l) => l.includes('"msg":"listening"')),
     singleProcess: () => false,
-  };
+  });
   const nginxDef = (/** @type {boolean} */ sendfile) => ({
     id: sendfile ? 'nginx' : 'nginx-nosendfile', title: `nginx, 1 worker, sendfile ${sendfile ? 'on' : 'off'}`,
     command: (/** @type {number} */ port) => {
@@ -164,7 +165,7 @@ export async function runStatic(h) {
     ready: () => false,
     singleProcess: () => false,
   });
-  const servers = [gw, ...(nginx ? [nginxDef(true), nginxDef(false)] : [])];
+  const servers = [gwDef(false), gwDef(true), ...(nginx ? [nginxDef(true), nginxDef(false)] : [])];
   if (!nginx) {
     notes.push('nginx is not installed (apt-get install -y nginx): only gwserver was measured on the files.');
     log(`bench: static: ${notes.at(-1)}`);
@@ -191,10 +192,11 @@ export async function runStatic(h) {
   try {
     log(`bench: static, per core: ${rounds} round(s) x ${servers.length} server(s) x ${FILES.length} files, ${duration} s each (alternating), then compression: ${rounds} round(s) x ${COMPRESSION.length} variants`);
     for (const s of servers) {
-      const srv = await h.startServer(s, 1, { cpu: '0', wait: s.id === 'gwserver' });
+      const isGw = s.id.startsWith('gwserver');
+      const srv = await h.startServer(s, 1, { cpu: '0', wait: isGw });
       up.set(s.id, { s, srv, cmd: '' });
       for (const f of FILES) {
-        const r = await answering(srv.port, `/${f.name}`, () => srv.lines.length > 0 && s.id !== 'gwserver');
+        const r = await answering(srv.port, `/${f.name}`, () => srv.lines.length > 0 && !isGw);
         if (r.status !== 200 || !r.body.equals(content(f))) throw new Error(`${s.title}: GET /${f.name} answered ${r.status} with ${r.body.length} bytes`);
       }
       u(s.id).cmd = srv.cmd.join(' ').replaceAll(process.execPath, 'node').replaceAll(String(srv.port), 'PORT').replaceAll(dir, 'TMP');
@@ -255,10 +257,13 @@ export async function runStatic(h) {
   const perCpuSecond = (/** @type {any} */ r) => (r.cpuUs > 0 ? r.requests / (r.cpuUs / 1e6) : NaN);
   const comparisons = [];
   for (const f of FILES) {
-    for (const other of ['nginx', 'nginx-nosendfile']) {
-      if (!up.has(other)) continue;
-      comparisons.push({ file: f.id, a: other, b: 'gwserver', rps: ratios(f.id, other, 'gwserver', (r) => r.rps), perCpu: ratios(f.id, other, 'gwserver', perCpuSecond) });
+    for (const gw of ['gwserver', 'gwserver-blocking']) {
+      for (const other of ['nginx', 'nginx-nosendfile']) {
+        if (!up.has(other)) continue;
+        comparisons.push({ file: f.id, a: other, b: gw, rps: ratios(f.id, other, gw, (r) => r.rps), perCpu: ratios(f.id, other, gw, perCpuSecond) });
+      }
     }
+    comparisons.push({ file: f.id, a: 'gwserver', b: 'gwserver-blocking', rps: ratios(f.id, 'gwserver', 'gwserver-blocking', (r) => r.rps), perCpu: ratios(f.id, 'gwserver', 'gwserver-blocking', perCpuSecond) });
   }
   const cost = COMPRESSION.map((v) => {
     const rs = compression.filter((x) => x.variant === v.id);
@@ -303,9 +308,9 @@ export function staticMarkdown(s) {
   }
   L.push('');
   if (s.comparisons.length > 0) {
-    L.push('| file | gwserver / | req/s (median, min-max) | requests per CPU-second (median, min-max) |', '| --- | --- | --- | --- |');
+    L.push('| file | B / A | req/s (median, min-max) | requests per CPU-second (median, min-max) |', '| --- | --- | --- | --- |');
     for (const x of s.comparisons) {
-      L.push(`| ${s.files.find((/** @type {any} */ f) => f.id === x.file)?.title} | ${x.a} | **${fmt(x.rps.median)}** (${fmt(x.rps.min)}-${fmt(x.rps.max)}) | ${fmt(x.perCpu.median)} (${fmt(x.perCpu.min)}-${fmt(x.perCpu.max)}) |`);
+      L.push(`| ${s.files.find((/** @type {any} */ f) => f.id === x.file)?.title} | ${x.b} / ${x.a} | **${fmt(x.rps.median)}** (${fmt(x.rps.min)}-${fmt(x.rps.max)}) | ${fmt(x.perCpu.median)} (${fmt(x.perCpu.min)}-${fmt(x.perCpu.max)}) |`);
     }
     L.push('');
   }

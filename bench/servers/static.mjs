@@ -12,7 +12,7 @@
  * - anything else: the files under $STATIC_ROOT, by `staticFiles()` with
  *   its defaults (ETag, Last-Modified, ranges, precompressed siblings
  *   looked for only when the request accepts a coding: wrk sends no
- *   Accept-Encoding).
+ *   Accept-Encoding), or with `blocking: true` when $STATIC_BLOCKING is 1.
  *
  * @module
  */
@@ -33,7 +33,7 @@ function page(_environ, startResponse) {
 }
 
 const compressed = compress()(page);
-const files = staticFiles(root);
+const files = staticFiles(root, { blocking: process.env.STATIC_BLOCKING === '1' });
 
 /** @type {import('gwserver').Application} */
 export function application(environ, startResponse) {
