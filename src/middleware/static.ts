@@ -102,12 +102,12 @@ export interface StaticFilesOptions {
   /**
    * Make the file system calls of a request (realpath, open, fstat, close,
    * and the one read of a file up to `blockSize`) synchronously, on the
-   * event loop. On a local disk whose metadata and pages are cached each
-   * takes microseconds, where a trip through libuv's thread pool costs tens
-   * of microseconds of CPU: several times the requests per second on small
-   * files (see docs/toolkit.md). False by default: a slow disk or a network
-   * file system would stall every request of the worker. Larger files are
-   * read asynchronously either way.
+   * event loop, instead of through libuv's thread pool. False by default:
+   * a slow disk or a network file system would stall every request of the
+   * worker. Called in a loop in one process it takes 3 to 5 times less CPU
+   * per small file; under wrk the bench has so far measured it slower, not
+   * faster (docs/toolkit.md): measure before turning it on. Larger files
+   * are read asynchronously either way.
    */
   blocking?: boolean;
 }
@@ -403,6 +403,12 @@ class StaticFiles {
 
   async #serve(environ: Environ, startResponse: StartResponse, root: string, found: OpenFile): Promise<Body> {
     let file = found;
+    // Whether the descriptor is still ours to close: a body, or #readAll, takes it over.
+    let owned = true;
+    const release = () => {
+      owned = false;
+      this.#fs.close(file.fd);
+    };
     try {
       const type = this.#contentType(file.relative);
       const negotiable = this.#precompressed.length > 0 && isCompressible(type);
@@ -426,12 +432,12 @@ class StaticFiles {
       if (condition === 304) {
         // Only the headers a 304 may carry (RFC 9110 15.4.5), after setHeaders had its say.
         if (this.#setHeaders !== undefined) this.#setHeaders(headers, file.relative, stat);
-        this.#fs.close(file.fd);
+        release();
         startResponse('304 Not Modified', headers.filter(([name]) => NOT_MODIFIED_KEEP.has(name.toLowerCase())));
         return [];
       }
       if (condition === 412) {
-        this.#fs.close(file.fd);
+        release();
         return plain(startResponse, '412 Precondition Failed', 'Precondition Failed\n');
       }
 
@@ -445,7 +451,7 @@ class StaticFiles {
         ranges = parseRange(rangeHeader, size, this.#maxRanges);
       }
       if (ranges === 'unsatisfiable') {
-        this.#fs.close(file.fd);
+        release();
         return plain(startResponse, '416 Range Not Satisfiable', 'Range Not Satisfiable\n', [['Content-Range', `bytes */${size}`]]);
       }
       if (this.#setHeaders !== undefined) this.#setHeaders(headers, file.relative, stat);
@@ -455,13 +461,14 @@ class StaticFiles {
 
       if (ranges === undefined) {
         if (environ.REQUEST_METHOD === 'HEAD' || size === 0) {
-          this.#fs.close(file.fd);
+          release();
           headers.push(['Content-Length', String(size)]);
           startResponse('200 OK', headers);
           return [];
         }
         if (size <= this.#blockSize) {
           // One read, one buffer: the server sends it with the head, and no stream is made.
+          owned = false;
           const data = await this.#readAll(file.fd, size);
           headers.push(['Content-Length', String(data.length)]);
           startResponse('200 OK', headers);
@@ -469,17 +476,20 @@ class StaticFiles {
         }
         headers.push(['Content-Length', String(size)]);
         startResponse('200 OK', headers);
+        owned = false;
         return wrap(read(0, size - 1), this.#blockSize);
       }
       if (ranges.length === 1) {
         const { start, end } = ranges[0]!;
         headers.push(['Content-Range', `bytes ${start}-${end}/${size}`], ['Content-Length', String(end - start + 1)]);
         startResponse('206 Partial Content', headers);
+        owned = false;
         return wrap(read(start, end), this.#blockSize);
       }
+      owned = false;
       return this.#multipart(startResponse, headers, file, ranges, size, type);
     } catch (err) {
-      this.#fs.close(file.fd);
+      if (owned) release();
       throw err;
     }
   }
