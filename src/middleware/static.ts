@@ -105,8 +105,8 @@ export interface StaticFilesOptions {
    * event loop, instead of through libuv's thread pool. False by default:
    * a slow disk or a network file system would stall every request of the
    * worker. Called in a loop in one process it takes 3 to 5 times less CPU
-   * per small file; under wrk the bench has so far measured it slower, not
-   * faster (docs/toolkit.md): measure before turning it on. Larger files
+   * per small file; served under wrk in gwserver it has so far measured no
+   * faster, or slower (docs/toolkit.md): measure before turning it on. Larger files
    * are read asynchronously either way.
    */
   blocking?: boolean;
