@@ -75,14 +75,28 @@ const ZSTD_LEVEL = (zlib.constants as unknown as Record<string, number>).ZSTD_c_
 
 type ZlibStream = zlib.Gzip | zlib.BrotliCompress;
 
-/** Compressor options for one response. */
+/** Known bodies up to this size are compressed on the spot: the thread pool's round trip would cost more CPU than the work. */
+const SYNC_LIMIT = 64 * 1024;
+
+/** The smallest window (as a power of two) that holds `size` bytes, within [min, max]. */
+function windowFor(size: number | undefined, min: number, max: number): number {
+  if (size === undefined) return max;
+  const bits = Math.ceil(Math.log2(Math.max(size, 1)));
+  return Math.min(max, Math.max(min, bits));
+}
+
+/**
+ * Compressor options for one response. A window larger than the body
+ * would only cost memory to set up (and zero): a body of known size gets
+ * one that just holds it.
+ */
 function streamOptions(coding: Coding, s: Settings, sizeHint: number | undefined, text: boolean, flush: boolean): object {
   const c = zlib.constants;
-  if (coding === 'gzip') return { level: s.level.gzip, flush: flush ? c.Z_SYNC_FLUSH : c.Z_NO_FLUSH };
+  if (coding === 'gzip') return { level: s.level.gzip, windowBits: windowFor(sizeHint, 9, 15), flush: flush ? c.Z_SYNC_FLUSH : c.Z_NO_FLUSH };
   if (coding === 'br') {
     const params: Record<number, number> = {
       [c.BROTLI_PARAM_QUALITY]: s.level.br,
-      [c.BROTLI_PARAM_LGWIN]: s.brotliWindowBits,
+      [c.BROTLI_PARAM_LGWIN]: windowFor(sizeHint, 10, s.brotliWindowBits),
       [c.BROTLI_PARAM_MODE]: text ? c.BROTLI_MODE_TEXT : c.BROTLI_MODE_GENERIC,
     };
     if (sizeHint !== undefined) params[c.BROTLI_PARAM_SIZE_HINT] = sizeHint;
@@ -97,9 +111,19 @@ function createStream(coding: Coding, options: object): ZlibStream {
   return (zlib as unknown as { createZstdCompress(o: object): ZlibStream }).createZstdCompress(options);
 }
 
-/** The same compression in one call, for a body whose bytes are all known. */
-function compressAll(coding: Coding, options: object, input: Buffer): Promise<Buffer> {
-  type OneShot = (input: Buffer, options: object, cb: (err: Error | null, out: Buffer) => void) => void;
+/**
+ * The same compression in one call, for a body whose bytes are all known:
+ * on the spot up to SYNC_LIMIT (a 10 KiB page takes some tens of
+ * microseconds, less than a trip through libuv's thread pool costs), in
+ * the thread pool above.
+ */
+function compressAll(coding: Coding, options: object, input: Uint8Array): Buffer | Promise<Buffer> {
+  if (input.length <= SYNC_LIMIT) {
+    type Sync = (input: Uint8Array, options: object) => Buffer;
+    const z = zlib as unknown as Record<'gzipSync' | 'brotliCompressSync' | 'zstdCompressSync', Sync>;
+    return (coding === 'gzip' ? z.gzipSync : coding === 'br' ? z.brotliCompressSync : z.zstdCompressSync)(input, options);
+  }
+  type OneShot = (input: Uint8Array, options: object, cb: (err: Error | null, out: Buffer) => void) => void;
   const z = zlib as unknown as Record<'gzip' | 'brotliCompress' | 'zstdCompress', OneShot>;
   const fn = coding === 'gzip' ? z.gzip : coding === 'br' ? z.brotliCompress : z.zstdCompress;
   return new Promise((resolve, reject) => {
@@ -332,12 +356,16 @@ class CompressedResponse {
     return this.#stream(body);
   }
 
-  async #compressKnown(chunks: readonly unknown[], body: unknown): Promise<Body> {
-    const input = Buffer.concat(chunks.map((c) => toBuffer(c as Chunk)));
-    const out: Body = [await compressAll(this.#coding, this.#options(false), input)];
+  #compressKnown(chunks: readonly unknown[], body: unknown): Body | Promise<Body> {
+    const input = chunks.length === 1 ? toBuffer(chunks[0] as Chunk) : Buffer.concat(chunks.map((c) => toBuffer(c as Chunk)));
     const close = (body as { close?: unknown }).close;
-    if (typeof close === 'function') (out as { close?: () => unknown }).close = () => close.call(body);
-    return out;
+    const wrap = (compressed: Buffer): Body => {
+      const out: Body = [compressed];
+      if (typeof close === 'function') (out as { close?: () => unknown }).close = () => close.call(body);
+      return out;
+    };
+    const compressed = compressAll(this.#coding, this.#options(false), input);
+    return Buffer.isBuffer(compressed) ? wrap(compressed) : (compressed as Promise<Buffer>).then(wrap);
   }
 
   /** The streaming path: one app chunk pulled, compressed and flushed per chunk the server asks for. */

@@ -68,6 +68,22 @@ describe('compress: which coding', function () {
     }
   });
 
+  it('compresses a known body over 64 KiB in libuv\'s pool, and a small streamed one with a small window, both whole', async function () {
+    const big = 'x'.repeat(100).concat(TEXT).repeat(40); // ~184 KiB
+    const get = await serve(textApp(undefined, [big]));
+    for (const enc of ['gzip', 'br']) {
+      const r = await get('/', { 'Accept-Encoding': enc });
+      assert.equal(r.headers['content-length'], String(r.bytes.length));
+      assert.equal(decode(r), big);
+    }
+    const small = await serve(function* (_e, sr) {
+      sr('200 OK', [['Content-Type', 'text/plain'], ['Content-Length', '2000']]);
+      yield TEXT.slice(0, 1000);
+      yield TEXT.slice(1000, 2000);
+    }, { threshold: 100 });
+    for (const enc of ['gzip', 'br']) assert.equal(decode(await small('/', { 'Accept-Encoding': enc })), TEXT.slice(0, 2000));
+  });
+
   it('offers only the encodings asked for, in their order', async function () {
     const get = await serve(textApp(), { encodings: ['gzip'] });
     assert.equal((await get('/', { 'Accept-Encoding': 'br, gzip' })).headers['content-encoding'], 'gzip');
