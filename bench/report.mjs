@@ -7,6 +7,7 @@
  */
 
 import { http2Markdown } from './http2.mjs';
+import { staticMarkdown } from './static.mjs';
 
 const SERVER_TITLES = /** @type {Record<string, string>} */ ({ raw: 'raw node:http', gwserver: 'gwserver', gunicorn: 'gunicorn (sync)' });
 const SERVER_COLORS = /** @type {Record<string, string>} */ ({ raw: '#8c8c8c', gwserver: '#2f6fd0', gunicorn: '#e08a2c' });
@@ -290,6 +291,7 @@ export function report(results, { median }) {
   if (results.frameworks) L.push(...frameworksMarkdown(results.frameworks, median));
   if (results.tls) L.push(...tlsMarkdown(results.tls));
   if (results.http2) L.push(...http2Markdown(results.http2, median));
+  if (results.static) L.push(...staticMarkdown(results.static));
 
   L.push('## Commands', '');
   L.push('Each server is started by bench/run.mjs from the repository root, with PORT a fresh port for every start; wrk runs after a check request (the route must answer what it should) and a warm-up run of the same command with the warm-up duration.', '', '```');
@@ -544,6 +546,7 @@ function frameworksOnly(results, median) {
   if (results.frameworks) L.push(...frameworksMarkdown(results.frameworks, median));
   if (results.tls) L.push(...tlsMarkdown(results.tls));
   if (results.http2) L.push(...http2Markdown(results.http2, median));
+  if (results.static) L.push(...staticMarkdown(results.static));
   return L.join('\n');
 }
 

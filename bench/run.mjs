@@ -10,9 +10,10 @@
  *     node bench/run.mjs [--rounds 3] [--duration 5] [--warmup 1] [--connections 50]
  *                        [--shapes core,w2] [--servers raw,gwserver,gunicorn]
  *                        [--startup-runs 5] [--out DIR] [--python /usr/bin/python3] [--smoke]
- *                        [--only main|frameworks|tls|http2] [--fw-rounds 5] [--fw-duration 2] [--fw-warmup 1]
+ *                        [--only main|frameworks|tls|http2|static] [--fw-rounds 5] [--fw-duration 2] [--fw-warmup 1]
  *                        [--tls-rounds 5] [--tls-duration 2] [--tls-warmup 1]
  *                        [--h2-rounds 5] [--h2-duration 2] [--h2-warmup 1]
+ *                        [--static-rounds 5] [--static-duration 2] [--static-warmup 1]
  *
  * Every server is started by this script (the built CLI `node
  * dist/cli/bin.js` for gwserver, bench/servers/raw.mjs for raw,
@@ -56,6 +57,13 @@
  * h2load per core, alternating round by round (`--h2-rounds` of
  * `--h2-duration` s). It needs h2load (nghttp2-client).
  *
+ * Last, the static files and compression section (bench/static.mjs;
+ * `--only static`): a 1 KiB and a 1 MiB file served by `gwserver -w 1`
+ * with staticFiles() and by nginx (sendfile on, and off), per core,
+ * alternating round by round (`--static-rounds` of `--static-duration`
+ * s); then compress()'s cost per request on a 10 KiB page (off, gzip,
+ * br). Without nginx only gwserver is measured on the files.
+ *
  * Writes RESULTS.md, results.svg and results.json into the output directory
  * (bench/ by default; bench/out/ with --smoke, which is gitignored).
  *
@@ -73,6 +81,7 @@ import { report } from './report.mjs';
 import { runFrameworks } from './frameworks.mjs';
 import { runTls } from './tls.mjs';
 import { haveH2load, runHttp2 } from './http2.mjs';
+import { runStatic } from './static.mjs';
 import { childPids, foreignWrk, freePort, inTurn, rssKiB, treeCpuUs } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -100,11 +109,14 @@ const { values: argv } = parseArgs({
     'tls-rounds': { type: 'string' },
     'tls-duration': { type: 'string' },
     'tls-warmup': { type: 'string' },
+    'static-rounds': { type: 'string' },
+    'static-duration': { type: 'string' },
+    'static-warmup': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (argv.help) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(2, 15).map((l) => l.replace(/^ \* ?/, '')).join('\n') + '\n');
+  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(2, 16).map((l) => l.replace(/^ \* ?/, '')).join('\n') + '\n');
   process.exit(0);
 }
 const SMOKE = argv.smoke ?? false;
@@ -123,7 +135,7 @@ const PYTHON = argv.python ?? '/usr/bin/python3';
 /** The access log of the hello+log row: a real file, emptied before each run, removed at exit. */
 const ACCESS_LOG = path.join(os.tmpdir(), `gwserver-bench-${process.pid}`, 'access.log');
 /** The bench's sections (`--only`): the routes, startup and idle memory ("main"), the frameworks, TLS handshakes, HTTP/2. */
-const SECTIONS = ['main', 'frameworks', 'tls', 'http2'];
+const SECTIONS = ['main', 'frameworks', 'tls', 'http2', 'static'];
 const ONLY = argv.only === undefined ? undefined : argv.only.split(',').map((x) => x.trim()).filter(Boolean);
 for (const x of ONLY ?? []) {
   if (!SECTIONS.includes(x)) {
@@ -149,6 +161,13 @@ const H2 = {
   rounds: num(argv['h2-rounds'], SMOKE ? 1 : 5),
   duration: num(argv['h2-duration'], SMOKE ? 1 : 2),
   warmup: num(argv['h2-warmup'], SMOKE ? 0 : 1),
+};
+
+/** The static files and compression section: 5 rounds of 2 s per server and file after a 1 s warm-up of each (smoke: 1 round of 1 s, no warm-up). */
+const STATIC = {
+  rounds: num(argv['static-rounds'], SMOKE ? 1 : 5),
+  duration: num(argv['static-duration'], SMOKE ? 1 : 2),
+  warmup: num(argv['static-warmup'], SMOKE ? 0 : 1),
 };
 
 /** @typedef {{ id: string; title: string; workers: number; serverCpu?: string; wrkCpu?: string; threads: number }} Shape */
@@ -859,7 +878,7 @@ async function main() {
     results = await mainSection(m, t0);
     results.builds = builds.slice();
   } else if (previous?.runs) {
-    const { frameworks: _old, tls: _oldTls, http2: _oldH2, ...rest } = previous;
+    const { frameworks: _old, tls: _oldTls, http2: _oldH2, static: _oldStatic, ...rest } = previous;
     results = { ...rest, kept: true };
     log(`bench: keeping the routes, startup and idle-memory figures of the run of ${previous.machine?.date ?? '?'} from ${path.relative(process.cwd(), path.join(OUT, 'results.json'))}`);
   } else {
@@ -903,6 +922,15 @@ async function main() {
   } else if (previous?.http2) {
     results.http2 = { ...previous.http2, kept: true };
     log(`bench: keeping the HTTP/2 figures of the run of ${previous.http2.date ?? '?'}`);
+  }
+  if (RUN_SECTIONS.includes('static')) {
+    if (os.cpus().length < 2) throw new Error('the static section runs per core and needs 2 CPUs (servers on CPU 0, wrk on CPU 1)');
+    if (!tryRun('taskset', ['-c', '0', 'true']).ok) throw new Error('taskset (util-linux) is needed for the static section');
+    const st = await runStatic({ ROOT, BIN, smoke: SMOKE, connections: CONNECTIONS, ...STATIC, startServer, runWrk, currentBuild, log, median, foreignWrkNow });
+    results.static = { ...st, machine: m, builds: builds.slice() };
+  } else if (previous?.static) {
+    results.static = { ...previous.static, kept: true };
+    log(`bench: keeping the static figures of the run of ${previous.static.date ?? '?'}`);
   }
   results.totalWallSeconds = (Date.now() - t0) / 1000;
 

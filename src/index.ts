@@ -111,3 +111,6 @@ export {
   type RedisStoreOptions,
 } from './middleware/sessions.js';
 export type { HookLog, HookLogMethod } from './logging/hook-log.js';
+export { staticFiles, serveStatic, type StaticFilesOptions } from './middleware/static.js';
+export { compress, type CompressOptions } from './middleware/compress.js';
+export { type Coding } from './middleware/encoding.js';

@@ -1,8 +1,9 @@
 /**
  * The benchmark's smoke mode (`node bench/run.mjs --smoke`, what
  * `npm run bench:smoke` runs): one round of 1 s runs, the -w 2 shape, raw
- * node:http and gwserver (and gunicorn when Debian's is installed), and the
- * TLS handshakes of gwserver and Node's https server, written
+ * node:http and gwserver (and gunicorn when Debian's is installed), the
+ * TLS handshakes of gwserver and Node's https server, and the static files
+ * and compression section (nginx when installed), written
  * to a temporary directory. It keeps the harness from rotting: every server
  * has to start, answer each route correctly (the bench checks every route's
  * answer before measuring it), take load from wrk, be stopped, and end up as
@@ -34,7 +35,8 @@ interface Run {
 }
 
 describe('bench: npm run bench:smoke', function () {
-  this.timeout(180_000);
+  // The static section adds about 25 s on a quiet machine (four servers, ten wrk runs).
+  this.timeout(300_000);
   let child: ChildProcess | undefined;
   let out = '';
 
@@ -126,6 +128,17 @@ describe('bench: npm run bench:smoke', function () {
       }
       assert.equal(new Set(results.http2.runs.map((r: { variant: string }) => r.variant)).size, 3);
     }
+    // The static files and compression section: both gwserver variants (and nginx, when installed) served both files under wrk.
+    const staticRuns: Array<{ server: string; file: string; requests: number; non2xx: number; cpuUsPerRequest: number }> = results.static.runs;
+    const staticServers = ['gwserver', 'gwserver-blocking', ...(results.static.config.nginx ? ['nginx', 'nginx-nosendfile'] : [])];
+    for (const server of staticServers) {
+      for (const file of ['1k', '1m']) {
+        const run = staticRuns.find((r) => r.server === server && r.file === file);
+        assert.ok(run && run.requests > 0 && run.non2xx === 0 && run.cpuUsPerRequest > 0, `static / ${server} / ${file}: ${JSON.stringify(run)}`);
+      }
+    }
+    for (const v of results.static.compression.variants as Array<{ id: string; rps: number }>) assert.ok(v.rps > 0, `compression / ${v.id}: ${JSON.stringify(v)}`);
+    assert.match(markdown, /## Static files and compression[\s\S]*\| 1 KiB text file \| gwserver -w 1, staticFiles\(\) \| [\d,]+ \|/);
     assert.ok(existsSync(path.join(out, 'results.svg')));
     assert.match(readFileSync(path.join(out, 'results.svg'), 'utf8'), /^<svg [^>]*>[\s\S]*<rect [^>]*fill="#2f6fd0"[\s\S]*<\/svg>\n$/);
   });
