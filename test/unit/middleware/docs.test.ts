@@ -16,12 +16,14 @@ import { startRedis, type RedisServer } from '../../helpers/redis.js';
 
 const run = promisify(execFile);
 
-/** The ```js blocks of docs/toolkit.md after "## Middleware" that are whole modules. */
+/** The ```js blocks of docs/toolkit.md from "## Middleware" to "## Static files" that are whole modules. */
 function examples(): string[] {
   const doc = readFileSync(path.join(ROOT, 'docs/toolkit.md'), 'utf8');
   const from = doc.indexOf('\n## Middleware\n');
   assert.ok(from > 0, 'docs/toolkit.md has a Middleware section');
-  const blocks = [...doc.slice(from).matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  // Static files and compression come after, with examples of their own kind (tested in static/compress tests).
+  const to = doc.indexOf('\n## Static files\n', from);
+  const blocks = [...doc.slice(from, to === -1 ? undefined : to).matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!);
   return blocks.filter((b) => b.includes('export const application') && b.includes("from 'gwserver'"));
 }
 
