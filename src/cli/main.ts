@@ -9,7 +9,7 @@ import { GatewayError } from '../errors.js';
 import type { Config } from '../config/settings.js';
 import { EXIT } from '../ipc/exit-codes.js';
 import { checkConfig, ExitNow, parseArgs, printConfig, UsageError } from './args.js';
-import { createLogger, type Logger } from '../logging/logger.js';
+import { createLogger, resolveLogFormats, type Logger } from '../logging/logger.js';
 import { loadServedApp } from '../loader/load-app.js';
 import { Arbiter, type MasterConfig } from '../master/arbiter.js';
 import { reloadConfig, type ResolvedConfig } from '../config/load.js';
@@ -50,7 +50,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
   }
   let logger: Logger;
   try {
-    logger = createLogger({ level: config.logLevel, file: config.errorLogfile === '-' ? undefined : config.errorLogfile, format: config.logFormat });
+    logger = createLogger({ level: config.logLevel, file: config.errorLogfile === '-' ? undefined : config.errorLogfile, format: resolveLogFormats(config).error });
   } catch (err) {
     return fatal(`cannot open the error log ${config.errorLogfile}: ${(err as Error).message}`, EXIT.ERROR);
   }
