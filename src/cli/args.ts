@@ -15,6 +15,7 @@ import { EXIT } from '../ipc/exit-codes.js';
 import type { ServedApp } from '../interop/kinds.js';
 import { loadServedApp } from '../loader/load-app.js';
 import { readTls, TlsSetupError } from '../master/tls.js';
+import { helpText, versionText } from './help.js';
 
 export { UsageError, ExitNow } from '../config/load.js';
 export { VERSION } from '../config/flags.js';
@@ -36,6 +37,12 @@ function writeOut(text: string): Promise<void> {
 function fail(message: string, code: number): number {
   process.stderr.write(`gwserver: error: ${message}\n`);
   return code;
+}
+
+/** `--help` or `-v`/`--version`: writes the help or the version to stdout; resolves with exit code 0. */
+export async function printHelpOrVersion(what: 'help' | 'version'): Promise<number> {
+  await writeOut(what === 'help' ? helpText() : versionText());
+  return EXIT.OK;
 }
 
 /** `--print-config`: writes the resolved configuration to stdout; resolves with exit code 0. */

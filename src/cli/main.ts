@@ -8,7 +8,7 @@
 import { GatewayError } from '../errors.js';
 import type { Config } from '../config/settings.js';
 import { EXIT } from '../ipc/exit-codes.js';
-import { checkConfig, ExitNow, parseArgs, printConfig, UsageError } from './args.js';
+import { checkConfig, ExitNow, parseArgs, printConfig, printHelpOrVersion, UsageError } from './args.js';
 import { createLogger, resolveLogFormats, type Logger } from '../logging/logger.js';
 import { loadServedApp } from '../loader/load-app.js';
 import { Arbiter, type MasterConfig } from '../master/arbiter.js';
@@ -36,7 +36,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
     resolved = parsed;
     ({ target, config } = parsed);
   } catch (err) {
-    if (err instanceof ExitNow) return EXIT.OK;
+    if (err instanceof ExitNow) return printHelpOrVersion(err.what);
     if (err instanceof UsageError) return fatal(err.message, EXIT.USAGE);
     throw err;
   }
