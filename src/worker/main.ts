@@ -94,6 +94,7 @@ export async function workerMain(): Promise<void> {
   }
   // The access log writes asynchronously: whatever ends the process (exit(), an uncaught exception) writes what is queued.
   process.on('exit', flushLogs);
+  // Before the app loads: what it prints while loading is a record too.
   if (config.captureOutput !== false) captureOutput(logger);
 
   // These are the master's signals; sent to every process at once (systemctl
