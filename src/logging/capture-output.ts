@@ -11,7 +11,8 @@
  *   (morgan, debug, `console.dir`) is cut at line ends: the whole lines of
  *   a write are one record (`info` for stdout, `error` for stderr, `source:
  *   "stdout"`/`"stderr"`), a part line waits for the rest of it (or for the
- *   exit);
+ *   exit); a line that is a JSON object, a record already (the app's own
+ *   JSON logger), goes out as it is, as does a console call that makes one;
  * - Node's warnings (`process.emitWarning`, deprecations) are `warn`
  *   records, in place of Node's own printing of them (which goes through
  *   `console.error`), unless Node was told to print none (`--no-warnings`).
@@ -64,6 +65,23 @@ function chunkText(chunk: unknown, encoding: unknown): string {
 }
 
 /**
+ * Whether a line is a JSON object: a record already, of the app's own
+ * structured logger (winston's console transport, pino given
+ * process.stdout, a hand-made `JSON.stringify`), passed on as it is rather
+ * than made the message of another record.
+ */
+function isJsonObject(line: string): boolean {
+  const t = line.trimEnd();
+  if (t.length < 2 || t.charCodeAt(0) !== 0x7b || t.charCodeAt(t.length - 1) !== 0x7d) return false;
+  try {
+    const v: unknown = JSON.parse(t);
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Makes the app's console output, stdout and stderr, and Node's warnings
  * records of `logger` (see the module comment). Call it in the worker once
  * its error log is open, before the app loads: what a module prints as it
@@ -77,10 +95,14 @@ export function captureOutput(logger: Logger): Capture {
   const con = console as unknown as Record<ConsoleMethod, (...args: unknown[]) => void>;
   for (const [method, level] of CONSOLE_LEVELS) {
     const original = con[method];
+    const stream = method === 'warn' || method === 'error' ? 'stderr' : 'stdout';
     con[method] = (...args: unknown[]) => {
-      // console.log() prints a blank line; as a record it would say nothing.
       const msg = format(...args);
-      if (msg !== '') logger[level]({ source: 'console' }, msg);
+      // console.log() prints a blank line; as a record it would say nothing.
+      if (msg === '') return;
+      // A JSON object goes out as it is, by the stream console writes it to.
+      if (isJsonObject(msg)) process[stream].write(`${msg}\n`);
+      else logger[level]({ source: 'console' }, msg);
     };
     undo.push(() => {
       con[method] = original;
@@ -90,8 +112,24 @@ export function captureOutput(logger: Logger): Capture {
   // The streams, patched when first made (process.stdout is made on first use;
   // making it early would change fd 1, a pipe, to non-blocking for everyone).
   const pending: Record<'stdout' | 'stderr', string> = { stdout: '', stderr: '' };
-  const emit = (name: 'stdout' | 'stderr', text: string) => {
+  const raw: Record<'stdout' | 'stderr', (text: string) => void> = { stdout: () => undefined, stderr: () => undefined };
+  const record = (name: 'stdout' | 'stderr', text: string) => {
     if (text !== '') logger[name === 'stdout' ? 'info' : 'error']({ source: name }, text);
+  };
+  // The lines of a write are one record, but for those that are JSON objects: written as they are, in order.
+  const emit = (name: 'stdout' | 'stderr', text: string) => {
+    if (!text.includes('{')) return record(name, text);
+    let group: string[] = [];
+    for (const line of text.split('\n')) {
+      if (!isJsonObject(line)) {
+        group.push(line);
+        continue;
+      }
+      record(name, group.join('\n'));
+      group = [];
+      raw[name](`${line}\n`);
+    }
+    record(name, group.join('\n'));
   };
   const take = (name: 'stdout' | 'stderr', text: string) => {
     const all = pending[name] + text;
@@ -105,6 +143,7 @@ export function captureOutput(logger: Logger): Capture {
   };
   const patchStream = (name: 'stdout' | 'stderr', stream: NodeJS.WriteStream) => {
     const original = stream.write;
+    raw[name] = (text) => void original.call(stream, text);
     const write = function (this: NodeJS.WriteStream, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
       take(name, chunkText(chunk, encoding));
       const done = typeof encoding === 'function' ? encoding : cb;

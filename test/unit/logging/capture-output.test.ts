@@ -62,6 +62,30 @@ describe('logging/capture-output: what the app prints becomes records', () => {
     }));
   });
 
+  it('a line that is a JSON object already (the app\'s own JSON logger) goes out as it is, in its place', () => {
+    const { logger, records } = sink();
+    const out: string[] = [];
+    const real = Object.getOwnPropertyDescriptor(process.stdout, 'write');
+    // The stream's own write, as capture finds it: a spy that keeps what reaches the descriptor.
+    process.stdout.write = ((chunk: string) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
+    const capture = captureOutput(logger);
+    try {
+      process.stdout.write('text\n{"level":30,"msg":"pino"}\nmore {not json}\n');
+      console.log(JSON.stringify({ hand: 'made' }));
+      console.log('{ a: 1 }');
+    } finally {
+      capture.restore();
+      if (real === undefined) delete (process.stdout as { write?: unknown }).write;
+      else Object.defineProperty(process.stdout, 'write', real);
+    }
+    assert.deepEqual(out, ['{"level":30,"msg":"pino"}\n', '{"hand":"made"}\n']);
+    assert.deepEqual(records.map(strip), [
+      { level: 'info', msg: 'text', source: 'stdout' },
+      { level: 'info', msg: 'more {not json}', source: 'stdout' },
+      { level: 'info', msg: '{ a: 1 }', source: 'console' },
+    ]);
+  });
+
   it('Node warnings are warn records with their name and code, instead of Node printing them', async () => {
     const { logger, records } = sink();
     const before = console.error;
