@@ -22,7 +22,7 @@
  *
  * The records have no request id. Knowing the request a `console.log` runs
  * in takes an AsyncLocalStorage around every request, which on Node 20 cost
- * more than the 2% of the request path allowed for it: +4 to +8% CPU per
+ * more than the 2% of the request path allowed for it: about +6% CPU per
  * request (docs/benchmark.md has the measure).
  *
  * @module
