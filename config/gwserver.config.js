@@ -188,8 +188,11 @@ export const accessLogfile = '';
 // The access line with logFormat 'text', in gunicorn's atoms.
 export const accessLogformat = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
 
-// 'json' (one object per line) or 'text' (for people).
-export const logFormat = 'json';
+// 'auto' (text in a terminal, JSON elsewhere), 'json' (one object per line) or 'text' (for people).
+export const logFormat = 'auto';
+
+// What the app prints in a worker (console.log..., stdout, stderr, Node's warnings) as error-log records.
+export const captureOutput = true;
 
 // The header carrying the request id in and out ('' : always generate, never send).
 export const requestIdHeader = 'X-Request-ID';

@@ -19,6 +19,7 @@ import { bindProblem } from '../master/sockets.js';
 import { listenFds } from '../master/systemd.js';
 import { readTls, TlsSetupError } from '../master/tls.js';
 import { dropPrivileges } from '../worker/privileges.js';
+import { helpText, versionText } from './help.js';
 
 export { UsageError, ExitNow } from '../config/load.js';
 export { VERSION } from '../config/flags.js';
@@ -40,6 +41,12 @@ function writeOut(text: string): Promise<void> {
 function fail(message: string, code: number): number {
   process.stderr.write(`gwserver: error: ${message}\n`);
   return code;
+}
+
+/** `--help` or `-v`/`--version`: writes the help or the version to stdout; resolves with exit code 0. */
+export async function printHelpOrVersion(what: 'help' | 'version'): Promise<number> {
+  await writeOut(what === 'help' ? helpText() : versionText());
+  return EXIT.OK;
 }
 
 /** `--print-config`: writes the resolved configuration to stdout; resolves with exit code 0. */

@@ -8,8 +8,8 @@
 import { GatewayError } from '../errors.js';
 import type { Config } from '../config/settings.js';
 import { EXIT } from '../ipc/exit-codes.js';
-import { checkConfig, ExitNow, parseArgs, printConfig, UsageError } from './args.js';
-import { createLogger, type Logger } from '../logging/logger.js';
+import { checkConfig, ExitNow, parseArgs, printConfig, printHelpOrVersion, UsageError } from './args.js';
+import { createLogger, resolveLogFormats, type Logger } from '../logging/logger.js';
 import { loadServedApp } from '../loader/load-app.js';
 import { withValidation } from '../loader/validate.js';
 import { Arbiter, type MasterConfig } from '../master/arbiter.js';
@@ -37,7 +37,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
     resolved = parsed;
     ({ target, config } = parsed);
   } catch (err) {
-    if (err instanceof ExitNow) return EXIT.OK;
+    if (err instanceof ExitNow) return printHelpOrVersion(err.what);
     if (err instanceof UsageError) return fatal(err.message, EXIT.USAGE);
     throw err;
   }
@@ -51,7 +51,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
   }
   let logger: Logger;
   try {
-    logger = createLogger({ level: config.logLevel, file: config.errorLogfile === '-' ? undefined : config.errorLogfile, format: config.logFormat });
+    logger = createLogger({ level: config.logLevel, file: config.errorLogfile === '-' ? undefined : config.errorLogfile, format: resolveLogFormats(config).error });
   } catch (err) {
     return fatal(`cannot open the error log ${config.errorLogfile}: ${(err as Error).message}`, EXIT.ERROR);
   }

@@ -20,6 +20,14 @@ export const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', im
 /** What gwserver is asked to do: serve, print the resolved configuration, or check it and the app. */
 export type Action = 'run' | 'print' | 'check';
 
+/** The flags that are not settings, each a question to answer instead of serving; only the command line has them. */
+export const ACTION_FLAGS: ReadonlyArray<{ flag: string; short?: string; doc: string }> = [
+  { flag: '--help', short: 'h', doc: 'Show this help and exit.' },
+  { flag: '--version', short: 'v', doc: 'Print the version and exit.' },
+  { flag: '--print-config', doc: 'Print the resolved configuration, one "name = value" line per setting, and exit.' },
+  { flag: '--check-config', doc: 'Check what a start checks, without binding or forking: the configuration, each --bind (a unix socket\'s directory, a host name), --group and --user, and the app loaded as that user; then exit, 0 if all is fine (the exit codes: docs/configuration.md).' },
+];
+
 /** Settings that have a flag, keyed by the flag without its dashes. */
 const BY_FLAG = new Map(
   (SETTINGS as readonly Setting<unknown>[]).filter((s) => s.flag !== undefined).map((s) => [s.flag!.slice(2), s]),
@@ -31,12 +39,6 @@ export interface ParsedFlags {
   values: Map<string, unknown>;
   positional: string[];
   action: Action;
-}
-
-function firstSentence(doc: string): string {
-  // "e.g." and "i.e." do not end a sentence.
-  const i = doc.search(/(?<!\be\.g|\bi\.e)\.(\s|$)/);
-  return i >= 0 ? doc.slice(0, i + 1) : doc;
 }
 
 /** "Unknown argument: worker" plus what was probably meant. */
@@ -68,26 +70,16 @@ export async function parseFlags(words: string[], source?: 'GWSERVER_CMD_ARGS'):
     .fail((msg, err) => {
       failure = msg || err?.message || 'invalid arguments';
     });
+  // yargs' own help and version are off: src/cli/help.ts writes a help with metavars and defaults, and gunicorn's -v.
+  parser.help(false).version(false);
   if (cli) {
-    parser
-      .usage('$0 [options] [MODULE:CALLABLE]\n\nServe the gateway application CALLABLE (default: application) of MODULE (a file, directory or package).')
-      .version(VERSION)
-      .help()
-      .alias('help', 'h')
-      .wrap(Math.min(100, process.stdout.columns || 100))
-      .option('print-config', { type: 'boolean', describe: 'Print the resolved configuration, one "name = value" line per setting, and exit.', group: 'Actions:' })
-      .option('check-config', { type: 'boolean', describe: 'Check the configuration and load the app, then exit: 0 if both are fine.', group: 'Actions:' })
-      .epilog('Settings also come from a config file (-c, default ./gwserver.config.js) and $GWSERVER_CMD_ARGS; the command line wins. Hooks are set in the config file. See docs/settings.md and docs/configuration.md.');
-  } else {
-    parser.help(false).version(false);
+    for (const a of ACTION_FLAGS) parser.option(a.flag.slice(2), { type: 'boolean', ...(a.short === undefined ? {} : { alias: a.short }) });
   }
   for (const [name, s] of BY_FLAG) {
     parser.option(name, {
       type: s.type === 'bool' ? 'boolean' : 'string',
       alias: s.short,
-      describe: firstSentence(s.doc),
       requiresArg: s.type !== 'bool',
-      group: `${s.section}:`,
     });
   }
   const args = await parser.parseAsync();
@@ -96,7 +88,9 @@ export async function parseFlags(words: string[], source?: 'GWSERVER_CMD_ARGS'):
     const message = withSuggestion(failure);
     throw new UsageError(`${where}${message}${cli && message === failure ? ' (see gwserver --help)' : ''}`);
   }
-  if (cli && (args.help || args.version)) throw new ExitNow();
+  const last = (v: unknown) => (Array.isArray(v) ? v[v.length - 1] : v) === true;
+  if (cli && last(args.help)) throw new ExitNow('help');
+  if (cli && last(args.version)) throw new ExitNow('version');
 
   const values = new Map<string, unknown>();
   for (const [name, s] of BY_FLAG) {
@@ -108,7 +102,6 @@ export async function parseFlags(words: string[], source?: 'GWSERVER_CMD_ARGS'):
   if (!cli && positional.length > 0) {
     throw new UsageError(`${where}holds flags only; put the application on the command line (found ${JSON.stringify(positional.join(' '))})`);
   }
-  const last = (v: unknown) => (Array.isArray(v) ? v[v.length - 1] : v) === true;
   const print = last(args['print-config']);
   const check = last(args['check-config']);
   if (print && check) throw new UsageError('--print-config and --check-config cannot be combined');

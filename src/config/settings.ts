@@ -407,12 +407,12 @@ export const SETTINGS = [
   setting({
     name: 'errorLogfile', flag: '--error-logfile', section: 'Logging', type: 'string', meta: 'FILE',
     default: '-', gunicorn: 'errorlog', validate: v.str,
-    doc: 'Where the error log goes: a file path, or `-` for stderr. Records are JSON lines (see --log-format). USR1 reopens the file (for logrotate).',
+    doc: 'Where the error log goes: a file path, or `-` for stderr. Records are JSON lines, or text lines on a terminal (see --log-format). USR1 reopens the file (for logrotate).',
   }),
   setting({
     name: 'accessLogfile', flag: '--access-logfile', section: 'Logging', type: 'string', meta: 'FILE',
     default: '', defaultDoc: "'' (no access log)", gunicorn: 'accesslog', validate: v.str,
-    doc: 'Where the access log goes: a file path, or `-` for stdout. Empty (the default): no access log, as in gunicorn. One record per request, written when the response ends or the client goes away: a JSON line (see docs/observability.md for the fields), or a line in --access-logformat with `--log-format text`. USR1 reopens the file (for logrotate).',
+    doc: 'Where the access log goes: a file path, or `-` for stdout. Empty (the default): no access log, as in gunicorn. One record per request, written when the response ends or the client goes away: a JSON line (see docs/observability.md for the fields), or a line in --access-logformat with `--log-format text` and on a terminal. USR1 reopens the file (for logrotate).',
   }),
   setting({
     name: 'accessLogformat', flag: '--access-logformat', section: 'Logging', type: 'string', meta: 'STRING',
@@ -421,8 +421,13 @@ export const SETTINGS = [
   }),
   setting({
     name: 'logFormat', flag: '--log-format', section: 'Logging', type: 'string', meta: 'FORMAT',
-    default: 'json', validate: v.oneOf('json', 'text'),
-    doc: 'How log records are written: `json` (the default), one JSON object per line for a log pipeline; or `text`, for people: error records as `[time] [pid] [LEVEL] message key=value`, access records in --access-logformat.',
+    default: 'auto', validate: v.oneOf('auto', 'json', 'text'),
+    doc: 'How log records are written: `auto` (the default), text in a terminal and JSON otherwise; `json`; or `text`. `json` is one JSON object per line, for a log pipeline; `text` is for people: error records as `[time] [pid] [LEVEL] message key=value` (without the fields the message already says), access records in --access-logformat. With `auto`, each log decides for itself: the error log is text when it goes to stderr (`--error-logfile -`) and stderr is a terminal, the access log when it goes to stdout (`--access-logfile -`) and stdout is a terminal; a file, a pipe (`| jq`, `| npx pino-pretty --singleLine`) or the journal gets JSON. The master decides, and its workers follow it. Give `json` or `text` to have the same everywhere.',
+  }),
+  setting({
+    name: 'captureOutput', flag: '--capture-output', section: 'Logging', type: 'bool',
+    default: true, gunicorn: 'capture_output', validate: v.bool,
+    doc: 'Make what the app prints in a worker (console, stdout, stderr, Node\'s warnings) records of the error log, with the worker\'s `worker_id`. `console.log` and `console.info` become `info` records, `console.warn` `warn`, `console.error` `error`, `console.debug` `debug` (shown with `--log-level debug`), each formatted as console does (`util.format`), with `source: "console"`; lines written to `process.stdout` or `process.stderr` directly (morgan, debug) become `info` or `error` records with `source: "stdout"` or `"stderr"`; a line that is a JSON object already (the app\'s own JSON logger) is left as it is; Node\'s warnings (`process.emitWarning`, deprecations) become `warn` records with the warning\'s name in `warning` and its `code`. So nothing raw lands between JSON lines, and in a terminal an app\'s lines read as gwserver\'s own. gunicorn\'s name; gunicorn has it off by default and sends the raw output to the error log file, gwserver has it on. `--capture-output false` (or `captureOutput: false` in a config file) leaves the workers\' stdout and stderr alone. The records carry no request id (docs/observability.md says why).',
   }),
   setting({
     name: 'requestIdHeader', flag: '--request-id-header', section: 'Logging', type: 'string', meta: 'NAME',

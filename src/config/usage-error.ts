@@ -1,7 +1,7 @@
 /**
  * The two ways resolving the configuration ends without a configuration: a
  * mistake the user must fix (one line, exit 2), or `--help`/`--version`
- * having been printed (exit 0).
+ * asked for (printed by the command line, exit 0).
  *
  * @module
  */
@@ -15,10 +15,15 @@ export class UsageError extends GatewayError {
   }
 }
 
-/** --help or --version was printed: exit 0. */
+/**
+ * --help or --version was asked for: the command line prints it (src/cli/help.ts
+ * renders it; config/ only parses) and exits 0.
+ */
 export class ExitNow extends Error {
-  constructor() {
-    super('exit now');
+  readonly what: 'help' | 'version';
+  constructor(what: 'help' | 'version') {
+    super(`exit after --${what}`);
     this.name = 'ExitNow';
+    this.what = what;
   }
 }

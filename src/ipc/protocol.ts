@@ -165,6 +165,8 @@ export interface WorkerSpec {
   cwd: string;
   /** How gwserver was started: a worker resolves it again for the config file's hooks (functions do not cross IPC). */
   invocation?: { argv: readonly string[]; env: NodeJS.ProcessEnv; cwd: string };
+  /** The format of each log, `--log-format auto` decided by the master (src/logging/logger.ts resolveLogFormats). */
+  logFormats?: { error: 'json' | 'text'; access: 'json' | 'text' };
 }
 
 /**

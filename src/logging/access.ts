@@ -1,7 +1,9 @@
 /**
  * The access log: one line per request, written when the response ends or
- * the client goes away. A JSON object by default; with `--log-format text`,
- * a line in gunicorn's `access_log_format` atoms.
+ * the client goes away. A JSON object by default (with a `level` and a `msg`
+ * such as `GET /items/42 200 512 B in 1.284 ms`, so that pino-pretty shows
+ * it as one line); with `--log-format text`, or on a terminal, a line in
+ * gunicorn's `access_log_format` atoms.
  *
  * This runs on the request path of every request, so a request that ends
  * only leaves its values in a queue; the JSON lines are made in batches,
@@ -13,6 +15,7 @@
  *
  * @module
  */
+import { isatty } from 'node:tty';
 import type { ExchangeRecord } from '../gateway/handler.js';
 import type { HeaderPair } from '../gateway/types.js';
 import { CoalescingWriter, type LineSink } from './coalescing-writer.js';
@@ -25,8 +28,8 @@ export const DEFAULT_ACCESS_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)
 export interface AccessLogOptions {
   /** A file path (created with its directory, appended to), or `-` for stdout. */
   file: string;
-  /** `json` (the default): a JSON object per line; `text`: a line in {@link AccessLogOptions.template}. */
-  format?: 'json' | 'text' | string;
+  /** `json` (the default): a JSON object per line; `text`: a line in {@link AccessLogOptions.template}; `auto`: text when the file is `-` and stdout a terminal. */
+  format?: 'auto' | 'json' | 'text' | string;
   /** gunicorn's `access_log_format`, used in text mode (default {@link DEFAULT_ACCESS_FORMAT}). */
   template?: string;
   /** `worker_id` of every record. */
@@ -75,7 +78,7 @@ export function createAccessLog(options: AccessLogOptions): AccessLog {
     },
   });
   let log: AccessLog['log'];
-  if (options.format === 'text') {
+  if (options.format === 'text' || (options.format === 'auto' && options.file === '-' && isatty(1))) {
     const line = compileAccessFormat(options.template ?? DEFAULT_ACCESS_FORMAT);
     log = (record) => writer.write(line(record));
   } else {
@@ -181,6 +184,20 @@ function putAscii(b: Buffer, o: number, s: string): number {
   return o + n;
 }
 
+/** The inside of a JSON string (no quotes) as {@link jstr} writes it: for a value that is part of a longer string. */
+function putJstrInner(b: Buffer, o: number, v: string): number {
+  const n = v.length;
+  for (let i = 0; i < n; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) {
+      const j = jstr(v);
+      return putAscii(b, o, j.slice(1, j.length - 1));
+    }
+    b[o + i] = c;
+  }
+  return o + n;
+}
+
 /** A JSON string value (or `null`) as {@link jstr} writes it; most values need no escape and are copied as they are checked. */
 function putJstr(b: Buffer, o: number, v: string | undefined): number {
   if (v === undefined) return putAscii(b, o, 'null');
@@ -248,11 +265,14 @@ const K_DURATION = Buffer.from(',"duration_ms":');
 const K_REMOTE = Buffer.from(',"remote_addr":');
 const K_AGENT = Buffer.from(',"user_agent":');
 const K_REFERER = Buffer.from(',"referer":');
-const K_COMPLETED = Buffer.from(',"completed":true}\n');
-const K_INCOMPLETE = Buffer.from(',"completed":false}\n');
+const K_COMPLETED = Buffer.from(',"completed":true,"msg":"');
+const K_INCOMPLETE = Buffer.from(',"completed":false,"msg":"');
+const K_BYTES_IN = Buffer.from(' B in ');
+const K_MS_END = Buffer.from(' ms"}\n');
+const K_MS_INCOMPLETE_END = Buffer.from(' ms (incomplete)"}\n');
 
-/** Room for the fixed part of a line: keys, time, numbers (20 digits each at most). */
-const JSON_FIXED_BYTES = 512;
+/** Room for the fixed part of a line: keys, time, numbers (20 digits each at most), the message's words. */
+const JSON_FIXED_BYTES = 640;
 /** The most bytes one character of a string value can take (`\u00NN`; a surrogate pair is two characters). */
 const JSON_CHAR_BYTES = 6;
 
@@ -341,7 +361,8 @@ class JsonLineQueue {
     const remote = view.environ === undefined ? this.#peers[i] : remoteOf(view);
     const agent = requestHeader(view, 'HTTP_USER_AGENT', 'user-agent');
     const referer = requestHeader(view, 'HTTP_REFERER', 'referer');
-    const strings = id.length + (method?.length ?? 0) + url.length + (remote?.length ?? 0) + (agent?.length ?? 0) + (referer?.length ?? 0);
+    // The method and the target twice: in their fields and in the message.
+    const strings = id.length + 2 * (method?.length ?? 0) + 2 * url.length + (remote?.length ?? 0) + (agent?.length ?? 0) + (referer?.length ?? 0);
     const b = sink.room(JSON_FIXED_BYTES + JSON_CHAR_BYTES * strings);
     if (b === undefined) return;
     const nums = this.#nums;
@@ -351,7 +372,7 @@ class JsonLineQueue {
     if (ms !== this.#startMs) {
       // The line's start (time, pid, worker_id) changes once per millisecond; a busy worker ends dozens of requests in one.
       this.#startMs = ms;
-      this.#start = Buffer.from('{"time":"' + new Date(ms).toISOString() + this.#mid, 'latin1');
+      this.#start = Buffer.from('{"level":"info","time":"' + new Date(ms).toISOString() + this.#mid, 'latin1');
     }
     let o = putBytes(b, sink.end, this.#start);
     o = putJstr(b, o, id);
@@ -371,14 +392,29 @@ class JsonLineQueue {
     o = putBytes(b, o, K_REQUEST_BYTES);
     o = putUint(b, o, nums[k + 4]!);
     o = putBytes(b, o, K_DURATION);
-    o = putMsFromUs(b, o, Math.max(0, Math.round((ended - nums[k + 1]!) * 1000)));
+    const us = Math.max(0, Math.round((ended - nums[k + 1]!) * 1000));
+    o = putMsFromUs(b, o, us);
     o = putBytes(b, o, K_REMOTE);
     o = putJstr(b, o, remote);
     o = putBytes(b, o, K_AGENT);
     o = putJstr(b, o, agent);
     o = putBytes(b, o, K_REFERER);
     o = putJstr(b, o, referer);
-    o = putBytes(b, o, nums[k + 5] === 1 ? K_COMPLETED : K_INCOMPLETE);
+    const completed = nums[k + 5] === 1;
+    o = putBytes(b, o, completed ? K_COMPLETED : K_INCOMPLETE);
+    // The message, for people and pino-pretty: `GET /items/42?page=2 200 512 B in 1.284 ms`.
+    if (method !== undefined) {
+      o = putJstrInner(b, o, method);
+      b[o++] = 0x20;
+    }
+    o = putJstrInner(b, o, url);
+    b[o++] = 0x20;
+    o = putUint(b, o, nums[k + 2]!);
+    b[o++] = 0x20;
+    o = putUint(b, o, nums[k + 3]!);
+    o = putBytes(b, o, K_BYTES_IN);
+    o = putMsFromUs(b, o, us);
+    o = putBytes(b, o, completed ? K_MS_END : K_MS_INCOMPLETE_END);
     sink.commit(o);
   }
 }

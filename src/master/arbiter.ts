@@ -31,7 +31,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { heartbeatInterval, type TlsMaterial, type WorkerSpec } from '../ipc/protocol.js';
-import { reopenLogs, type Logger } from '../logging/logger.js';
+import { reopenLogs, resolveLogFormats, type Logger } from '../logging/logger.js';
 import { hookLog, type HookLog } from '../logging/hook-log.js';
 import { resolveModule } from '../loader/resolve-module.js';
 import { parseTarget } from '../loader/parse-target.js';
@@ -342,6 +342,8 @@ export class Arbiter {
       reportFile,
       cwd: this.#o.cwd,
       invocation: this.#o.invocation,
+      // --log-format auto: the master's terminals decide, for every worker alike.
+      logFormats: resolveLogFormats(cfg),
     };
     cluster.setupPrimary({
       exec: WORKER_ENTRY,

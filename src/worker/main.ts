@@ -18,6 +18,7 @@ import { withValidation } from '../loader/validate.js';
 import { createLogger, drainLogs, flushLogs, loggerFd, reopenLogs, type Logger } from '../logging/logger.js';
 import { createAccessLog, type AccessLog } from '../logging/access.js';
 import { hookLog } from '../logging/hook-log.js';
+import { captureOutput } from '../logging/capture-output.js';
 import { startWatchdog } from './watchdog.js';
 import { EXIT } from '../ipc/exit-codes.js';
 import type { WorkerSpec, WorkerState } from '../ipc/protocol.js';
@@ -46,7 +47,7 @@ export async function workerMain(): Promise<void> {
       level: config.logLevel,
       file: config.errorLogfile === '-' ? undefined : config.errorLogfile,
       base: { worker_id: spec.id },
-      format: config.logFormat,
+      format: spec.logFormats?.error ?? config.logFormat,
     });
   } catch (err) {
     send({ act: 'gwserver:boot-error', kind: 'boot', message: `cannot open the error log: ${(err as Error).message}` });
@@ -56,7 +57,7 @@ export async function workerMain(): Promise<void> {
   let accessLog: AccessLog | undefined;
   if (config.accessLogfile !== '') {
     try {
-      accessLog = createAccessLog({ file: config.accessLogfile, format: config.logFormat, template: config.accessLogformat, workerId: spec.id, logger });
+      accessLog = createAccessLog({ file: config.accessLogfile, format: spec.logFormats?.access ?? config.logFormat, template: config.accessLogformat, workerId: spec.id, logger });
     } catch (err) {
       send({ act: 'gwserver:boot-error', kind: 'boot', message: `cannot open the access log ${config.accessLogfile}: ${(err as Error).message}` });
       process.exit(EXIT.WORKER_BOOT_ERROR);
@@ -64,6 +65,8 @@ export async function workerMain(): Promise<void> {
   }
   // The access log writes asynchronously: whatever ends the process (exit(), an uncaught exception) writes what is queued.
   process.on('exit', flushLogs);
+  // Before the app loads: what it prints while loading is a record too.
+  if (config.captureOutput !== false) captureOutput(logger);
 
   // These are the master's signals; sent to every process at once (systemctl
   // kill without --kill-who=main), they must not kill or stop a worker.

@@ -1,12 +1,14 @@
 /**
  * The command line: bad flags and bad values are one line and exit 2, app
  * load failures one line and exit 4, --check-config names the interface it
- * chose, binds of every form serve.
+ * chose, binds of every form serve; --help shows every option's metavar and
+ * default, -v and --version the version.
  */
 import assert from 'node:assert/strict';
-import { statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { runToExit, startGwserver } from '../helpers/gwserver.js';
+import { SETTINGS, type Setting } from '../../src/config/settings.js';
+import { ROOT, runToExit, startGwserver } from '../helpers/gwserver.js';
 import { rawRequest } from '../helpers/raw.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -104,14 +106,44 @@ describe('command line', function () {
     });
   });
 
-  it('--version and --help exit 0', async () => {
-    const v = await runToExit(['--version']);
-    assert.equal(v.code, 0);
-    assert.match(v.stdout.trim(), /^\d+\.\d+\.\d+$/);
+  it('-v and --version print the version as gunicorn does, and exit 0', async () => {
+    const { version } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['-v', '--version']) {
+      const r = await runToExit([flag]);
+      assert.deepEqual([r.code, r.stdout, r.stderr], [0, `gwserver (version ${version})\n`, ''], flag);
+    }
+  });
+
+  it('--help: the usage line and the three common invocations, then every option with its metavar and default, in 80 columns', async () => {
     const h = await runToExit(['--help']);
-    assert.equal(h.code, 0);
-    for (const flag of ['--bind', '--limit-request-line', '--limit-request-fields', '--limit-request-field-size', '--limit-request-body', '--log-level', '--socket-mode', '--keep-alive']) {
-      assert.ok(h.stdout.includes(flag), `--help lists ${flag}`);
+    assert.equal(h.code, 0, h.stderr);
+    const lines = h.stdout.trimEnd().split('\n');
+    assert.equal(lines[0], 'usage: gwserver [OPTIONS] [MODULE:CALLABLE]');
+    assert.match(lines[2]!, /^ {2}gwserver app:application {2,}\S/);
+    assert.match(lines[3]!, /^ {2}gwserver -w 4 -b 0\.0\.0\.0:8000 app:application {2,}\S/);
+    assert.match(lines[4]!, /^ {2}gwserver -c gwserver\.config\.js {2,}\S/);
+    for (const want of [
+      '  -h, --help',
+      '  -v, --version',
+      '  -t, --timeout SECONDS (default 30)',
+      '  -w, --workers INT (default $WEB_CONCURRENCY, or 1)',
+      '  -b, --bind ADDRESS (default 127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set)',
+      '      --limit-request-line BYTES (default 4094)',
+      '      --socket-mode OCTAL (default 666)',
+      '      --log-format FORMAT (default auto)',
+      '      --capture-output [true|false] (default on)',
+      '      --reload (default off)',
+      '      --certfile FILE (default no TLS)',
+    ]) assert.ok(lines.includes(want), `--help has the line ${JSON.stringify(want)}`);
+    assert.doesNotMatch(h.stdout, /\[(string|boolean|number)\]/, 'no yargs type tags');
+    assert.deepEqual(lines.filter((l) => l.length > 80), [], 'fits 80 columns');
+    for (const s of SETTINGS as readonly Setting<unknown>[]) {
+      const flag = s.flag;
+      if (flag === undefined) continue;
+      const meta = s.type === 'bool' ? (s.default === true ? ' [true|false]' : '') : ` ${s.meta}`;
+      const i = lines.findIndex((l) => l.endsWith(`${flag}${meta}`) || l.includes(`${flag}${meta} (default `));
+      assert.ok(i >= 0 && /^ +(-\w, )?--/.test(lines[i]!), `--help shows ${flag}${meta}`);
+      assert.ok(lines[i]!.includes(' (default ') || lines[i + 1]!.startsWith('          (default '), `--help shows the default of ${flag}`);
     }
   });
 

@@ -119,7 +119,7 @@ describe('the first hour', function () {
       await allServe(srv, 'v1');
       // v2 says when a worker has read it, then takes 3 s to load: the reload is surely running when v3 is saved.
       saveByRename(file, `console.error('read v2');\nawait new Promise((resolve) => setTimeout(resolve, 3000));\n${app('v2')}`);
-      await until(() => srv.stderr.filter((l) => l === 'read v2').length === 2, 15_000, 'both new workers to read v2');
+      await until(() => srv.records().filter((r) => r.msg === 'read v2').length === 2, 15_000, 'both new workers to read v2');
       assert.equal(srv.records().filter((r) => /^reloaded in /.test(r.msg ?? '')).length, 0, 'the reload is running');
       saveByRename(file, app('v3'));
       await allServe(srv, 'v3', 30);

@@ -74,7 +74,7 @@ describe('logging: the access log and the error log', function () {
       assert.ok(rec, `a line for request ${i} (${rid})`);
       const pid = Number(reply.body.split(' ')[0]);
       servedBy.add(pid);
-      assert.deepEqual(Object.keys(rec).sort(), ['bytes', 'completed', 'duration_ms', 'method', 'path', 'pid', 'protocol', 'query', 'referer', 'remote_addr', 'request_bytes', 'request_id', 'status', 'time', 'user_agent', 'worker_id']);
+      assert.deepEqual(Object.keys(rec).sort(), ['bytes', 'completed', 'duration_ms', 'level', 'method', 'msg', 'path', 'pid', 'protocol', 'query', 'referer', 'remote_addr', 'request_bytes', 'request_id', 'status', 'time', 'user_agent', 'worker_id']);
       assert.equal(rec.pid, pid, 'pid of the worker that served');
       assert.equal(rec.worker_id, ids.get(pid), 'worker_id of the worker that served');
       assert.equal(rec.status, 200);

@@ -43,7 +43,9 @@ describe('logging/access: the line of a request', () => {
       const text = line(record({ url: '/a/b?c=1&d', received: 7, status: 201 }));
       assert.ok(text.endsWith('}\n') && !text.slice(0, -1).includes('\n'));
       const rec = JSON.parse(text);
-      assert.deepEqual(Object.keys(rec), ['time', 'pid', 'worker_id', 'request_id', 'method', 'path', 'query', 'protocol', 'status', 'bytes', 'request_bytes', 'duration_ms', 'remote_addr', 'user_agent', 'referer', 'completed']);
+      assert.deepEqual(Object.keys(rec), ['level', 'time', 'pid', 'worker_id', 'request_id', 'method', 'path', 'query', 'protocol', 'status', 'bytes', 'request_bytes', 'duration_ms', 'remote_addr', 'user_agent', 'referer', 'completed', 'msg']);
+      assert.equal(rec.level, 'info');
+      assert.equal(rec.msg, `GET /a/b?c=1&d 201 12 B in ${rec.duration_ms.toFixed(3)} ms`);
       assert.equal(rec.pid, process.pid);
       assert.equal(rec.worker_id, 3);
       assert.equal(rec.request_id, 'rid-1');
@@ -90,6 +92,14 @@ describe('logging/access: the line of a request', () => {
       assert.equal(rec.referer, nasty);
       assert.equal(rec.path, '/p"\\');
       assert.equal(rec.query, 'q="');
+    });
+
+    it('has a level and a message for people and pino-pretty: the method, the target, status, bytes, time; a cut response says so', () => {
+      const rec = JSON.parse(line(record({ url: '/p"\\?q=\u00e9', method: 'POST', status: 499, sent: 0, completed: false, ms: 2 })));
+      assert.equal(rec.level, 'info');
+      assert.equal(rec.msg, `POST /p"\\?q=\u00e9 499 0 B in ${rec.duration_ms.toFixed(3)} ms (incomplete)`);
+      const refused = JSON.parse(line(record({ environ: null, url: '/x', status: 431, method: 'GET' })));
+      assert.match(refused.msg, /^GET \/x 431 12 B in \d+\.\d{3} ms$/);
     });
 
     it('is pure ASCII (the writer copies byte strings): other characters as \\u escapes, the values intact', () => {
