@@ -326,18 +326,18 @@ describe('validator', () => {
       ['an undefined optional key', (e) => (e.CONTENT_TYPE = undefined), /environ\.CONTENT_TYPE must be a string, got undefined \(leave the key out instead\)/],
       ['an HTTP_ key that is not a string', (e) => (e.HTTP_X_A = ['a']), /environ\.HTTP_X_A must be a string, got an array/],
       ['an empty REQUEST_METHOD', (e) => (e.REQUEST_METHOD = ''), /environ\.REQUEST_METHOD must be a method name \(an HTTP token\), got ""/],
-      ['a REQUEST_METHOD that is not a token', (e) => (e.REQUEST_METHOD = 'G ET'), /REQUEST_METHOD must be a method name/],
+      ['a REQUEST_METHOD that is not a token', (e) => (e.REQUEST_METHOD = 'G ET'), /^validator \(server\): environ\.REQUEST_METHOD must be a method name \(an HTTP token\), got "G ET"$/],
       ['a relative SCRIPT_NAME', (e) => (e.SCRIPT_NAME = 'app'), /environ\.SCRIPT_NAME must be empty or start with "\/", got "app"/],
       ['a relative PATH_INFO', (e) => (e.PATH_INFO = 'x'), /environ\.PATH_INFO must be empty, "\*" or start with "\/", got "x"/],
-      ['an empty SCRIPT_NAME and PATH_INFO', (e) => (e.PATH_INFO = ''), /SCRIPT_NAME and environ\.PATH_INFO are both empty/],
-      ['a QUERY_STRING with its "?"', (e) => (e.QUERY_STRING = '?a=1'), /QUERY_STRING must not include the "\?"/],
+      ['an empty SCRIPT_NAME and PATH_INFO', (e) => (e.PATH_INFO = ''), /^validator \(server\): environ\.SCRIPT_NAME and environ\.PATH_INFO are both empty; at the root PATH_INFO is "\/"$/],
+      ['a QUERY_STRING with its "?"', (e) => (e.QUERY_STRING = '?a=1'), /^validator \(server\): environ\.QUERY_STRING must not include the "\?" that ends the path, got "\?a=1"$/],
       ['a CONTENT_LENGTH that is not digits', (e) => (e.CONTENT_LENGTH = '-1'), /environ\.CONTENT_LENGTH must be a string of digits when present, got "-1"/],
       ['an HTTP_CONTENT_TYPE key', (e) => (e.HTTP_CONTENT_TYPE = 'text/plain'), /environ\.HTTP_CONTENT_TYPE must not exist; that header goes in environ\.CONTENT_TYPE/],
-      ['an HTTP_CONTENT_LENGTH key', (e) => (e.HTTP_CONTENT_LENGTH = '0'), /HTTP_CONTENT_LENGTH must not exist/],
+      ['an HTTP_CONTENT_LENGTH key', (e) => (e.HTTP_CONTENT_LENGTH = '0'), /^validator \(server\): environ\.HTTP_CONTENT_LENGTH must not exist; that header goes in environ\.CONTENT_LENGTH$/],
       ['a SERVER_PORT that is not digits', (e) => (e.SERVER_PORT = 'http'), /environ\.SERVER_PORT must be a string of digits, got "http"/],
-      ['an unknown SERVER_PROTOCOL', (e) => (e.SERVER_PROTOCOL = 'HTTP/2'), /SERVER_PROTOCOL must be "HTTP\/1\.0", "HTTP\/1\.1" or "HTTP\/2\.0", got "HTTP\/2"/],
-      ['a REMOTE_PORT that is not digits', (e) => (e.REMOTE_PORT = 'x'), /REMOTE_PORT must be a string of digits \(or empty\)/],
-      ['an empty RAW_URI', (e) => (e.RAW_URI = ''), /RAW_URI must be the request target as received/],
+      ['an unknown SERVER_PROTOCOL', (e) => (e.SERVER_PROTOCOL = 'HTTP/2'), /^validator \(server\): environ\.SERVER_PROTOCOL must be "HTTP\/1\.0", "HTTP\/1\.1" or "HTTP\/2\.0", got "HTTP\/2"$/],
+      ['a REMOTE_PORT that is not digits', (e) => (e.REMOTE_PORT = 'x'), /^validator \(server\): environ\.REMOTE_PORT must be a string of digits \(or empty\), got "x"$/],
+      ['an empty RAW_URI', (e) => (e.RAW_URI = ''), /^validator \(server\): environ\.RAW_URI must be the request target as received, got ""$/],
       ['a wrong wsgi.version', (e) => (e['wsgi.version'] = [1, 1]), /environ\['wsgi\.version'\] must be \[1, 0\], got an array of length 2/],
       ['a wrong wsgi.url_scheme', (e) => (e['wsgi.url_scheme'] = 'ftp'), /environ\['wsgi\.url_scheme'\] must be "http" or "https", got "ftp"/],
       ['a wsgi.input without readline', (e) => (e['wsgi.input'] = { read: noop, readlines: noop, [Symbol.asyncIterator]: noop }), /environ\['wsgi\.input'\] must have readline\(\)/],
@@ -345,9 +345,10 @@ describe('validator', () => {
       ['a wsgi.errors without flush', (e) => (e['wsgi.errors'] = { write: noop, writelines: noop }), /environ\['wsgi\.errors'\] must have flush\(\)/],
       ['wsgi.multithread true', (e) => (e['wsgi.multithread'] = true), /environ\['wsgi\.multithread'\] must be false, got true/],
       ['a wsgi.multiprocess that is not a boolean', (e) => (e['wsgi.multiprocess'] = 1), /environ\['wsgi\.multiprocess'\] must be a boolean, got 1/],
-      ['wsgi.run_once true', (e) => (e['wsgi.run_once'] = true), /environ\['wsgi\.run_once'\] must be false/],
+      ['wsgi.run_once true', (e) => (e['wsgi.run_once'] = true), /^validator \(server\): environ\['wsgi\.run_once'\] must be false, got true$/],
       ['wsgi.input_terminated false', (e) => (e['wsgi.input_terminated'] = false), /environ\['wsgi\.input_terminated'\] must be true, got false/],
       ['a wsgi.file_wrapper that is not a function', (e) => (e['wsgi.file_wrapper'] = null), /environ\['wsgi\.file_wrapper'\] must be a function, got null/],
+      ['a wsgi.early_hints that is not a function', (e) => (e['wsgi.early_hints'] = 'soon'), /^validator \(server\): environ\['wsgi\.early_hints'\] must be a function when present, got "soon"$/],
       ['a gwserver.signal that is not an AbortSignal', (e) => (e['gwserver.signal'] = new AbortController()), /environ\['gwserver\.signal'\] must be an AbortSignal, got an AbortController/],
       ['an empty gwserver.request_id', (e) => (e['gwserver.request_id'] = ''), /environ\['gwserver\.request_id'\] must be a non-empty string, got ""/],
       ['a negative gwserver.worker_id', (e) => (e['gwserver.worker_id'] = -1), /environ\['gwserver\.worker_id'\] must be a non-negative integer, got -1/],
@@ -377,7 +378,7 @@ describe('validator', () => {
 
     it('calling the app with other than two arguments', () => {
       const app = validator(hello) as unknown as (...a: unknown[]) => unknown;
-      assert.throws(() => app(setupTestingDefaults()), isLint('server', /must be called with two arguments, \(environ, startResponse\); got 1/));
+      assert.throws(() => app(setupTestingDefaults()), isLint('server', /^validator \(server\): the application must be called with two arguments, \(environ, startResponse\); got 1$/));
     });
 
     it('a startResponse that is not a function', () => {
@@ -423,7 +424,19 @@ describe('validator', () => {
         return Object.assign((function* () { yield 'a'; })(), { close: noop });
       })(setupTestingDefaults(), recorder().startResponse) as Iterable<Chunk> & { close(): void };
       body.close();
-      assert.throws(() => body[Symbol.iterator](), isLint('server', /started iterating the body after closing it/));
+      assert.throws(() => body[Symbol.iterator](), isLint('server', /^validator \(server\): the server started iterating the body after closing it$/));
+    });
+
+    it('pulling a chunk from a sync body after close()', async () => {
+      const body = await validator((_e, sr) => {
+        sr('200 OK', TEXT);
+        return Object.assign((function* () { yield 'a'; yield 'b'; })(), { close: noop });
+      })(setupTestingDefaults(), recorder().startResponse) as Iterable<Chunk> & { close(): void };
+      const it = body[Symbol.iterator]();
+      assert.deepEqual(it.next(), { done: false, value: 'a' });
+      it.return!();
+      body.close();
+      assert.throws(() => it.next(), isLint('server', /^validator \(server\): the server pulled a chunk from the body after closing it$/));
     });
 
     it('pulling a chunk from an array after close()', async () => {
@@ -448,7 +461,7 @@ describe('validator', () => {
       } as unknown as Application)(setupTestingDefaults(), recorder().startResponse) as AsyncIterable<Chunk>;
       const it = body[Symbol.asyncIterator]();
       const first = it.next();
-      await rejectsServer(it.next(), /pulled a chunk before the previous pull had settled; pull one chunk at a time/);
+      await rejectsServer(it.next(), /^validator \(server\): the server pulled a chunk before the previous pull had settled; pull one chunk at a time, after the last one was written$/);
       release();
       assert.deepEqual(await first, { done: false, value: 'a' });
       await it.return!();
@@ -460,7 +473,7 @@ describe('validator', () => {
         yield 'a';
       } as unknown as Application)(setupTestingDefaults(), recorder().startResponse) as Iterable<Chunk>;
       const it = body[Symbol.iterator]();
-      assert.throws(() => body[Symbol.iterator](), isLint('server', /asked for the body's iterator a second time/));
+      assert.throws(() => body[Symbol.iterator](), isLint('server', /^validator \(server\): the server asked for the body's iterator a second time; a body is iterated once$/));
       it.return!();
     });
 
@@ -541,6 +554,16 @@ describe('validator', () => {
         await rejectsServer(read(input, (i) => i.readline()), /wsgi\.input\.readline\(\) returned more than one line/);
       });
 
+      it('readline(n) returning more than n bytes', async () => {
+        const input = fakeInput({ readline: async () => Buffer.from('abcde') });
+        await rejectsServer(read(input, (i) => i.readline(2)), /^validator \(server\): wsgi\.input\.readline\(2\) returned 5 bytes$/);
+      });
+
+      it('readlines() not resolving to an array', async () => {
+        const input = fakeInput({ readlines: async () => Buffer.from('a\n') as unknown as Buffer[] });
+        await rejectsServer(read(input, (i) => i.readlines()), /^validator \(server\): wsgi\.input\.readlines\(\) must resolve to an array of Buffers, got a Buffer$/);
+      });
+
       it('readlines() returning something other than lines', async () => {
         const input = fakeInput({ readlines: async () => [Buffer.from('a'), Buffer.from('b\n')] });
         await rejectsServer(read(input, (i) => i.readlines()), /wsgi\.input\.readlines\(\) returned something other than a line as line #0/);
@@ -568,8 +591,17 @@ describe('validator', () => {
       await rejectsApp(run((_e, sr) => { sr(200 as unknown as string, TEXT); return []; }), /startResponse: status must be a string like "200 OK", got number 200/);
     });
 
+    it('an informational (1xx) status', async () => {
+      await rejectsApp(run((_e, sr) => { sr('103 Early Hints', TEXT); return []; }), /^validator \(application\): startResponse: informational status 103 cannot be sent by an application$/);
+    });
+
     it('a header list that is not an array of pairs', async () => {
       await rejectsApp(run((_e, sr) => { sr('200 OK', { a: 'b' } as unknown as HeaderPair[]); return []; }), /startResponse: headers must be an array of \[name, value\] pairs/);
+    });
+
+    it('a header that is not a [name, value] pair of strings', async () => {
+      await rejectsApp(run((_e, sr) => { sr('200 OK', [['X-A', 1]] as unknown as HeaderPair[]); return []; }), /startResponse: header #0 must be a \[name, value\] pair of strings, got an array$/);
+      await rejectsApp(run((_e, sr) => { sr('200 OK', [...TEXT, ['X-A']] as unknown as HeaderPair[]); return []; }), /startResponse: header #1 must be a \[name, value\] pair of strings, got an array$/);
     });
 
     it('a header name that is not a token', async () => {
@@ -589,6 +621,10 @@ describe('validator', () => {
 
     it('a malformed Content-Length', async () => {
       await rejectsApp(run((_e, sr) => { sr('200 OK', [['Content-Length', 'ten']]); return []; }), /Content-Length must be a non-negative integer, got "ten"/);
+    });
+
+    it('two different Content-Length headers', async () => {
+      await rejectsApp(run((_e, sr) => { sr('200 OK', [['Content-Length', '2'], ['Content-Length', '3']]); return ['ab']; }), /^validator \(application\): startResponse: two different Content-Length headers$/);
     });
 
     it('startResponse called twice without excInfo', async () => {
@@ -623,7 +659,7 @@ describe('validator', () => {
     });
 
     it('a plain object as the body', async () => {
-      await rejectsApp(run((_e, sr) => { sr('200 OK', TEXT); return { text: 'hi' } as unknown as Body; }), /got a plain object, which is not iterable/);
+      await rejectsApp(run((_e, sr) => { sr('200 OK', TEXT); return { text: 'hi' } as unknown as Body; }), /^validator \(application\): the body must be an iterable or async iterable of chunks, a Uint8Array or a string, got a plain object, which is not iterable$/);
     });
 
     it('a typed array other than Uint8Array as the body', async () => {
@@ -688,6 +724,21 @@ describe('validator', () => {
       let sr: StartResponse | undefined;
       await run((_e, startResponse) => { sr = startResponse; startResponse('200 OK', TEXT); return []; });
       assert.throws(() => sr!('500 Oops', TEXT, new Error('x')), isLint('application', /startResponse was called after the body ended/));
+    });
+
+    it('startResponse after the body was closed', async () => {
+      let sr: StartResponse | undefined;
+      const app: Application = (_e, startResponse) => {
+        sr = startResponse;
+        startResponse('200 OK', TEXT);
+        return Object.assign((function* () { yield 'a'; yield 'b'; })(), { close: noop });
+      };
+      const body = validator(app)(setupTestingDefaults(), recorder().startResponse) as Iterable<Chunk> & { close(): void };
+      const it = body[Symbol.iterator]();
+      it.next();
+      it.return!();
+      body.close();
+      assert.throws(() => sr!('500 Oops', TEXT, new Error('x')), isLint('application', /^validator \(application\): startResponse was called after the body was closed$/));
     });
 
     it('output longer than Content-Length', async () => {
