@@ -61,9 +61,29 @@ export interface StartOptions {
   command?: string[];
   /** Start it as the leader of a process group of its own (a signal can then go to the whole group: `process.kill(-pid)`). */
   detached?: boolean;
-  /** Run gwserver as this user and group (a test running as root, to see what another user sees). */
+  /** Run gwserver as this user and group (a test running as root, to see what another user sees): see {@link asUser}. */
   uid?: number;
   gid?: number;
+}
+
+/**
+ * The command prefix that runs a process as `uid`:`gid` (no supplementary
+ * groups) for a test running as root. It keeps CAP_DAC_READ_SEARCH, so the
+ * process can read the checkout wherever CI cloned it (under /root, or in
+ * a temp directory only root may enter), while writing still needs the
+ * user's own permission: what the tests look at. util-linux's setpriv.
+ */
+function asUser(uid: number | undefined, gid: number | undefined): string[] {
+  if (uid === undefined && gid === undefined) return [];
+  return [
+    'setpriv',
+    ...(uid === undefined ? [] : [`--reuid=${uid}`]),
+    ...(gid === undefined ? [] : [`--regid=${gid}`]),
+    '--clear-groups',
+    '--inh-caps=+dac_read_search',
+    '--ambient-caps=+dac_read_search',
+    '--',
+  ];
 }
 
 function parse(line: string): Record<string, any> | undefined {
@@ -79,14 +99,12 @@ function parse(line: string): Record<string, any> | undefined {
 export async function startGwserver(args: string[], opts: StartOptions = {}): Promise<Gwserver> {
   const hasBind = args.some((a) => a === '-b' || a === '--bind' || a.startsWith('--bind='));
   const fullArgs = hasBind ? args : ['-b', '127.0.0.1:0', ...args];
-  const [file, ...fileArgs] = [...(opts.wrap ?? []), ...(opts.command ?? [process.execPath, BIN]), ...fullArgs];
+  const [file, ...fileArgs] = [...asUser(opts.uid, opts.gid), ...(opts.wrap ?? []), ...(opts.command ?? [process.execPath, BIN]), ...fullArgs];
   const proc = spawn(file!, fileArgs, {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: opts.detached ?? false,
-    ...(opts.uid === undefined ? {} : { uid: opts.uid }),
-    ...(opts.gid === undefined ? {} : { gid: opts.gid }),
   });
   running.add(proc);
   if (inTest) perTest.add(proc);
@@ -202,8 +220,8 @@ export function runToExit(args: string[], opts: { cwd?: string; env?: NodeJS.Pro
     const env = { ...process.env, ...opts.env };
     for (const k of ['GWSERVER_CMD_ARGS', 'WEB_CONCURRENCY', 'PORT']) if (opts.env?.[k] === undefined) delete env[k];
     const t0 = Date.now();
-    const ids = { ...(opts.uid === undefined ? {} : { uid: opts.uid }), ...(opts.gid === undefined ? {} : { gid: opts.gid }) };
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], ...ids });
+    const [file, ...fileArgs] = [...asUser(opts.uid, opts.gid), process.execPath, BIN, ...args];
+    const p = spawn(file!, fileArgs, { cwd: opts.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));

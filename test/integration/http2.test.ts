@@ -280,8 +280,11 @@ describe('HTTP/2 (h2c): rapid reset (CVE-2023-44487)', function () {
       await srv.waitForRecord((x) => /rapid reset/.test(String(x.msg)));
       // The GOAWAY goes out 50 ms before the connection is cut; a client still writing then may
       // see a reset that drops what it had not read yet: when it got the GOAWAY, it says why.
+      // ENHANCE_YOUR_CALM is gwserver's; on a loaded machine nghttp2's own reset rate limit
+      // (1.57+, in Node 20) can act first, while the worker's JavaScript is still counting the
+      // resets it has been told of, and its GOAWAY says INTERNAL_ERROR.
       const goaway = readFrames(c.received()).find((f) => f.type === 7);
-      if (goaway !== undefined) assert.equal(goaway.payload.readUInt32BE(4), constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      if (goaway !== undefined) assert.ok([constants.NGHTTP2_ENHANCE_YOUR_CALM, constants.NGHTTP2_INTERNAL_ERROR].includes(goaway.payload.readUInt32BE(4)), `GOAWAY code ${goaway.payload.readUInt32BE(4)}`);
       // The worker serves on (the same one), over both protocols.
       const session = await h2connect(srv.port);
       try {
