@@ -91,9 +91,13 @@ function command(v, /** @type {number} */ port) {
   if (v === 'raw') return ['node', 'bench/servers/raw.mjs', '--port', String(port), '--workers', '1'];
   // The app's own server (bench/servers/frameworks/serve.mjs): a framework module's default export.
   if (v === 'own') return ['node', 'bench/servers/frameworks/serve.mjs', '--app', /** @type {string} */ (argv.app).replace(/:[\w$]*$/, ''), '--port', String(port)];
+  // The same in one node:cluster worker: what being a cluster worker costs, without gwserver.
+  if (v.startsWith('own-cluster')) return ['node', 'bench/servers/frameworks/serve.mjs', '--cluster', ...(v === 'own-cluster+beat' ? ['--beat', '1000'] : []), '--app', /** @type {string} */ (argv.app).replace(/:[\w$]*$/, ''), '--port', String(port)];
   const [base, ...extras] = v.split('+');
   const dist = base === 'gw' ? 'dist' : /** @type {string} */ (base).slice(3);
-  const logArgs = extras.flatMap((x) => {
+  // `+node:--flag`: a node option for the master, which node:cluster gives the worker too.
+  const nodeArgs = extras.filter((x) => x.startsWith('node:')).map((x) => x.slice(5));
+  const logArgs = extras.filter((x) => !x.startsWith('node:')).flatMap((x) => {
     if (x === 'log') return ['--access-logfile', ACCESS_LOG, '--metrics-bind', '127.0.0.1:0'];
     if (x === 'access') return ['--access-logfile', ACCESS_LOG];
     if (x === 'null') return ['--access-logfile', '/dev/null'];
@@ -102,7 +106,7 @@ function command(v, /** @type {number} */ port) {
     if (x.startsWith('--')) return [x];
     throw new Error(`unknown variant suffix +${x} (log, access, null, metrics)`);
   });
-  return ['node', path.join(dist, 'cli/bin.js'), '-b', `127.0.0.1:${port}`, '-w', '1', ...logArgs, /** @type {string} */ (argv.app)];
+  return ['node', ...nodeArgs, path.join(dist, 'cli/bin.js'), '-b', `127.0.0.1:${port}`, '-w', '1', ...logArgs, /** @type {string} */ (argv.app)];
 }
 
 

@@ -24,6 +24,7 @@
  *
  * @module
  */
+import cluster from 'node:cluster';
 import { openSync, write } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -36,11 +37,23 @@ const { values: argv } = parseArgs({
     port: { type: 'string', default: '8000' },
     host: { type: 'string', default: '127.0.0.1' },
     'log-file': { type: 'string' },
+    cluster: { type: 'boolean', default: false },
+    beat: { type: 'string', default: '0' },
   },
 });
 if (!argv.app) throw new Error('serve.mjs: --app MODULE is required');
 const PORT = Number(argv.port);
 const HOST = argv.host ?? '127.0.0.1';
+if (argv.cluster && cluster.isPrimary) {
+  // One node:cluster worker on the master's listening socket (SCHED_NONE, as
+  // gwserver's workers accept on the master's socket): what a cluster
+  // worker costs, without gwserver.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
+  const worker = cluster.fork();
+  for (const sig of /** @type {const} */ (['SIGTERM', 'SIGINT'])) process.on(sig, () => worker.kill('SIGTERM'));
+  worker.on('exit', () => process.exit(0));
+} else {
+if (cluster.isWorker && Number(argv.beat) > 0) setInterval(() => process.send?.({ act: 'beat', requests: 0 }), Number(argv.beat)).unref();
 const mod = await import(pathToFileURL(path.resolve(argv.app)).href);
 const app = mod.default;
 
@@ -123,4 +136,5 @@ if (isFastify) {
   http.createServer(handler).listen(PORT, HOST, () => listening(argv['log-file'] ? 'node:http + JSON line file' : 'node:http'));
 } else {
   throw new Error(`serve.mjs: ${argv.app}'s default export is neither a Fastify instance, an object with fetch(), nor a function`);
+}
 }
