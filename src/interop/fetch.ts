@@ -281,7 +281,8 @@ export interface ToFetchOptions {
  * (every key of the contract; `PATH_INFO` decoded, `HTTP_*` from the headers,
  * `wsgi.input` streaming the Request's body on demand, `gwserver.signal`
  * aborted when the request's signal aborts or the Response body is
- * cancelled). The Response is made as soon as the server would send headers:
+ * cancelled, and `wsgi.input` then failing, as under the server when the
+ * client closes its connection). The Response is made as soon as the server would send headers:
  * with the first non-empty chunk (from the body or from the legacy
  * `write()`), or at the end of an empty body. Its body is a stream that pulls
  * the app's body one chunk per read, so nothing is buffered and nothing is
@@ -391,6 +392,8 @@ class FetchExchange extends ResponseExchange {
   #wantWait: Promise<void> | undefined;
   #wantResolve: (() => void) | undefined;
   #complete = false;
+  /** The Request's body as wsgi.input reads it: destroyed when the client goes away, as the server's socket would be. */
+  #input: Readable | undefined;
 
   constructor(app: Application, request: Request, options: ToFetchOptions) {
     super();
@@ -481,9 +484,8 @@ class FetchExchange extends ResponseExchange {
         env.HTTP_TRANSFER_ENCODING ??= 'chunked';
       }
     }
-    const input = body === null || length === 0
-      ? new RequestInput(Readable.from([]), { length: 0 })
-      : new RequestInput(Readable.fromWeb(body as unknown as WebReadableStream<Uint8Array>), { length });
+    if (body !== null && length !== 0) this.#input = Readable.fromWeb(body as unknown as WebReadableStream<Uint8Array>);
+    const input = this.#input === undefined ? new RequestInput(Readable.from([]), { length: 0 }) : new RequestInput(this.#input, { length });
 
     env['wsgi.version'] = [1, 0];
     env['wsgi.url_scheme'] = scheme;
@@ -622,6 +624,8 @@ class FetchExchange extends ResponseExchange {
   readonly #clientGone = (): Promise<void> => {
     if (this.gone || this.#complete) return Promise.resolve();
     this.#cleanup();
+    // An app still reading wsgi.input (a form being parsed) learns that the rest will not come, and the Request's body is released.
+    this.#input?.destroy();
     const closed = this.abandon();
     // A reader still waiting learns that the body will not come.
     this.#stream?.error(new GatewayError('GW_CLIENT_GONE', 'the client went away'));

@@ -57,7 +57,7 @@ export interface TestRequestInit {
   form?: Params;
   /** Cookies for this request only, beside those of the jar. */
   cookies?: Readonly<Record<string, string>>;
-  /** Aborting it is the client going away: `gwserver.signal` aborts and the body is closed. */
+  /** Aborting it is the client going away: `gwserver.signal` aborts, a read of `wsgi.input` still waiting fails, and the body is closed. */
   signal?: AbortSignal;
   /** Environ keys set for this request (after the client's `environ`). */
   environ?: Readonly<Record<string, unknown>>;
