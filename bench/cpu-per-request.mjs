@@ -78,6 +78,9 @@ const ROUTES = {
   'echo-read': ['-s', path.join(ROOT, 'bench/post.lua'), 'http://127.0.0.1:PORT/echo-read'],
   async: ['http://127.0.0.1:PORT/async'],
   json: ['http://127.0.0.1:PORT/json'],
+  // bench/servers/static.mjs's files (STATIC_ROOT=DIR in the environment, with small.txt and big.bin in it).
+  'static-1k': ['http://127.0.0.1:PORT/small.txt'],
+  'static-1m': ['http://127.0.0.1:PORT/big.bin'],
 };
 /** What raw node:http serves in place of a gateway-only route (its baseline in bench/run.mjs). */
 const RAW_BASELINE = { async: 'hello', 'echo-read': 'echo-iter' };
@@ -90,7 +93,7 @@ const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms)
 function command(v, /** @type {number} */ port) {
   if (v === 'raw') return ['node', 'bench/servers/raw.mjs', '--port', String(port), '--workers', '1'];
   // The app's own server (bench/servers/frameworks/serve.mjs): a framework module's default export.
-  if (v === 'own') return ['node', 'bench/servers/frameworks/serve.mjs', '--app', /** @type {string} */ (argv.app).replace(/:[\w$]*$/, ''), '--port', String(port)];
+  if (v === 'own' || v.startsWith('own+node:')) return ['node', ...v.split('+').slice(1).map((x) => x.slice(5)), 'bench/servers/frameworks/serve.mjs', '--app', /** @type {string} */ (argv.app).replace(/:[\w$]*$/, ''), '--port', String(port)];
   // The same in one node:cluster worker: what being a cluster worker costs, without gwserver.
   if (v.startsWith('own-cluster')) return ['node', 'bench/servers/frameworks/serve.mjs', '--cluster', ...(v === 'own-cluster+beat' ? ['--beat', '1000'] : []), '--app', /** @type {string} */ (argv.app).replace(/:[\w$]*$/, ''), '--port', String(port)];
   const [base, ...extras] = v.split('+');
@@ -144,7 +147,7 @@ async function measure(variant, route) {
   try {
     await ready;
     await sleep(Number(argv.idle));
-    const pid = variant === 'raw' || variant === 'own' ? /** @type {number} */ (proc.pid) : childPids(/** @type {number} */ (proc.pid))[0];
+    const pid = variant === 'raw' || variant === 'own' || variant.startsWith('own+') ? /** @type {number} */ (proc.pid) : childPids(/** @type {number} */ (proc.pid))[0];
     if (pid === undefined) throw new Error('no worker');
     const rss = (rssKiB(pid) ?? NaN) / 1024;
     const served = variant === 'raw' ? (RAW_BASELINE[/** @type {keyof typeof RAW_BASELINE} */ (route)] ?? route) : route;
