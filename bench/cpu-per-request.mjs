@@ -4,13 +4,16 @@
  * shared, noisy machine, for deciding whether a change to the hot path helps.
  *
  *     node bench/cpu-per-request.mjs [--variants raw,gw,gw+log,gw:bench/out/base/dist]
- *                                    [--routes hello,json,async,echo,echo-iter,echo-read,stream] [--rounds 5]
+ *                                    [--routes hello,json,async,echo,echo-iter,echo-read,stream,static-1k,static-1m] [--rounds 5]
  *                                    [--duration 3] [--warmup 1] [--connections 50]
  *                                    [--idle MS] [--rss] [--profile DIR] [--app FILE:NAME]
  *
  * Variants: `raw` (bench/servers/raw.mjs), `own` (the `--app` module's
  * default export on its framework's own server, bench/servers/frameworks/serve.mjs:
- * `--app bench/servers/frameworks/hono.mjs --variants own,gw --routes hello,json`),
+ * `--app bench/servers/frameworks/hono.mjs --variants own,gw --routes hello,json`;
+ * `own-cluster`: the same in one node:cluster worker, `own-cluster+beat`
+ * with a 1 s IPC message as gwserver's heartbeat, `own+node:--flag` with a
+ * node option),
  * `gw` (dist/, the current build),
  * `gw:DIR` (another build of gwserver, e.g. an earlier one made with
  * `npx tsc -p tsconfig.build.json --outDir bench/out/base/dist` and a copy
@@ -20,7 +23,8 @@
  * run) and metrics (`--metrics-bind 127.0.0.1:0`), as the bench's
  * "hello+log" row; `+access` the access log alone, `+null` the access log
  * to /dev/null, `+metrics` metrics alone (`gw+access`, `gw:DIR+log`), `+--flag=value` any
- * other flag (`gw+--send-timeout=0`). Every run starts
+ * other flag (`gw+--send-timeout=0`), `+node:--flag` a node option for
+ * the master and (node:cluster passes it on) the worker. Every run starts
  * the server afresh pinned to CPU 0 (`taskset -c 0`, gwserver `-w 1`), wrk
  * pinned to CPU 1 (`wrk -t1 -cN`), warms up, then reads the worker's
  * utime+stime (/proc/PID/stat, every thread) before and after a measured wrk

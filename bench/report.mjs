@@ -19,7 +19,8 @@ const MiB = 1024;
 
 const fmtInt = (/** @type {number} */ v) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '-');
 const fmt = (/** @type {number} */ v, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : '-');
-const mib = (/** @type {number} */ kib) => fmt(kib / MiB, 1);
+// null: a figure measured as NaN (none: raw node:http has no master) that went through results.json.
+const mib = (/** @type {number | null} */ kib) => (kib === null ? '-' : fmt(kib / MiB, 1));
 const signed = (/** @type {number} */ v) => `${v >= 0 ? '+' : ''}${fmt(v, 1)}`;
 const ratio = (/** @type {number} */ a, /** @type {number} */ b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a / b : NaN);
 /** Requests per CPU-second of a run's server (NaN for runs that did not record CPU time). */

@@ -19,6 +19,12 @@
  *
  * It writes one JSON record `{"msg":"listening",...}` to stderr once it
  * listens (as bench/servers/raw.mjs does), and exits on SIGTERM or SIGINT.
+ * `--cluster` serves the same from one node:cluster worker of this
+ * process (SCHED_NONE: the worker accepts on the master's socket, as
+ * gwserver's do), `--beat MS` then has the worker send the master a
+ * message every MS ms, as gwserver's heartbeat: bench/cpu-per-request.mjs's
+ * `own-cluster` variants, which tell what being a cluster worker costs.
+ *
  * PM2 runs this file too (its cluster mode: `pm2 start serve.mjs -i 1 --
  * --app ... --port ...`).
  *
@@ -52,7 +58,9 @@ if (argv.cluster && cluster.isPrimary) {
   const worker = cluster.fork();
   for (const sig of /** @type {const} */ (['SIGTERM', 'SIGINT'])) process.on(sig, () => worker.kill('SIGTERM'));
   worker.on('exit', () => process.exit(0));
-} else {
+  // The rest of this module is the worker's.
+  await new Promise(() => {});
+}
 if (cluster.isWorker && Number(argv.beat) > 0) setInterval(() => process.send?.({ act: 'beat', requests: 0 }), Number(argv.beat)).unref();
 const mod = await import(pathToFileURL(path.resolve(argv.app)).href);
 const app = mod.default;
@@ -136,5 +144,4 @@ if (isFastify) {
   http.createServer(handler).listen(PORT, HOST, () => listening(argv['log-file'] ? 'node:http + JSON line file' : 'node:http'));
 } else {
   throw new Error(`serve.mjs: ${argv.app}'s default export is neither a Fastify instance, an object with fetch(), nor a function`);
-}
 }
