@@ -16,7 +16,7 @@ import net from 'node:net';
 import { Readable } from 'node:stream';
 import { startGwserver, type Gwserver } from '../helpers/gwserver.js';
 import { request, type Reply } from '../helpers/http.js';
-import { CLOSE, multipart, MULTIPART_TYPE, partHead } from '../helpers/multipart.js';
+import { CLOSE, FORM_REFUSALS, multipart, MULTIPART_TYPE, partHead } from '../helpers/multipart.js';
 import { afterTest } from '../helpers/scope.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { until } from '../helpers/until.js';
@@ -119,19 +119,7 @@ describe('forms middleware (gwserver -w 2)', function () {
       assert.equal(json(r).fields, null);
     });
 
-    const refusals: Array<[string, () => [string | Buffer, string], number, RegExp]> = [
-      ['too many urlencoded fields', () => [Array.from({ length: 6 }, (_, i) => `f${i}=1`).join('&'), 'application/x-www-form-urlencoded'], 413, /more than 5 fields/],
-      ['too many multipart fields', () => [multipart(Array.from({ length: 6 }, (_, i) => ({ name: `f${i}`, value: '1' }))), MULTIPART_TYPE], 413, /more than 5 fields/],
-      ['a field too long', () => [`name=${'x'.repeat(101)}`, 'application/x-www-form-urlencoded'], 413, /field "name" is longer than 100 bytes/],
-      ['a field name too long', () => [`${'n'.repeat(300)}=1`, 'application/x-www-form-urlencoded'], 413, /field name is longer than 200 bytes/],
-      ['a file too large', () => [multipart([{ name: 'f', value: Buffer.alloc(1001, 1), filename: 'big.bin' }]), MULTIPART_TYPE], 413, /file "big.bin" is larger than 1000 bytes/],
-      ['too many files', () => [multipart([1, 2, 3].map((i) => ({ name: `f${i}`, value: 'x', filename: `${i}.txt` }))), MULTIPART_TYPE], 413, /more than 2 files/],
-      ['too many parts', () => [multipart([1, 2, 3, 4, 5, 6, 7].map((i) => ({ name: `f${i}`, value: 'x', ...(i % 3 === 0 ? { filename: `${i}` } : {}) }))), MULTIPART_TYPE], 413, /more than 6 parts/],
-      ['a truncated multipart body (no closing boundary)', () => [Buffer.concat([Buffer.from(partHead({ name: 'f', filename: 'a.txt' })), Buffer.alloc(500, 2)]), MULTIPART_TYPE], 400, /malformed body: Unexpected end of (form|file)/],
-      ['a malformed part header', () => [`--${MULTIPART_TYPE.split('boundary=')[1]}\r\nContent-Disposition form-data\r\nbroken\r\n\r\nx${CLOSE}`, MULTIPART_TYPE], 400, /malformed/],
-      ['multipart without a boundary', () => ['x', 'multipart/form-data'], 400, /bad Content-Type: Multipart: Boundary not found/],
-    ];
-    for (const [what, make, status, message] of refusals) {
+    for (const [what, make, status, message] of FORM_REFUSALS) {
       it(`refuses ${what} with ${status}, leaving no file and no descriptor behind`, async function () {
         const [body, type] = make();
         const r = await post(s, body, type);

@@ -34,13 +34,13 @@ import {
   type StreamingTestResponse,
 } from '../../../src/index.js';
 import { HAS_ZSTD } from '../../../src/middleware/encoding.js';
-import { CLOSE, multipart, MULTIPART_TYPE, partHead } from '../../helpers/multipart.js';
+import { CLOSE, FORM_REFUSALS, multipart, MULTIPART_TYPE, partHead } from '../../helpers/multipart.js';
 import { afterTest } from '../../helpers/scope.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 import { until } from '../../helpers/until.js';
+import { b64, BAD_CREDENTIALS } from '../../helpers/basic-auth.js';
 
 const SECRET = 'TOPSECRET-do-not-serve';
-const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');
 const basic = (user: string, password: string) => ({ Authorization: `Basic ${b64(`${user}:${password}`)}` });
 
 /** This process's open descriptors (Linux): the middlewares run in-process here, so a leak shows in it. */
@@ -316,21 +316,7 @@ describe('middleware through testClient', function () {
       assert.equal(readdirSync(tmp).length, 0);
     });
 
-    // [what, body and its Content-Type, status, message]: the refusals (and messages) of test/integration/forms.test.ts.
-    const refusals: Array<[string, () => [string | Buffer, string], number, RegExp]> = [
-      ['too many urlencoded fields', () => [Array.from({ length: 6 }, (_, i) => `f${i}=1`).join('&'), 'application/x-www-form-urlencoded'], 413, /more than 5 fields/],
-      ['too many multipart fields', () => [multipart(Array.from({ length: 6 }, (_, i) => ({ name: `f${i}`, value: '1' }))), MULTIPART_TYPE], 413, /more than 5 fields/],
-      ['a field too long', () => [`name=${'x'.repeat(101)}`, 'application/x-www-form-urlencoded'], 413, /field "name" is longer than 100 bytes/],
-      ['a field name too long', () => [`${'n'.repeat(300)}=1`, 'application/x-www-form-urlencoded'], 413, /field name is longer than 200 bytes/],
-      ['an oversized file', () => [multipart([{ name: 'f', value: Buffer.alloc(1001, 1), filename: 'big.bin' }]), MULTIPART_TYPE], 413, /file "big.bin" is larger than 1000 bytes/],
-      ['an oversized file after a good one', () => [multipart([{ name: 'a', value: 'ok', filename: 'a.txt' }, { name: 'f', value: Buffer.alloc(5000, 1), filename: 'big.bin' }]), MULTIPART_TYPE], 413, /file "big.bin" is larger than 1000 bytes/],
-      ['too many files', () => [multipart([1, 2, 3].map((i) => ({ name: `f${i}`, value: 'x', filename: `${i}.txt` }))), MULTIPART_TYPE], 413, /more than 2 files/],
-      ['too many parts', () => [multipart([1, 2, 3, 4, 5, 6, 7].map((i) => ({ name: `f${i}`, value: 'x', ...(i % 3 === 0 ? { filename: `${i}` } : {}) }))), MULTIPART_TYPE], 413, /more than 6 parts/],
-      ['a truncated multipart body (no closing boundary)', () => [Buffer.concat([Buffer.from(partHead({ name: 'f', filename: 'a.txt' })), Buffer.alloc(500, 2)]), MULTIPART_TYPE], 400, /malformed body: Unexpected end of (form|file)/],
-      ['a malformed part header', () => [`--${MULTIPART_TYPE.split('boundary=')[1]}\r\nContent-Disposition form-data\r\nbroken\r\n\r\nx${CLOSE}`, MULTIPART_TYPE], 400, /malformed/],
-      ['multipart without a boundary', () => ['x', 'multipart/form-data'], 400, /bad Content-Type: Multipart: Boundary not found/],
-    ];
-    for (const [what, make, status, message] of refusals) {
+    for (const [what, make, status, message] of FORM_REFUSALS) {
       it(`refuses ${what} with ${status} without calling the app, leaving the temp dir empty`, async function () {
         const [body, type] = make();
         const r = await testClient(app()).post('/', { body, headers: { 'Content-Type': type } });
@@ -587,26 +573,7 @@ describe('middleware through testClient', function () {
       };
       const client = testClient(compose(basicAuth({ realm: 'Staff "only"', users }))(counted));
       const base = HAS_PROC_FD ? fds() : 0;
-      const bad: Array<string | undefined> = [
-        undefined,
-        `Basic ${b64('ada:wrong')}`,
-        `Basic ${b64('ada:correct horse ')}`,
-        `Basic ${b64('nobody:correct horse')}`,
-        `Basic ${b64('ADA:correct horse')}`,
-        `Basic ${b64('ada:')}`,
-        `Basic ${b64(':correct horse')}`,
-        `Bearer ${b64('ada:correct horse')}`,
-        'Basic',
-        'Basic ',
-        'Basic %%%%',
-        `Basic ${b64('ada:correct horse')}x`,
-        `Basic ${b64('ada:correct horse').replace(/=+$/, '')}`,
-        `Basic ${b64('adacorrect horse')}`,
-        `Basic ${b64(Buffer.from([0x7a, 0x6f, 0xeb, 0x3a, 0x70]))}`,
-        `Basic ${b64('ada:correct\0horse')}`,
-        `Basic ${b64('ada\n:correct horse')}`,
-      ];
-      for (const authorization of bad) {
+      for (const authorization of BAD_CREDENTIALS) {
         const r = await client.get('/', { headers: authorization === undefined ? {} : { Authorization: authorization } });
         assert.equal(r.status, 401, `${authorization}: ${r.text}`);
         assert.equal(r.headers.get('www-authenticate'), 'Basic realm="Staff \\"only\\"", charset="UTF-8"');
