@@ -12,7 +12,8 @@
  * - anything else: the files under $STATIC_ROOT, by `staticFiles()` with
  *   its defaults (ETag, Last-Modified, ranges, precompressed siblings
  *   looked for only when the request accepts a coding: wrk sends no
- *   Accept-Encoding), or with `blocking: true` when $STATIC_BLOCKING is 1.
+ *   Accept-Encoding), or with `blocking: true` when $STATIC_BLOCKING is 1,
+ *   and `blockSize` from $STATIC_BLOCK_SIZE when it is set.
  *
  * @module
  */
@@ -33,7 +34,7 @@ function page(_environ, startResponse) {
 }
 
 const compressed = compress()(page);
-const files = staticFiles(root, { blocking: process.env.STATIC_BLOCKING === '1' });
+const files = staticFiles(root, { blocking: process.env.STATIC_BLOCKING === '1', ...(process.env.STATIC_BLOCK_SIZE ? { blockSize: Number(process.env.STATIC_BLOCK_SIZE) } : {}) });
 
 /** @type {import('gwserver').Application} */
 export function application(environ, startResponse) {
