@@ -5,7 +5,8 @@
  * first event is read and decoded while the stream is still open), a
  * stream pulled only as fast as the slow client takes it (and stopped when
  * it leaves), and 1 GiB compressed with gzip and with brotli at the
- * default streaming quality with the workers' RSS growing less than 32 MiB.
+ * default streaming quality with the worker's RSS growing less than 32 MiB
+ * beyond its peak with a 64 MiB body (on a `-w 1` server of its own).
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -14,6 +15,7 @@ import { startGwserver, type Gwserver } from '../helpers/gwserver.js';
 import { download } from '../helpers/download.js';
 import { get, request } from '../helpers/http.js';
 import { mib, RssSampler } from '../helpers/proc.js';
+import { afterTest } from '../helpers/scope.js';
 import { until } from '../helpers/until.js';
 
 const MiB = 1024 * 1024;
@@ -160,11 +162,20 @@ describe('compress: a real gwserver -w 2', function () {
   });
 
   for (const enc of ['gzip', 'br']) {
-    it(`compresses 1 GiB with ${enc} with the workers' RSS growing < 32 MiB`, async function () {
-      // Warm-up: the same path on a small body, so that code and pools exist before the baseline.
-      const warm = await download(server, `/big?size=${8 * MiB}&id=warm-${enc}`, { headers: { 'Accept-Encoding': enc } });
+    it(`compresses 1 GiB with ${enc} with the worker's RSS growing < 32 MiB beyond a 64 MiB body's peak (a -w 1 server of its own)`, async function () {
+      // One worker of its own, so the warm-up and the 1 GiB reach the same
+      // one; the baseline is its peak during the warm-up (the same path on a
+      // small body), not its RSS at rest, which V8's memory reducer may have
+      // shrunk meanwhile (see forms.test.ts): what is measured is what the
+      // size costs, and a compressor that buffered would grow with it.
+      const one = await startGwserver(['-w', '1', APP]);
+      afterTest(() => one.stop());
+      await one.waitWorkers(1);
+      const warmRss = new RssSampler(one.workerPids());
+      const warm = await download(one, `/big?size=${64 * MiB}&id=warm-${enc}`, { headers: { 'Accept-Encoding': enc } });
+      warmRss.stop();
       assert.equal(warm.status, 200);
-      const rss = new RssSampler(server.workerPids());
+      const rss = new RssSampler(one.workerPids());
       const d = decoder(enc)!;
       let plain = 0;
       let first = '';
@@ -173,7 +184,7 @@ describe('compress: a real gwserver -w 2', function () {
         plain += c.length;
       });
       const ended = new Promise<void>((resolve, reject) => { d.on('end', resolve); d.on('error', reject); });
-      const r = await download(server, `/big?size=${GIB}&id=gib-${enc}`, {
+      const r = await download(one, `/big?size=${GIB}&id=gib-${enc}`, {
         headers: { 'Accept-Encoding': enc },
         onData: (piece) => d.write(piece),
       });
@@ -186,7 +197,10 @@ describe('compress: a real gwserver -w 2', function () {
       assert.equal(plain, GIB);
       assert.match(first, /^line 0: /);
       assert.ok(rss.samples >= 10, `only ${rss.samples} samples`);
-      assert.ok(rss.growth < LIMIT, `worker RSS grew by ${mib(rss.growth)} MiB (${rss.describe()})`);
+      const pid = one.workerPids()[0]!;
+      const growth = rss.peak.get(pid)! - warmRss.peak.get(pid)!;
+      console.log(`      ${enc}: worker peak RSS with 64 MiB ${mib(warmRss.peak.get(pid)!)} MiB, with 1 GiB ${mib(rss.peak.get(pid)!)} MiB`);
+      assert.ok(growth < LIMIT, `worker RSS grew by ${mib(growth)} MiB beyond the 64 MiB body's peak (${warmRss.describe()}; ${rss.describe()})`);
     });
   }
 });
