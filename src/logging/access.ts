@@ -201,15 +201,10 @@ function putJstrInner(b: Buffer, o: number, v: string): number {
 /** A JSON string value (or `null`) as {@link jstr} writes it; most values need no escape and are copied as they are checked. */
 function putJstr(b: Buffer, o: number, v: string | undefined): number {
   if (v === undefined) return putAscii(b, o, 'null');
-  const n = v.length;
   b[o] = 0x22;
-  for (let i = 0; i < n; i++) {
-    const c = v.charCodeAt(i);
-    if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) return putAscii(b, o, jstr(v));
-    b[o + 1 + i] = c;
-  }
-  b[o + 1 + n] = 0x22;
-  return o + n + 2;
+  const end = putJstrInner(b, o + 1, v);
+  b[end] = 0x22;
+  return end + 1;
 }
 
 /** A non-negative integer in decimal (NaN or a fraction, which gwserver never makes, through String()). */
