@@ -38,6 +38,14 @@ export interface Gwserver {
   workerPids(): number[];
   /** Waits until the master has exactly `n` workers; returns their pids. */
   waitWorkers(n: number, timeoutMs?: number): Promise<number[]>;
+  /**
+   * Waits until the master has exactly `n` workers and has logged each one
+   * ready (`worker N ready`, so at log level info or below); returns their
+   * pids. A worker counted by {@link waitWorkers} may still be loading its
+   * app: its open files, memory and threads are not yet those of a worker
+   * that serves.
+   */
+  readyWorkers(n: number, timeoutMs?: number): Promise<number[]>;
   /** Every pid that has logged to this server's stderr so far (a re-executed master and its workers too). */
   loggedPids(): number[];
   /** Parsed JSON log records from stderr. */
@@ -174,6 +182,14 @@ export async function startGwserver(args: string[], opts: StartOptions = {}): Pr
     waitWorkers: async (n, timeoutMs = 15_000) => {
       await until(() => childPids(proc.pid!).length === n, timeoutMs, () => `${n} workers (have ${childPids(proc.pid!).length})`);
       return childPids(proc.pid!);
+    },
+    readyWorkers: async (n, timeoutMs = 15_000) => {
+      const ready = () => {
+        const kids = childPids(proc.pid!);
+        const said = new Set(records().filter((r) => /^worker \d+ ready$/.test(String(r.msg))).map((r) => r.worker_pid));
+        return kids.length === n && kids.every((pid) => said.has(pid)) ? kids : undefined;
+      };
+      return until(ready, timeoutMs, () => `${n} workers logged ready (have ${childPids(proc.pid!).length} workers; stderr:\n${stderr.slice(-20).join('\n')})`);
     },
     loggedPids: () => { records(); return [...pids]; },
   };

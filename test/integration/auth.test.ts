@@ -16,7 +16,7 @@ const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 async function serve(app: string): Promise<Gwserver> {
   const server = await startGwserver(['-w', '2', `test/fixtures/apps/auth.mjs:${app}`]);
   afterTest(() => server.stop());
-  await server.waitWorkers(2);
+  await server.readyWorkers(2);
   return server;
 }
 

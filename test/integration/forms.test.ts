@@ -35,7 +35,7 @@ async function serve(app: string, workers = 2): Promise<Served> {
   const tmp = tempDir('gw-forms-');
   const server = await startGwserver(['-w', String(workers), `test/fixtures/apps/forms.mjs:${app}`], { env: { FORMS_TMPDIR: tmp } });
   afterTest(() => server.stop());
-  const pids = await server.waitWorkers(workers);
+  const pids = await server.readyWorkers(workers);
   return { server, tmp, workers: pids };
 }
 

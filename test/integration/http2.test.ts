@@ -220,7 +220,7 @@ describe('HTTP/2 (h2c): a session nghttp2 gave up on', function () {
   this.timeout(30_000);
   it('(a frame too large) is cut when it does not answer a PING; with a request open, TERM does not wait for the grace', async () => {
     const srv = await startGwserver(['-w', '1', ...H2C, `${APP}:gateway`]);
-    const [worker] = await srv.waitWorkers(1);
+    const [worker] = await srv.readyWorkers(1);
     const fds = () => readdirSync(`/proc/${worker}/fd`).length;
     const before = fds();
     const clients = [];

@@ -22,7 +22,7 @@ const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 async function serve(app: string, env: Record<string, string>): Promise<Gwserver> {
   const server = await startGwserver(['-w', '2', `test/fixtures/apps/sessions.mjs:${app}`], { env });
   afterTest(() => server.stop());
-  await server.waitWorkers(2);
+  await server.readyWorkers(2);
   return server;
 }
 
