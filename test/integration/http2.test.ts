@@ -255,7 +255,7 @@ describe('HTTP/2 (h2c): rapid reset (CVE-2023-44487)', function () {
   it('a client that sends HEADERS then RST_STREAM in a loop gets GOAWAY ENHANCE_YOUR_CALM; others are served; memory bounded', async () => {
     const srv = await startGwserver(['-w', '1', ...H2C, `${APP}:gateway`]);
     try {
-      const [worker] = await srv.waitWorkers(1);
+      const [worker] = await srv.readyWorkers(1);
       const before = rssKiB(worker!);
       const c = rawH2(srv.port);
       c.socket.write(Buffer.concat([H2_PREFACE, frame(4, 0, 0)]));
