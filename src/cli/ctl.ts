@@ -249,16 +249,16 @@ function showStack(r: Reply): string {
 function showConfig(r: Reply): string {
   const settings = r.settings as Record<string, unknown>;
   const lines = Object.entries(settings).map(([k, v]) => `${k} = ${typeof v === 'string' ? v : JSON.stringify(v)}`);
-  return [`app = ${r.app}`, ...(r.configFile ? [`config file: ${r.configFile}`] : []), `settings digest: ${r.settingsDigest}`, '', ...lines].join('\n');
+  return [`# ${r.app}${r.configFile ? `, config file ${r.configFile}` : ''}, settings digest ${r.settingsDigest}`, ...lines].join('\n');
 }
 
 // ---- top ------------------------------------------------------------------------------
 
 /** The `q`-th quantile of the requests between two cumulative histograms (upper bound in s), or undefined. */
-function quantile(prev: Array<[number, number]> | null, cur: Array<[number, number]> | null, q: number): number | undefined {
+function quantile(prev: Array<[number | null, number]> | null, cur: Array<[number | null, number]> | null, q: number): number | null | undefined {
   if (cur === null) return undefined;
   const before = new Map(prev ?? []);
-  const delta = cur.map(([le, n]) => [le, n - (before.get(le) ?? 0)] as [number, number]);
+  const delta = cur.map(([le, n]) => [le, n - (before.get(le) ?? 0)] as [number | null, number]);
   const total = delta[delta.length - 1]?.[1] ?? 0;
   if (total <= 0 || delta.some(([, n]) => n < 0)) return undefined;
   const want = q * total;
@@ -266,9 +266,10 @@ function quantile(prev: Array<[number, number]> | null, cur: Array<[number, numb
   return undefined;
 }
 
-function ms(seconds: number | undefined): string {
+function ms(seconds: number | null | undefined): string {
   if (seconds === undefined) return '-';
-  if (seconds === Infinity) return 'slow';
+  // The last bucket's bound (+Inf) travels as null in JSON.
+  if (seconds === null || seconds === Infinity) return 'over the last bucket';
   return `<=${Math.round(seconds * 1000)} ms`;
 }
 
@@ -292,7 +293,7 @@ async function top(conn: Connection, out: NodeJS.WriteStream): Promise<number> {
     stop?.(EXIT_FAILED);
   };
   if (tty) out.write('\x1b[?25l');
-  let prev: { at: number; requests: Map<number, number>; buckets: Array<[number, number]> | null } | undefined;
+  let prev: { at: number; requests: Map<number, number>; buckets: Array<[number | null, number]> | null } | undefined;
   let timer: NodeJS.Timeout | undefined;
   const frame = async () => {
     let r: Reply;
@@ -309,7 +310,7 @@ async function top(conn: Connection, out: NodeJS.WriteStream): Promise<number> {
     const at = r.at as number;
     const ws = r.workers as WorkerInfo[];
     const requests = new Map(ws.map((w) => [w.pid, w.requests]));
-    const buckets = r.latencyBuckets as Array<[number, number]> | null;
+    const buckets = r.latencyBuckets as Array<[number | null, number]> | null;
     const secs = prev === undefined ? 0 : (at - prev.at) / 1000;
     const rate = (pid: number, n: number) => {
       const before = prev?.requests.get(pid);

@@ -78,7 +78,8 @@ export class ControlServer {
     try {
       if (configured === '') ensureControlDir(path.dirname(file));
       await this.#clearStale(file);
-      const server = net.createServer({ allowHalfOpen: false }, (c) => this.#serve(c));
+      // Half-open: a script may send its requests and close its side (`printf ... | nc -U`) before the replies come.
+      const server = net.createServer({ allowHalfOpen: true }, (c) => this.#serve(c));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen({ path: file, readableAll: false, writableAll: false }, () => {
@@ -124,12 +125,19 @@ export class ControlServer {
       c.end();
       setTimeout(() => c.destroy(), 1000).unref();
     });
+    let ended = false;
     const flush = () => {
       while (queue.length > 0 && queue[0]!.reply !== undefined) {
         const { reply, id } = queue.shift()!;
         this.#write(c, { ...reply!, id } as ControlReply);
       }
+      // The client is done writing: close once it has every reply.
+      if (ended && queue.length === 0) c.end();
     };
+    c.on('end', () => {
+      ended = true;
+      flush();
+    });
     c.setEncoding('utf8');
     c.on('data', (chunk: string) => {
       buf += chunk;
