@@ -26,7 +26,19 @@ interface InFlightResponse {
 /** How many slow requests a worker lists at most. */
 const MAX_LISTED = 20;
 
+/** Found once per server (node:http makes the list when the server starts listening). */
+const lists = new WeakMap<http.Server, ConnectionsList>();
+
 function connectionsOf(server: http.Server): ConnectionsList | undefined {
+  let list = lists.get(server);
+  if (list === undefined) {
+    list = findConnections(server);
+    if (list !== undefined) lists.set(server, list);
+  }
+  return list;
+}
+
+function findConnections(server: http.Server): ConnectionsList | undefined {
   const sym = Object.getOwnPropertySymbols(server).find((s) => s.description === 'http.server.connections');
   const list = sym === undefined ? undefined : (server as unknown as Record<symbol, unknown>)[sym];
   return list !== null && typeof list === 'object' && typeof (list as ConnectionsList).all === 'function' ? (list as ConnectionsList) : undefined;
