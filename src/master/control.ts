@@ -20,7 +20,7 @@
 import { chmodSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { defaultControlPath, ensureControlDir } from '../config/control-path.js';
+import { defaultControlPath, ensureControlDir, listDefaultSockets } from '../config/control-path.js';
 import { IDLE_TIMEOUT_MS, MAX_LINE_BYTES, parseCommand, type ControlCommand, type ControlReply } from '../ipc/control.js';
 import type { Logger } from '../logging/logger.js';
 
@@ -45,6 +45,27 @@ function answers(file: string): Promise<boolean> {
       resolve(false);
     });
   });
+}
+
+/**
+ * Removes the default sockets of masters that are gone (killed with SIGKILL,
+ * they could not remove theirs), so that they pile up nowhere and a pid
+ * used again later does not find an old file.
+ */
+function sweepStale(dir: string): void {
+  for (const s of listDefaultSockets(dir)) {
+    if (s.pid === process.pid) continue;
+    try {
+      process.kill(s.pid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+      try {
+        unlinkSync(s.path);
+      } catch {
+        // Another master swept it first.
+      }
+    }
+  }
 }
 
 export class ControlServer {
@@ -76,7 +97,10 @@ export class ControlServer {
     this.#configured = configured;
     const file = configured === '' ? defaultControlPath(process.pid) : path.resolve(configured);
     try {
-      if (configured === '') ensureControlDir(path.dirname(file));
+      if (configured === '') {
+        ensureControlDir(path.dirname(file));
+        sweepStale(path.dirname(file));
+      }
       await this.#clearStale(file);
       // Half-open: a script may send its requests and close its side (`printf ... | nc -U`) before the replies come.
       const server = net.createServer({ allowHalfOpen: true }, (c) => this.#serve(c));

@@ -12,7 +12,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -127,7 +127,12 @@ describe('gwserverctl and the control socket', function () {
   };
 
   it('status, config and workers answer, in words and in JSON; the socket is 0600 in a 0700 directory of the user', async () => {
+    // What a master killed with SIGKILL leaves behind: swept by the next one.
+    mkdirSync(path.join(dir, 'gwserver'), { mode: 0o700 });
+    const stale = path.join(dir, 'gwserver', '4999999.ctl');
+    writeFileSync(stale, '');
     const srv = await start();
+    assert.equal(existsSync(stale), false, 'the stale socket of a dead pid is removed');
     const file = path.join(dir, 'gwserver', `${srv.pid}.ctl`);
     const st = statSync(file);
     assert.ok(st.isSocket());
