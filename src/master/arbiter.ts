@@ -501,6 +501,8 @@ export class Arbiter {
     if (h === undefined) return;
     this.#handles.delete(id);
     void unlink(h.reportFile).catch(() => undefined);
+    // The watchdog thread removes its socket as the worker stops; one killed (SIGKILL) cannot.
+    if (h.stackSocket !== undefined) void unlink(h.stackSocket).catch(() => undefined);
     this.#metrics?.retire(id, h.worker);
   }
 

@@ -170,6 +170,11 @@ export class ControlServer {
         const line = buf.slice(0, i).replace(/\r$/, '');
         buf = buf.slice(i + 1);
         if (line.trim() === '') continue;
+        // A long line that came whole in a few chunks is as long as one still coming.
+        if (Buffer.byteLength(line) > MAX_LINE_BYTES) {
+          buf = line;
+          break;
+        }
         this.#request(line, queue, flush);
       }
       if (Buffer.byteLength(buf) > MAX_LINE_BYTES) {
