@@ -5,8 +5,8 @@
  * `gunicornc` does. A binary of its own, not a `gwserver` subcommand, which
  * would shadow an app module of that name.
  *
- * Which server: `--socket PATH`, else $GWSERVER_CONTROL_SOCKET, else
- * `--pid FILE|PID` (the default socket of that master), else the one
+ * Which server: `--socket PATH`, else `--pid FILE|PID` (the default socket
+ * of that master), else $GWSERVER_CONTROL_SOCKET, else the one
  * gwserver of this user running with a default socket (more than one: it
  * lists them and asks). Human output by default; `--json` prints the
  * master's reply as it is, for scripts. Every mistake is one line on stderr
@@ -51,7 +51,7 @@ Commands:
   top                          a live view, once a second (q or Ctrl-C to quit)
 
 Options:
-  --socket PATH   the control socket (default: $${CONTROL_SOCKET_ENV}, else found by --pid, else
+  --socket PATH   the control socket (default: found by --pid, else $${CONTROL_SOCKET_ENV}, else
                   the one gwserver of this user with a default socket)
   --pid FILE|PID  the master whose default socket to use (its --pid file, or its pid)
   --json          print the master's JSON reply
@@ -72,8 +72,6 @@ function alive(pid: number): boolean {
 /** The control socket to use, by the documented rules. */
 export function findSocket(opts: { socket?: string | undefined; pid?: string | undefined }, env: NodeJS.ProcessEnv = process.env): string {
   if (opts.socket !== undefined && opts.socket !== '') return opts.socket;
-  const fromEnv = env[CONTROL_SOCKET_ENV];
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
   if (opts.pid !== undefined && opts.pid !== '') {
     let pid: number;
     if (/^\d+$/.test(opts.pid)) pid = Number(opts.pid);
@@ -91,6 +89,8 @@ export function findSocket(opts: { socket?: string | undefined; pid?: string | u
     if (!existsSync(file)) throw new CtlError(`no control socket at ${file} for pid ${pid} (started with --control-socket PATH? then use --socket PATH)`);
     return file;
   }
+  const fromEnv = env[CONTROL_SOCKET_ENV];
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
   const dir = controlDir(env);
   const found = listDefaultSockets(dir).filter((s) => alive(s.pid));
   if (found.length === 1) return found[0]!.path;
