@@ -325,7 +325,7 @@ async function top(conn: Connection, out: NodeJS.WriteStream): Promise<number> {
     }
     const latency = buckets === null
       ? 'latency: start gwserver with --metrics-bind to see it'
-      : `latency p50 ${ms(quantile(prev?.buckets ?? null, buckets, 0.5))}  p90 ${ms(quantile(prev?.buckets ?? null, buckets, 0.9))}  p99 ${ms(quantile(prev?.buckets ?? null, buckets, 0.99))}`;
+      : `latency${prev === undefined ? ' (since start)' : ''} p50 ${ms(quantile(prev?.buckets ?? null, buckets, 0.5))}  p90 ${ms(quantile(prev?.buckets ?? null, buckets, 0.9))}  p99 ${ms(quantile(prev?.buckets ?? null, buckets, 0.99))}`;
     const head = `gwserverctl top - ${new Date(at).toISOString().slice(11, 19)}  ${ws.length} workers (target ${r.target}), generation ${r.generation}`;
     const body = [head, `${prev === undefined ? '-' : total.toFixed(1)} req/s  ${r.inFlight} in flight  ${latency}`, '', table(rows), '', 'q or Ctrl-C to quit'].join('\n');
     out.write(tty ? `\x1b[H\x1b[2J${body}\n` : `${body}\n\n`);
@@ -459,7 +459,7 @@ function human(req: Record<string, unknown>, r: Reply): string {
     case 'config':
       return showConfig(r);
     case 'reload':
-      return `reloaded: generation ${r.generation} is ready (${r.workers} worker${r.workers === 1 ? '' : 's'}) after ${duration(r.ms as number)}`;
+      return `reloaded: generation ${r.generation} is ready (${r.workers} worker${r.workers === 1 ? '' : 's'}) after ${duration(r.ms as number)}${r.warning === undefined ? '' : `\nwarning: ${r.warning}`}`;
     case 'add':
     case 'remove':
       return `workers: ${r.previous} -> ${r.workers}`;

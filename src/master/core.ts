@@ -223,7 +223,7 @@ export class ArbiterCore {
       const ms = now - r.startedAt;
       this.#log('info', { ms }, `reloaded in ${ms} ms`);
       this.#emit({ do: 'notify', state: 'ready' });
-      this.#answerReloads(s.reloads, { ok: true, generation: s.generation, workers: currentReady(s), ms });
+      this.#answerReloads(s.reloads, { ok: true, generation: s.generation, workers: currentReady(s), ms, ...(s.reloadWarning === undefined ? {} : { warning: s.reloadWarning }) });
       s.reload = { phase: 'settling' };
     }
     if (s.reload.phase === 'settling' && [...s.workers.values()].every((w) => w.generation === s.generation)) {
@@ -409,6 +409,7 @@ export class ArbiterCore {
    */
   #beginReload(): void {
     this.#s.reloads++;
+    this.#s.reloadWarning = undefined;
     this.#s.reload = { phase: 'notifying', startedAt: this.#o.now() };
     this.#emit({ do: 'notify', state: 'reloading', then: { kind: 'done', step: 'notify-reloading' } });
   }
@@ -439,7 +440,10 @@ export class ArbiterCore {
       case 'read-config':
         if (r.phase !== 'reading') break;
         if (e.next !== undefined) this.#applyConfig(e.next);
-        else this.#log('error', { reason: e.error }, `reload: the configuration is invalid, keeping the current one: ${e.error}`);
+        else {
+          this.#log('error', { reason: e.error }, `reload: the configuration is invalid, keeping the current one: ${e.error}`);
+          s.reloadWarning = `the configuration is invalid, the current one was kept: ${e.error}`;
+        }
         this.#onReloadHook(r.startedAt);
         break;
       case 'on-reload':

@@ -145,6 +145,8 @@ export interface ArbiterState {
   exitCode: number;
   /** Reloads begun so far (the number of the one in progress). */
   reloads: number;
+  /** What the reload in progress has to say besides its outcome (its configuration could not be read), for `gwserverctl reload`. */
+  reloadWarning?: string | undefined;
   /** Control requests (`gwserverctl reload`) waiting for the end of reload number `reload`. */
   reloadWaiters: Array<{ id: number; reload: number }>;
 }

@@ -17,8 +17,14 @@ function config(): MasterConfig {
 /** The core, with a fake arbiter that ends every async step at once and gives each fork a pid. */
 class Fake {
   now = 1_000_000;
-  readonly core = new ArbiterCore(initialState({ config: config(), app: 'app.mjs:application' }), { now: () => this.now, canReadConfig: false, inTerminal: () => false, pid: 4242 });
+  readonly core: ArbiterCore;
+  /** Set: reading the configuration again (a reload) fails with this. */
+  configError: string | undefined;
   #seq = 0;
+
+  constructor(canReadConfig = false) {
+    this.core = new ArbiterCore(initialState({ config: config(), app: 'app.mjs:application' }), { now: () => this.now, canReadConfig, inTerminal: () => false, pid: 4242 });
+  }
 
   get s() {
     return this.core.state;
@@ -34,6 +40,7 @@ class Fake {
         if (a.do === 'fork') queue.push({ kind: 'done', step: 'pre-fork', id: a.id });
         else if (a.do === 'spawn') queue.push({ kind: 'spawned', id: a.id, pid: 10_000 + a.id });
         else if ((a.do === 'hook' || a.do === 'notify') && a.then !== undefined) queue.push(a.then);
+        else if (a.do === 'read-config') queue.push(this.configError === undefined ? { kind: 'done', step: 'read-config', next: { target: this.s.app, config: this.s.config } } : { kind: 'done', step: 'read-config', error: this.configError });
       }
     }
     return out;
@@ -88,6 +95,18 @@ describe('arbiter: control commands', () => {
     assert.deepEqual(replies(first), [], 'one new worker of two is not the generation');
     const done = f.send({ kind: 'message', id: 4, message: { act: 'gwserver:ready' } });
     assert.deepEqual(replies(done, id), [{ ok: true, generation: 2, workers: 2, ms: 0 }]);
+  });
+
+  it('a reload whose configuration cannot be read still reloads, and says so', () => {
+    const f = new Fake(true).boot();
+    f.configError = 'workers: must be a positive integer';
+    const { id } = f.command({ cmd: 'reload' });
+    const done = f.readyAll();
+    assert.deepEqual(replies(done, id), [{ ok: true, generation: 2, workers: 2, ms: 0, warning: 'the configuration is invalid, the current one was kept: workers: must be a positive integer' }]);
+    f.exitStopping();
+    f.configError = undefined;
+    const again = f.command({ cmd: 'reload' });
+    assert.equal((replies(f.readyAll(), again.id)[0] as Record<string, unknown>).warning, undefined);
   });
 
   it('a reload asked for during another one is answered at the end of the one after', () => {
