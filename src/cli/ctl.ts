@@ -242,7 +242,8 @@ function showWorkers(r: Reply): string {
 
 function showStack(r: Reply): string {
   const blocked = r.blockedMs as number;
-  const how = blocked >= 1000 ? `its event loop blocked for ${duration(blocked)}` : 'its event loop turning (this is the JavaScript that ran at that moment)';
+  // The watchdog's beat comes every 250 ms at most: a loop that turns is never much later than that.
+  const how = blocked >= 400 ? `its event loop had not turned for ${duration(blocked)}` : `its event loop turning (last turn ${duration(blocked)} before): this is the JavaScript that ran at that moment`;
   return `worker ${r.worker} (pid ${r.pid}), taken in ${r.captureMs} ms, ${how}:\n${r.stack}`;
 }
 
