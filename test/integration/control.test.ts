@@ -177,8 +177,9 @@ describe('gwserverctl and the control socket', function () {
 
   it('workers shows a request in flight with its method, path and age', async () => {
     const srv = await start();
-    // Released after 6 s by the app itself (a /release could reach the other worker).
-    const held = inFlight(srv.port, '/hold?ms=6000&secret=1');
+    // Held until a /release reaches its worker (or 15 s pass).
+    let settled = false;
+    const held = inFlight(srv.port, '/hold?ms=15000&secret=1').finally(() => (settled = true));
     const hit = await until(async () => {
       const r = await ask(['workers', '--older-than', '0.5'], env);
       return r.workers.find((w: any) => w.slow.length > 0);
@@ -189,6 +190,11 @@ describe('gwserverctl and the control socket', function () {
     assert.ok(hit.slow[0].ageMs >= 500);
     const words = await ctl(['workers', '--older-than', '0'], env);
     assert.match(words.stdout, new RegExp(`^  worker ${hit.id}: GET /hold for [\\d.]+ (ms|s)$`, 'm'));
+    // Either worker may take a /release: until the one holding the request does.
+    await until(async () => {
+      await get(srv.port, '/release');
+      return settled;
+    }, 10_000, 'the held request released');
     assert.deepEqual(await held, { status: 200, body: 'released' });
   });
 
