@@ -443,6 +443,13 @@ describe('gwserverctl and the control socket', function () {
     assert.match(away.out, /gwserverctl: the server went away\n$/);
   });
 
+  it('stack needs the watchdog: with --timeout 0 it says so', async () => {
+    await start(['--timeout', '0']);
+    const r = await ctl(['stack', '1'], env);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, 'gwserverctl: stacks on demand need the watchdog, which --timeout 0 turns off\n');
+  });
+
   it('--no-control-socket: no socket is made', async () => {
     const srv = await start(['--no-control-socket']);
     assert.equal(existsSync(path.join(dir, 'gwserver', `${srv.pid}.ctl`)), false);
