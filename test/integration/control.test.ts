@@ -408,7 +408,7 @@ describe('gwserverctl and the control socket', function () {
     await until(() => childPids(newPid).length === 0 && childPids(newPid2).length === 0, 15_000, 'the new masters stopped');
   });
 
-  it('top shows a live view and ends on q, and when the server goes away', async () => {
+  it('top shows a live view and ends on q, on Ctrl-C, and when the server goes away', async () => {
     const srv = await start();
     const run = (onStart: (p: ReturnType<typeof spawn>, out: () => string) => Promise<void>) =>
       new Promise<{ code: number | null; out: string }>((resolve, reject) => {
@@ -434,6 +434,12 @@ describe('gwserverctl and the control socket', function () {
     assert.equal(quit.code, 0);
     assert.match(quit.out, /^[\d.]+ req\/s {2}0 in flight {2}latency: start gwserver with --metrics-bind to see it$/m);
     for (const pid of srv.workerPids()) assert.match(quit.out, new RegExp(`^\\d+ +${pid} +ready `, 'm'));
+
+    const interrupted = await run(async (p, out) => {
+      await until(() => out().includes('gwserverctl top - '), 10_000, 'a frame');
+      p.kill('SIGINT');
+    });
+    assert.equal(interrupted.code, 0, 'Ctrl-C ends it cleanly');
 
     const away = await run(async (_p, out) => {
       await until(() => out().includes('gwserverctl top - '), 10_000, 'a frame');
