@@ -435,6 +435,33 @@ describe('gwserverctl and the control socket', function () {
     assert.match(quit.out, /^[\d.]+ req\/s {2}0 in flight {2}latency: start gwserver with --metrics-bind to see it$/m);
     for (const pid of srv.workerPids()) assert.match(quit.out, new RegExp(`^\\d+ +${pid} +ready `, 'm'));
 
+    // In a terminal (util-linux's script gives it one): raw keys, a hidden cursor shown again at the end.
+    if (existsSync('/usr/bin/script')) {
+      const tty = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
+        const p = spawn('/usr/bin/script', ['-qec', `${process.execPath} ${CTL} top`, '/dev/null'], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+        afterTest(() => {
+          if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+        });
+        let out = '';
+        let asked = false;
+        p.stdout!.on('data', (d) => {
+          out += d;
+          if (!asked && out.includes('q or Ctrl-C to quit')) {
+            asked = true;
+            p.stdin!.write('q');
+          }
+        });
+        const timer = setTimeout(() => reject(new Error(`top in a terminal did not end: ${out}`)), 20_000);
+        p.on('close', (code) => {
+          clearTimeout(timer);
+          resolve({ code, out });
+        });
+      });
+      assert.equal(tty.code, 0);
+      assert.ok(tty.out.includes('\x1b[?25l'), 'the cursor is hidden');
+      assert.ok(tty.out.lastIndexOf('\x1b[?25h') > tty.out.lastIndexOf('q or Ctrl-C to quit'), `the cursor is shown again at the end: ${JSON.stringify(tty.out.slice(-60))}`);
+    }
+
     const interrupted = await run(async (p, out) => {
       await until(() => out().includes('gwserverctl top - '), 10_000, 'a frame');
       p.kill('SIGINT');
