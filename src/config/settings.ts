@@ -372,8 +372,8 @@ export const SETTINGS = [
   }),
   setting({
     name: 'controlSocket', flag: '--control-socket', section: 'Server mechanics', type: 'string', meta: 'PATH',
-    default: '', defaultDoc: '$XDG_RUNTIME_DIR/gwserver/PID.ctl, else $TMPDIR/gwserver-UID/PID.ctl', gunicorn: 'control_socket', validate: v.str,
-    doc: 'The unix socket the master answers `gwserverctl` on (gunicorn\'s control socket): newline-delimited JSON, one request and one reply a line, documented in docs/operations.md. It is created with mode 0600, so only the master\'s user (and root) can connect; it is never on TCP. Empty (the default): `gwserver/PID.ctl` in `$XDG_RUNTIME_DIR`, else `gwserver-UID/PID.ctl` in the temporary directory (a directory of mode 0700 that gwserver creates), PID being the master\'s: unique for every running master, so two servers on one host, systemd template instances, and an old and a new master after USR2 never share one. With a path of your own, USR2 hands it over as the pid file: the old master\'s moves to `PATH.oldbin` and the new master binds `PATH`. See `--no-control-socket` to have none.',
+    default: '', defaultDoc: '$XDG_RUNTIME_DIR/gwserver/PID.ctl, else $TMPDIR/gwserver-UID/PID.ctl', gunicorn: 'control_socket', validate: v.unixSocketPath,
+    doc: 'The unix socket the master answers `gwserverctl` on (gunicorn\'s control socket): newline-delimited JSON, one request and one reply a line, documented in docs/operations.md. It is created with mode 0600, so only the master\'s user (and root) can connect; it is never on TCP. Empty (the default): `gwserver/PID.ctl` in `$XDG_RUNTIME_DIR`, else `gwserver-UID/PID.ctl` in the temporary directory (a directory of mode 0700 that gwserver creates), PID being the master\'s: unique for every running master, so two servers on one host, systemd template instances, and an old and a new master after USR2 never share one. A path of your own (relative to `--chdir`; `unix:PATH` is PATH; a `HOST:PORT` is refused) is handed over on USR2 as the pid file: the old master\'s moves to `PATH.oldbin` and the new master binds `PATH`. See `--no-control-socket` to have none.',
     applies: 'restart',
   }),
   setting({

@@ -16,7 +16,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync,
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { childPids, ROOT, startGwserver, type Gwserver } from '../helpers/gwserver.js';
+import { childPids, ROOT, runToExit, startGwserver, type Gwserver } from '../helpers/gwserver.js';
 import { get } from '../helpers/http.js';
 import { afterTest } from '../helpers/scope.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -508,6 +508,11 @@ describe('gwserverctl and the control socket', function () {
       assert.match(r.stderr, stderr, args.join(' '));
       assert.equal(r.stdout, '');
     }
+    // The server's side: the control socket is never TCP.
+    const tcp = await runToExit(['--control-socket', '127.0.0.1:9000', '--check-config', APP]);
+    assert.equal(tcp.code, 2);
+    assert.equal(tcp.stderr, 'gwserver: error: invalid value for --control-socket: "127.0.0.1:9000" is not a file path: the control socket is a unix socket, never TCP (write a path, e.g. /run/gwserver/control.sock)\n');
+
     const help = await ctl(['--help'], env);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /^Usage: gwserverctl /);
