@@ -17,7 +17,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import yargs from 'yargs';
-import { CONTROL_SOCKET_ENV, controlDir, defaultControlPath, listDefaultSockets } from '../config/control-path.js';
+import { CONTROL_SOCKET_ENV, controlDir, defaultControlPath, listDefaultSockets, processRuns } from '../config/control-path.js';
 import type { WorkerInfo } from '../ipc/control.js';
 
 /** Exit codes: 0 done, 1 the server said no (or is unreachable), 2 usage. */
@@ -60,15 +60,6 @@ Options:
 
 // ---- finding the server ---------------------------------------------------------
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** The control socket to use, by the documented rules. */
 export function findSocket(opts: { socket?: string | undefined; pid?: string | undefined }, env: NodeJS.ProcessEnv = process.env): string {
   if (opts.socket !== undefined && opts.socket !== '') return opts.socket;
@@ -92,7 +83,7 @@ export function findSocket(opts: { socket?: string | undefined; pid?: string | u
   const fromEnv = env[CONTROL_SOCKET_ENV];
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
   const dir = controlDir(env);
-  const found = listDefaultSockets(dir).filter((s) => alive(s.pid));
+  const found = listDefaultSockets(dir).filter((s) => processRuns(s.pid));
   if (found.length === 1) return found[0]!.path;
   if (found.length === 0) throw new CtlError(`no gwserver of this user runs with a default control socket (in ${dir}): name one with --socket PATH or --pid FILE`);
   throw new CtlError(`${found.length} gwservers run (pids ${found.map((s) => s.pid).join(', ')}): choose one with --pid PID or --socket PATH`);

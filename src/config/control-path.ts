@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { lstatSync, mkdirSync, readdirSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -51,6 +51,26 @@ export function ensureControlDir(dir: string): void {
   if (!st.isDirectory()) throw new Error(`${dir} is not a directory`);
   if (st.uid !== uid()) throw new Error(`${dir} belongs to uid ${st.uid}, not to this user (${uid()}): choose a path with --control-socket`);
   if ((st.mode & 0o022) !== 0) throw new Error(`${dir} can be written by others (mode ${(st.mode & 0o777).toString(8)}): choose a path with --control-socket`);
+}
+
+/**
+ * Whether process `pid` runs: it exists (ours or another user's), and is not
+ * a zombie waiting for its parent (a killed master whose parent has not
+ * reaped it yet is gone for our purposes).
+ */
+export function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    // No /proc: kill() said it exists.
+    return true;
+  }
 }
 
 /** The default sockets in `dir`, with the pid each names (gwserverctl's search, when no socket is named). */

@@ -38,7 +38,7 @@ import { resolveModule } from '../loader/resolve-module.js';
 import { parseTarget } from '../loader/parse-target.js';
 import { MasterChannel } from './channel.js';
 import { ControlServer } from './control.js';
-import { answer } from './control-answers.js';
+import { answer, sweepStackSockets } from './control-answers.js';
 import { ArbiterCore } from './core.js';
 import { SIGNALS, type Action, type ArbiterEvent, type ReloadedConfig } from './events.js';
 import { MetricsEndpoint } from './metrics-endpoint.js';
@@ -213,6 +213,8 @@ export class Arbiter {
       this.#rr = new RoundRobin(this.#sockets, { logger: this.#log, channel: this.#channel, backlog: this.#config.backlog, workers: () => this.#views(), timeout: () => this.#config.timeout });
     }
     this.#pidfile.write(this.#config.pidfile);
+    // What workers killed with their master left behind (their stack sockets for gwserverctl).
+    sweepStackSockets(os.tmpdir());
     if (!this.#config.noControlSocket) {
       // Commands wait in the queue, as signals do, until the loop starts.
       this.#control = new ControlServer(this.#log, (command, reply) => {

@@ -11,8 +11,10 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import path from 'node:path';
 import net from 'node:net';
+import { processRuns } from '../config/control-path.js';
 import { VERSION } from '../config/flags.js';
 import type { ControlCommand, ControlReply, InFlightRequest, WorkerInfo } from '../ipc/control.js';
 import type { MetricJSON } from '../ipc/protocol.js';
@@ -40,6 +42,29 @@ export interface AnswerHost {
   stackSocket(id: number): string | undefined;
   /** The workers' latest metrics snapshots (--metrics-bind), or undefined. */
   metrics(): Iterable<MetricJSON[]> | undefined;
+}
+
+/**
+ * Removes the stack sockets (`gwserver-MASTERPID-worker-N.stack.sock`) that
+ * workers killed with their master (SIGKILL to both) left in `dir`: a master
+ * removes its workers' when they exit, but a dead master cannot.
+ */
+export function sweepStackSockets(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^gwserver-(\d+)-worker-\d+\.stack\.sock$/.exec(name);
+    if (m === null || Number(m[1]) === process.pid || processRuns(Number(m[1]))) continue;
+    try {
+      unlinkSync(path.join(dir, name));
+    } catch {
+      // Another master swept it first.
+    }
+  }
 }
 
 /** Resident memory of `pid` in bytes, from /proc (null: unknown). */

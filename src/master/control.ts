@@ -20,7 +20,7 @@
 import { chmodSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { defaultControlPath, ensureControlDir, listDefaultSockets } from '../config/control-path.js';
+import { defaultControlPath, ensureControlDir, listDefaultSockets, processRuns } from '../config/control-path.js';
 import { IDLE_TIMEOUT_MS, MAX_LINE_BYTES, parseCommand, type ControlCommand, type ControlReply } from '../ipc/control.js';
 import type { Logger } from '../logging/logger.js';
 
@@ -54,16 +54,11 @@ function answers(file: string): Promise<boolean> {
  */
 function sweepStale(dir: string): void {
   for (const s of listDefaultSockets(dir)) {
-    if (s.pid === process.pid) continue;
+    if (s.pid === process.pid || processRuns(s.pid)) continue;
     try {
-      process.kill(s.pid, 0);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') continue;
-      try {
-        unlinkSync(s.path);
-      } catch {
-        // Another master swept it first.
-      }
+      unlinkSync(s.path);
+    } catch {
+      // Another master swept it first.
     }
   }
 }
