@@ -155,6 +155,11 @@ export { iface as interface };
 // Write the master's pid to this file ('': none).
 export const pidfile = '';
 
+// The control socket gwserverctl talks to ('': $XDG_RUNTIME_DIR/gwserver/PID.ctl,
+// else $TMPDIR/gwserver-UID/PID.ctl), mode 0600; noControlSocket: none at all.
+export const controlSocket = '';
+export const noControlSocket = false;
+
 // After USR2, keep the old master and its workers running until you stop them
 // (WINCH, then TERM), as gunicorn does. false: the old master retires by itself
 // once the new master is ready.

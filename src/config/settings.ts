@@ -371,6 +371,18 @@ export const SETTINGS = [
     applies: 'restart',
   }),
   setting({
+    name: 'controlSocket', flag: '--control-socket', section: 'Server mechanics', type: 'string', meta: 'PATH',
+    default: '', defaultDoc: '$XDG_RUNTIME_DIR/gwserver/PID.ctl, else $TMPDIR/gwserver-UID/PID.ctl', gunicorn: 'control_socket', validate: v.unixSocketPath,
+    doc: 'The unix socket the master answers `gwserverctl` on (gunicorn\'s control socket): newline-delimited JSON, one request and one reply a line, documented in docs/operations.md. It is created with mode 0600, so only the master\'s user (and root) can connect; it is never on TCP. Empty (the default): `gwserver/PID.ctl` in `$XDG_RUNTIME_DIR`, else `gwserver-UID/PID.ctl` in the temporary directory (a directory of mode 0700 that gwserver creates), PID being the master\'s: unique for every running master, so two servers on one host, systemd template instances, and an old and a new master after USR2 never share one. A path of your own (relative to `--chdir`; `unix:PATH` is PATH; a `HOST:PORT` is refused) is handed over on USR2 as the pid file: the old master\'s moves to `PATH.oldbin` and the new master binds `PATH`. See `--no-control-socket` to have none.',
+    applies: 'restart',
+  }),
+  setting({
+    name: 'noControlSocket', flag: '--no-control-socket', section: 'Server mechanics', type: 'bool',
+    default: false, validate: v.bool,
+    doc: 'Open no control socket: `gwserverctl` cannot reach this server (signals still work). As gunicorn\'s `--no-control-socket`.',
+    applies: 'restart',
+  }),
+  setting({
     name: 'keepOldMaster', flag: '--keep-old-master', section: 'Server mechanics', type: 'bool',
     default: false, validate: v.bool,
     doc: 'After USR2, keep the old master and its workers running next to the new master, as gunicorn does, until you stop them yourself (WINCH, then TERM, to the pid in `PIDFILE.oldbin`). By default the old master stops its workers gracefully and exits as soon as the new master\'s workers are ready, which is what a deploy script or systemd needs. See docs/signals.md.',

@@ -12,6 +12,22 @@ export function str(value: unknown): string {
   return value;
 }
 
+/**
+ * The control socket's path: a unix socket file, never a TCP address (an
+ * `HOST:PORT` or a URL is refused, so that nobody puts it on the network by
+ * mistake); `unix:PATH`, as --bind writes it, is PATH. '' is the default path.
+ */
+export function unixSocketPath(value: unknown): string {
+  let s = str(value);
+  // --bind's spelling of a unix socket is understood.
+  if (s.startsWith('unix:')) s = s.slice('unix:'.length);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s) || /^(\[[0-9a-f:]+\]|[\w.-]*):\d+$/i.test(s)) {
+    throw new Error(`${JSON.stringify(s)} is not a file path: the control socket is a unix socket, never TCP (write a path, e.g. /run/gwserver/control.sock)`);
+  }
+  if (Buffer.byteLength(s) > 107) throw new Error(`${JSON.stringify(s)} is too long for a unix socket (at most 107 bytes)`);
+  return s;
+}
+
 function toNumber(value: unknown): number {
   if (typeof value === 'number') return value;
   if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value);

@@ -68,7 +68,7 @@ export type WorkerMessage =
   /** Listening: the worker counts as serving from now on. */
   | { act: 'gwserver:ready' }
   /** Every {@link WorkerSpec.heartbeatMs} (the master kills a worker silent past --timeout), and at SIGTERM with the final count. */
-  | { act: 'gwserver:heartbeat'; requests: number }
+  | { act: 'gwserver:heartbeat'; requests: number; lagMs?: number }
   /** --max-requests reached: the master boots a replacement, then stops this worker. */
   | { act: 'gwserver:retire'; reason: 'max-requests'; requests: number }
   /** Why the worker is about to exit while booting (exit codes in src/ipc/exit-codes.ts). */
@@ -79,6 +79,8 @@ export type WorkerMessage =
   | { act: 'gwserver:full'; full: boolean }
   /** With --certfile, at boot: asks for the key and certificates the master read (answered by a {@link TlsMessage}). */
   | { act: 'gwserver:tls-request' }
+  /** The answer to an {@link InspectMessage} (gwserverctl workers, top): what the worker serves now. */
+  | { act: 'gwserver:inspected'; seq: number; inFlight: number; slow: Array<{ method: string; path: string; ageMs: number }> }
   | ConnAckMessage;
 
 // ---- master -> worker ---------------------------------------------------
@@ -122,8 +124,21 @@ export interface TlsMessage {
   tls: TlsMaterial | null;
 }
 
+/**
+ * The control socket's `workers` and `stats` (src/master/control.ts): what
+ * are you serving now? Answered by `gwserver:inspected` with the same
+ * `seq`: the requests in flight, and those older than `olderThanMs`.
+ * Nothing is recorded on the request path for it: the worker walks its
+ * open connections when asked (src/worker/inspect.ts).
+ */
+export interface InspectMessage {
+  act: 'gwserver:inspect';
+  seq: number;
+  olderThanMs: number;
+}
+
 /** What the master tells a worker (the rest it says with signals). */
-export type MasterMessage = ConnMessage | TlsMessage;
+export type MasterMessage = ConnMessage | TlsMessage | InspectMessage;
 
 // ---- new master -> old master (USR2) -------------------------------------
 
@@ -161,6 +176,12 @@ export interface WorkerSpec {
   stuckAfterMs: number;
   /** Where the watchdog writes its report for the master to read. */
   reportFile: string;
+  /**
+   * The unix socket the watchdog thread listens on for a stack taken on
+   * demand (`gwserverctl stack`): the thread answers even while the event
+   * loop is blocked. Absent: no stacks on demand.
+   */
+  stackSocket?: string;
   /** The cwd gwserver started in (config files are found relative to it). */
   cwd: string;
   /** How gwserver was started: a worker resolves it again for the config file's hooks (functions do not cross IPC). */

@@ -30,12 +30,15 @@ import { unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { heartbeatInterval, type TlsMaterial, type WorkerSpec } from '../ipc/protocol.js';
+import type { ControlReply, InFlightRequest } from '../ipc/control.js';
+import { heartbeatInterval, type MetricJSON, type TlsMaterial, type WorkerSpec } from '../ipc/protocol.js';
 import { reopenLogs, resolveLogFormats, type Logger } from '../logging/logger.js';
 import { hookLog, type HookLog } from '../logging/hook-log.js';
 import { resolveModule } from '../loader/resolve-module.js';
 import { parseTarget } from '../loader/parse-target.js';
 import { MasterChannel } from './channel.js';
+import { ControlServer } from './control.js';
+import { answer, sweepStackSockets } from './control-answers.js';
 import { ArbiterCore } from './core.js';
 import { SIGNALS, type Action, type ArbiterEvent, type ReloadedConfig } from './events.js';
 import { MetricsEndpoint } from './metrics-endpoint.js';
@@ -91,6 +94,10 @@ function jittered(max: number, jitter: number): number {
 interface Handle {
   worker: Worker;
   reportFile: string;
+  /** Where its watchdog thread takes a stack on demand (undefined: no watchdog). */
+  stackSocket: string | undefined;
+  /** Its latest metrics snapshot (--metrics-bind), for gwserverctl top's latencies. */
+  metrics?: MetricJSON[];
   /** How the round-robin and the metrics see it (live: read from the record). */
   view: SchedulableWorker & { id: number };
 }
@@ -124,6 +131,15 @@ export class Arbiter {
   #metrics: MetricsEndpoint | undefined;
   /** `server.log`, made when a hook first reads it. */
   #hookLog: HookLog | undefined;
+  /** The control socket (--control-socket; undefined with --no-control-socket). */
+  #control: ControlServer | undefined;
+  /** Control requests waiting for their answer, by the id of their event. */
+  readonly #pending = new Map<number, (r: ControlReply) => void>();
+  #controlSeq = 0;
+  /** Workers' answers to gwserver:inspect, by seq. */
+  readonly #inspecting = new Map<number, (a: { inFlight: number; slow: InFlightRequest[] }) => void>();
+  #inspectSeq = 0;
+  readonly #startedAt = Date.now();
 
   constructor(options: ArbiterOptions) {
     this.#o = options;
@@ -140,6 +156,14 @@ export class Arbiter {
         if (id !== undefined) this.#post({ kind: 'message', id, message: message as Extract<ArbiterEvent, { kind: 'message' }>['message'] });
       });
     }
+    this.#channel.on('gwserver:inspected', (m) => {
+      this.#inspecting.get(m.seq)?.({ inFlight: m.inFlight, slow: m.slow });
+    });
+    this.#channel.on('gwserver:metrics', (m, worker) => {
+      const id = this.#ids.get(worker);
+      const h = id === undefined ? undefined : this.#handles.get(id);
+      if (h !== undefined) h.metrics = m.metrics;
+    });
     // A booting worker asks for the TLS material of the configuration now in force (a HUP may have read new files since its fork).
     this.#channel.on('gwserver:tls-request', (_message, worker) => {
       if (worker.isConnected()) worker.send({ act: 'gwserver:tls', tls: this.#core.state.tls ?? null });
@@ -189,6 +213,17 @@ export class Arbiter {
       this.#rr = new RoundRobin(this.#sockets, { logger: this.#log, channel: this.#channel, backlog: this.#config.backlog, workers: () => this.#views(), timeout: () => this.#config.timeout });
     }
     this.#pidfile.write(this.#config.pidfile);
+    // What workers killed with their master left behind (their stack sockets for gwserverctl).
+    sweepStackSockets(os.tmpdir());
+    if (!this.#config.noControlSocket) {
+      // Commands wait in the queue, as signals do, until the loop starts.
+      this.#control = new ControlServer(this.#log, (command, reply) => {
+        const id = ++this.#controlSeq;
+        this.#pending.set(id, reply);
+        this.#post({ kind: 'control', id, command });
+      });
+      await this.#control.open(this.#config.controlSocket);
+    }
     // The loop starts: the sockets are open, then whatever waited (signals during the start).
     this.#queue.unshift({ kind: 'opened', addresses: this.#shownAddresses() });
     this.#running = true;
@@ -297,6 +332,13 @@ export class Arbiter {
       case 'stop-accepting':
         this.#rr?.stopAccepting();
         return;
+      case 'reply':
+        return this.#reply(a.id, a.reply);
+      case 'answer':
+        return void answer(this.#answerHost(), a.command).then(
+          (r) => this.#reply(a.id, r),
+          (err: unknown) => this.#reply(a.id, { ok: false, error: `cannot answer: ${(err as Error).message}` }),
+        );
       case 'count':
         if (a.metric === 'restart') this.#metrics?.restarted(a.reason);
         else this.#metrics?.timedOut();
@@ -326,6 +368,8 @@ export class Arbiter {
     // Round-robin: the master accepts and hands each connection over; the workers get no sockets.
     const fds = this.#rr ? [] : this.#sockets.map((_, i) => 4 + i);
     const reportFile = path.join(os.tmpdir(), `gwserver-${process.pid}-worker-${id}.stack.json`);
+    // gwserverctl stack: the watchdog thread listens next to its report file (only with the watchdog, --timeout > 0).
+    const stackSocket = timeoutMs > 0 ? path.join(os.tmpdir(), `gwserver-${process.pid}-worker-${id}.stack.sock`) : undefined;
     const spec: WorkerSpec = {
       id,
       target: s.app,
@@ -340,6 +384,7 @@ export class Arbiter {
       // Well before the master's kill: the last beat may be a heartbeat old, and pausing a big app takes a while.
       stuckAfterMs: timeoutMs > 0 ? Math.max(100, Math.min(timeoutMs / 2, timeoutMs - heartbeatMs - 2500)) : 0,
       reportFile,
+      stackSocket,
       cwd: this.#o.cwd,
       invocation: this.#o.invocation,
       // --log-format auto: the master's terminals decide, for every worker alike.
@@ -373,11 +418,52 @@ export class Arbiter {
         return record.lastBeat;
       },
     };
-    this.#handles.set(id, { worker, reportFile, view });
+    this.#handles.set(id, { worker, reportFile, stackSocket, view });
     this.#ids.set(worker, id);
     this.#metrics?.add(id);
     worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => this.#post({ kind: 'exit', id, code, signal }));
     this.#feedback.push({ kind: 'spawned', id, pid: worker.process.pid ?? 0 });
+  }
+
+  // ---- the control socket --------------------------------------------------------
+
+  #reply(id: number, r: ControlReply): void {
+    const reply = this.#pending.get(id);
+    this.#pending.delete(id);
+    reply?.(r);
+  }
+
+  /** What the answers to the control socket's questions read (src/master/control-answers.ts). */
+  #answerHost(): Parameters<typeof answer>[0] {
+    return {
+      state: this.#core.state,
+      name: this.#name,
+      addresses: this.#shownAddresses(),
+      controlSocket: this.#control?.path ?? '',
+      startedAt: this.#startedAt,
+      inspect: (id, olderThanMs, timeoutMs) => this.#inspect(id, olderThanMs, timeoutMs),
+      stackSocket: (id) => this.#handles.get(id)?.stackSocket,
+      metrics: () => (this.#metrics === undefined ? undefined : [...this.#handles.values()].flatMap((h) => (h.metrics === undefined ? [] : [h.metrics]))),
+    };
+  }
+
+  /** Asks worker `id` what it serves now (src/worker/inspect.ts); undefined if it does not answer within `timeoutMs`. */
+  #inspect(id: number, olderThanMs: number, timeoutMs: number): Promise<{ inFlight: number; slow: InFlightRequest[] } | undefined> {
+    const h = this.#handles.get(id);
+    if (h === undefined || !h.worker.isConnected()) return Promise.resolve(undefined);
+    const seq = ++this.#inspectSeq;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#inspecting.delete(seq);
+        resolve(undefined);
+      }, timeoutMs);
+      this.#inspecting.set(seq, (a) => {
+        clearTimeout(timer);
+        this.#inspecting.delete(seq);
+        resolve(a);
+      });
+      h.worker.send({ act: 'gwserver:inspect', seq, olderThanMs }, undefined, { keepOpen: false }, () => undefined);
+    });
   }
 
   /** The workers as the round-robin and the metrics see them. */
@@ -417,6 +503,8 @@ export class Arbiter {
     if (h === undefined) return;
     this.#handles.delete(id);
     void unlink(h.reportFile).catch(() => undefined);
+    // The watchdog thread removes its socket as the worker stops; one killed (SIGKILL) cannot.
+    if (h.stackSocket !== undefined) void unlink(h.stackSocket).catch(() => undefined);
     this.#metrics?.retire(id, h.worker);
   }
 
@@ -469,6 +557,7 @@ export class Arbiter {
       metricsFd: this.#metrics?.fd,
       // The file the pid file was written to (a HUP may have changed the setting since).
       pidfile: this.#o.config.pidfile,
+      controlSocket: this.#control,
       cwd: this.#o.cwd,
       title: `gwserver: master [${this.#name}]`,
       preExec: () => this.#hook('preExec', [this]),
@@ -488,6 +577,7 @@ export class Arbiter {
     await this.#metrics?.close();
     this.#rr?.close();
     this.#channel.close();
+    this.#control?.close();
     await closeAll(this.#sockets);
     this.#pidfile.remove();
     await this.#hook('onExit', [this]);

@@ -22,6 +22,7 @@
  * @module
  */
 import { onHup } from '../config/settings.js';
+import type { ControlCommand, ControlReply } from '../ipc/control.js';
 import { manage, murder, reap, retire, stopWorker } from './decisions.js';
 import type { Action, ArbiterEvent, MasterSignal, StepDone } from './events.js';
 import { currentReady, isStopping, workers, type ArbiterState } from './state.js';
@@ -174,6 +175,9 @@ export class ArbiterCore {
       case 'handed-over':
         this.#handedOver(e.pid);
         break;
+      case 'control':
+        this.#control(e.id, e.command, now);
+        break;
       case 'done':
         this.#done(e, now);
         break;
@@ -219,6 +223,7 @@ export class ArbiterCore {
       const ms = now - r.startedAt;
       this.#log('info', { ms }, `reloaded in ${ms} ms`);
       this.#emit({ do: 'notify', state: 'ready' });
+      this.#answerReloads(s.reloads, { ok: true, generation: s.generation, workers: currentReady(s), ms, ...(s.reloadWarning === undefined ? {} : { warning: s.reloadWarning }) });
       s.reload = { phase: 'settling' };
     }
     if (s.reload.phase === 'settling' && [...s.workers.values()].every((w) => w.generation === s.generation)) {
@@ -256,6 +261,7 @@ export class ArbiterCore {
       case 'gwserver:heartbeat':
         w.lastBeat = now;
         w.requests = m.requests;
+        if (m.lagMs !== undefined) w.lagMs = m.lagMs;
         break;
       case 'gwserver:retire':
         w.requests = m.requests;
@@ -285,9 +291,7 @@ export class ArbiterCore {
         if (this.#s.numWorkers > 1) return this.#setWorkers(this.#s.numWorkers - 1);
         return this.#log('info', {}, `SIGTTOU: already at ${workers(this.#s.numWorkers)}`);
       case 'SIGUSR1':
-        this.#emit({ do: 'reopen-logs' });
-        for (const w of this.#s.workers.values()) this.#emit({ do: 'signal', id: w.id, signal: 'SIGUSR1' });
-        return this.#log('info', {}, 'log files reopened');
+        return this.#reopen();
       case 'SIGUSR2':
         if (isStopping(this.#s)) return this.#log('info', {}, 'USR2 ignored: the master is stopping');
         return this.#emit({ do: 'reexec' });
@@ -297,6 +301,81 @@ export class ArbiterCore {
         this.#log('info', {}, 'SIGWINCH: stopping all workers gracefully (the master keeps the sockets)');
         return this.#setWorkers(0);
     }
+  }
+
+  /** USR1, or gwserverctl reopen: the master's log files, then every worker's. */
+  #reopen(): void {
+    this.#emit({ do: 'reopen-logs' });
+    for (const w of this.#s.workers.values()) this.#emit({ do: 'signal', id: w.id, signal: 'SIGUSR1' });
+    this.#log('info', {}, 'log files reopened');
+  }
+
+  // ---- the control socket ------------------------------------------------------
+
+  /**
+   * A command from the control socket (gwserverctl): the questions go to the
+   * arbiter, which gathers the answer (`answer`); the orders are decided
+   * here, as the signals that mean the same (TTIN, TTOU, USR1, HUP, TERM,
+   * INT), and answered with a `reply`. `reload` is answered when the new
+   * generation is ready, or the reload failed.
+   */
+  #control(id: number, c: ControlCommand, now: number): void {
+    const s = this.#s;
+    const reply = (r: ControlReply) => this.#emit({ do: 'reply', id, reply: r });
+    switch (c.cmd) {
+      case 'status':
+      case 'workers':
+      case 'stack':
+      case 'config':
+      case 'stats':
+        return this.#emit({ do: 'answer', id, command: c });
+      default:
+        break;
+    }
+    if (isStopping(s)) return reply({ ok: false, error: 'the master is shutting down' });
+    this.#log('info', { command: c }, `control socket: ${c.cmd}`);
+    switch (c.cmd) {
+      case 'reload': {
+        const before = s.reloads;
+        this.#requestReload();
+        // Begun now, or queued behind the boot or the reload in progress: the next to begin.
+        s.reloadWaiters.push({ id, reload: s.reloads > before ? s.reloads : s.reloads + 1 });
+        return;
+      }
+      case 'add': {
+        const previous = s.numWorkers;
+        this.#setWorkers(previous + c.n);
+        return reply({ ok: true, workers: s.numWorkers, previous });
+      }
+      case 'remove': {
+        const previous = s.numWorkers;
+        const n = Math.max(1, previous - c.n);
+        if (n === previous) return reply({ ok: false, error: `already at ${workers(previous)}: the master keeps at least one` });
+        this.#setWorkers(n);
+        return reply({ ok: true, workers: n, previous });
+      }
+      case 'kill': {
+        const w = s.workers.get(c.worker) ?? [...s.workers.values()].find((x) => x.pid === c.worker);
+        if (w === undefined) return reply({ ok: false, error: `no worker with id or pid ${c.worker}` });
+        this.#emit(...stopWorker(s, w, 'killed', c.graceful, now));
+        return reply({ ok: true, worker: w.id, pid: w.pid, signal: c.graceful ? 'SIGTERM' : 'SIGQUIT' });
+      }
+      case 'reopen':
+        this.#reopen();
+        return reply({ ok: true });
+      case 'shutdown':
+        reply({ ok: true, graceful: c.graceful });
+        return this.#stop(c.graceful);
+    }
+  }
+
+  /** Answers the `gwserverctl reload`s waiting for reload number `n` (all of them: `n` undefined). */
+  #answerReloads(n: number | undefined, r: ControlReply): void {
+    const s = this.#s;
+    const waiting = s.reloadWaiters.filter((w) => n === undefined || w.reload === n);
+    if (waiting.length === 0) return;
+    s.reloadWaiters = s.reloadWaiters.filter((w) => !waiting.includes(w));
+    for (const w of waiting) this.#emit({ do: 'reply', id: w.id, reply: r });
   }
 
   #setWorkers(n: number): void {
@@ -329,6 +408,8 @@ export class ArbiterCore {
    * reports its end with an event ({@link #done}).
    */
   #beginReload(): void {
+    this.#s.reloads++;
+    this.#s.reloadWarning = undefined;
     this.#s.reload = { phase: 'notifying', startedAt: this.#o.now() };
     this.#emit({ do: 'notify', state: 'reloading', then: { kind: 'done', step: 'notify-reloading' } });
   }
@@ -359,7 +440,10 @@ export class ArbiterCore {
       case 'read-config':
         if (r.phase !== 'reading') break;
         if (e.next !== undefined) this.#applyConfig(e.next);
-        else this.#log('error', { reason: e.error }, `reload: the configuration is invalid, keeping the current one: ${e.error}`);
+        else {
+          this.#log('error', { reason: e.error }, `reload: the configuration is invalid, keeping the current one: ${e.error}`);
+          s.reloadWarning = `the configuration is invalid, the current one was kept: ${e.error}`;
+        }
         this.#onReloadHook(r.startedAt);
         break;
       case 'on-reload':
@@ -439,6 +523,9 @@ export class ArbiterCore {
     const now = this.#o.now();
     s.generation = r.from;
     s.reload = { phase: 'settling' };
+    // Why: the error logged with the decision to cancel.
+    const why = [...this.#out].reverse().find((a) => a.do === 'log' && a.level !== 'info');
+    this.#answerReloads(s.reloads, { ok: false, error: why?.do === 'log' ? why.msg : 'the new workers could not boot; the running workers keep serving' });
     for (const w of s.workers.values()) {
       if (w.generation === r.to) this.#emit(...stopWorker(s, w, 'boot-failure', false, now));
     }
@@ -465,6 +552,7 @@ export class ArbiterCore {
     if (s.run.phase === 'running') this.#emit({ do: 'tick', on: false });
     s.run = { phase: 'stopping', graceful, notified: false };
     s.reloadAgain = false;
+    this.#answerReloads(undefined, { ok: false, error: 'the master is shutting down: the reload was given up' });
     this.#log('info', { graceful }, graceful ? 'shutting down gracefully' : 'shutting down');
     this.#emit({ do: 'notify', state: 'stopping', then: { kind: 'done', step: 'notify-stopping' } });
   }

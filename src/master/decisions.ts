@@ -131,6 +131,8 @@ export interface Exit {
 /** For `gwserver_worker_restarts_total`: why a worker that exited is replaced; undefined when it is not (a stop, a scale-down). */
 export function restartReason(reason: ExitReason | undefined, wasBooting: boolean, e: Exit): RestartReason | undefined {
   if (reason === 'timeout' || reason === 'memory' || reason === 'max-requests' || reason === 'reload') return reason;
+  // gwserverctl kill: as a TERM sent to the worker by hand.
+  if (reason === 'killed') return 'exit';
   if (reason !== undefined) return undefined; // scale-down, shutdown, a cancelled reload: not replaced
   if (wasBooting) return 'boot-failure';
   return e.code === 0 && e.signal === null ? 'exit' : 'crash';

@@ -16,6 +16,7 @@
  *
  * @module
  */
+import type { ControlCommand, ControlReply } from '../ipc/control.js';
 import type { TlsMaterial, WorkerMessage } from '../ipc/protocol.js';
 import type { RestartReason } from '../metrics/master.js';
 import type { ExitReason, MasterConfig, RetireReason } from './state.js';
@@ -80,6 +81,8 @@ export type ArbiterEvent =
   | { kind: 'kill-due'; id: number; killAt: number }
   /** USR2: the new master is ready and took over. */
   | { kind: 'handed-over'; pid: number }
+  /** A command on the control socket (src/master/control.ts); answered by a `reply` or an `answer` action with the same `id`. */
+  | { kind: 'control'; id: number; command: ControlCommand }
   | StepDone;
 
 export type Action =
@@ -128,6 +131,10 @@ export type Action =
   | { do: 'reexec' }
   /** Round-robin: stop accepting (the master is on its way out). */
   | { do: 'stop-accepting' }
+  /** Answer control request `id` (src/master/control.ts). */
+  | { do: 'reply'; id: number; reply: ControlReply }
+  /** Answer control request `id` with what the arbiter gathers: the state, the workers' memory and requests in flight, a stack, the settings. */
+  | { do: 'answer'; id: number; command: Extract<ControlCommand, { cmd: 'status' | 'workers' | 'stack' | 'config' | 'stats' }> }
   | { do: 'count'; metric: 'restart'; reason: RestartReason }
   | { do: 'count'; metric: 'timeout' }
   /** Every worker is gone: close everything, run onExit, and exit with `code`. */

@@ -207,6 +207,8 @@ export interface UpgradeHost {
   metricsFd?: number | undefined;
   /** The pid file this master wrote ('' for none). */
   pidfile: string;
+  /** The control socket: a path of the operator's moves to `PATH.oldbin` while a new master starts, as the pid file does. */
+  controlSocket?: { handOver(): void; takeBack(): void } | undefined;
   /** The directory gwserver started in (before --chdir). */
   cwd: string;
   /** This master's process title. */
@@ -268,6 +270,7 @@ export class MasterUpgrade {
     const handed: HandedSocket[] = host.sockets.map((s) => ({ address: s.address, bind: s.spec, ...(s.path === undefined ? {} : { path: s.path }) }));
     const fds = host.sockets.map((_, i) => FIRST_FD + i);
     this.#renamePidfile(host);
+    host.controlSocket?.handOver();
     const files = this.#releaseFiles(host.sockets);
     process.title = `${host.title} (old)`;
 
@@ -338,6 +341,7 @@ export class MasterUpgrade {
       f.socket.handle = f.handle;
     }
     process.title = host.title;
+    host.controlSocket?.takeBack();
     if (this.#oldbin !== undefined && host.pidfile) {
       try {
         renameSync(this.#oldbin, host.pidfile);

@@ -19,7 +19,7 @@ import type { TlsMaterial, WorkerState } from '../ipc/protocol.js';
 export type MasterConfig = Readonly<Config>;
 
 /** Why a worker was (or is being) stopped. */
-export type ExitReason = 'timeout' | 'memory' | 'max-requests' | 'reload' | 'shutdown' | 'scale-down' | 'boot-failure';
+export type ExitReason = 'timeout' | 'memory' | 'max-requests' | 'reload' | 'shutdown' | 'scale-down' | 'boot-failure' | 'killed';
 
 /** Why a serving worker of the current generation is replaced: a replacement boots first, then it stops. */
 export type RetireReason = Extract<ExitReason, 'max-requests' | 'memory'>;
@@ -68,6 +68,8 @@ export interface WorkerRecord {
   lastBeat: number;
   /** Requests served, as its last heartbeat said. */
   requests: number;
+  /** How late its last heartbeat fired (ms): its event loop's lag (undefined until it says). */
+  lagMs?: number;
   status: WorkerStatus;
 }
 
@@ -141,6 +143,12 @@ export interface ArbiterState {
   reloadAgain: boolean;
   upgrade: UpgradePhase;
   exitCode: number;
+  /** Reloads begun so far (the number of the one in progress). */
+  reloads: number;
+  /** What the reload in progress has to say besides its outcome (its configuration could not be read), for `gwserverctl reload`. */
+  reloadWarning?: string | undefined;
+  /** Control requests (`gwserverctl reload`) waiting for the end of reload number `reload`. */
+  reloadWaiters: Array<{ id: number; reload: number }>;
 }
 
 /** What the worker's own three states make of a status (the round-robin and the metrics read these). */
@@ -214,5 +222,7 @@ export function initialState(init: { config: MasterConfig; app: string; configFi
     reloadAgain: false,
     upgrade: { phase: 'idle' },
     exitCode: EXIT.OK,
+    reloads: 0,
+    reloadWaiters: [],
   };
 }

@@ -22,7 +22,8 @@ import { captureOutput } from '../logging/capture-output.js';
 import { startWatchdog } from './watchdog.js';
 import { EXIT } from '../ipc/exit-codes.js';
 import type { WorkerSpec, WorkerState } from '../ipc/protocol.js';
-import { sendToMaster as send } from './channel.js';
+import { onMasterMessage, sendToMaster as send } from './channel.js';
+import { InFlightWatch } from './inspect.js';
 import { loadInterface, WorkerServer } from './http-worker.js';
 import type { ExchangeRecord, RequestObserver } from '../gateway/handler.js';
 import { acceptFromMaster } from './round-robin.js';
@@ -269,10 +270,22 @@ export async function workerMain(): Promise<void> {
 
   if (spec.stuckAfterMs > 0) {
     // A thread of its own sees a blocked event loop and reports where it is stuck, before the master kills us.
-    watchdog = startWatchdog({ stuckAfterMs: spec.stuckAfterMs, fd: loggerFd(logger), reportFile: spec.reportFile, base: { worker_id: spec.id } });
+    // It also takes a stack on demand (gwserverctl stack), on a socket of its own: it answers while the loop is blocked.
+    watchdog = startWatchdog({ stuckAfterMs: spec.stuckAfterMs, fd: loggerFd(logger), reportFile: spec.reportFile, stackSocket: spec.stackSocket, base: { worker_id: spec.id } });
   }
+  // gwserverctl workers and top: the requests in flight, found by walking the connections when asked (nothing per request).
+  const inFlight = new InFlightWatch(() => server.servers);
+  onMasterMessage('gwserver:inspect', (m) => send({ act: 'gwserver:inspected', seq: m.seq, ...inFlight.inspect(m.olderThanMs) }));
   if (spec.heartbeatMs > 0) {
-    const beat = setInterval(() => send({ act: 'gwserver:heartbeat', requests }), spec.heartbeatMs);
+    // How late the beat fires is the event loop's lag; each beat also stamps the requests in flight, so their age is known.
+    let last = performance.now();
+    const beat = setInterval(() => {
+      const now = performance.now();
+      const lagMs = Math.max(0, Math.round(now - last - spec.heartbeatMs));
+      last = now;
+      inFlight.stamp();
+      send({ act: 'gwserver:heartbeat', requests, lagMs });
+    }, spec.heartbeatMs);
     beat.unref();
   }
   if (state === 'booting') state = 'ready';

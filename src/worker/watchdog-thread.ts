@@ -17,6 +17,7 @@
 import type * as FsModule from 'node:fs';
 import type * as InspectorModule from 'node:inspector';
 import type * as NodeModule from 'node:module';
+import type * as NetModule from 'node:net';
 import type * as UrlModule from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
 
@@ -44,6 +45,8 @@ export interface ThreadData {
    */
   fdIdentity: string | undefined;
   reportFile: string | undefined;
+  /** A unix socket to take a stack on demand on (a line in, one JSON record out); undefined: none. */
+  stackSocket?: string | undefined;
   /** `{pid, ...base}`, already JSON-safe. */
   base: Record<string, unknown>;
 }
@@ -54,6 +57,8 @@ export interface ThreadDeps {
   inspector: typeof InspectorModule;
   module: typeof NodeModule;
   url: typeof UrlModule;
+  /** For {@link ThreadData.stackSocket}. */
+  net?: typeof NetModule;
   parentPort: MessagePort | null;
 }
 
@@ -273,19 +278,32 @@ export function watchdogThread(data: ThreadData, deps: ThreadDeps): void {
     if (Atomics.load(beat, 1) !== episodeSeq) recover();
   };
 
-  const capture = (): void => {
-    phase = 'capturing';
-    episodeSeq = Atomics.load(beat, 1);
-    episodeBeatTime = Atomics.load(beat, 0);
+  /**
+   * Pauses the main thread through the inspector, takes its call frames and
+   * resumes it at once (the frames are mapped afterwards). `track`: the
+   * session is the episode's (`session`, closed on stop). `onDone` gets the
+   * frames, or null and why none were taken, and the beat's age at the pause.
+   */
+  const takeStack = (track: boolean, onDone: (frames: WatchdogFrame[] | null, problem: string | undefined, age: number) => void): void => {
     const scripts = new Map<string, ScriptInfo>();
     let done = false;
-    let s: InspectorModule.Session;
+    let s: InspectorModule.Session | undefined;
+    const close = (): void => {
+      if (track) closeSession();
+      else {
+        try {
+          s?.disconnect();
+        } catch {
+          // Already disconnected.
+        }
+      }
+    };
     const fail = (problem: string): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      closeSession();
-      finishCapture(null, problem, beatAge());
+      close();
+      onDone(null, problem, beatAge());
     };
     const timer = setTimeout(() => {
       fail(`no JavaScript frame within ${data.captureTimeoutMs} ms: the main thread is blocked outside JavaScript (a native call or a synchronous system call)`);
@@ -293,46 +311,106 @@ export function watchdogThread(data: ThreadData, deps: ThreadDeps): void {
     try {
       s = new inspector.Session();
       s.connectToMainThread();
-      session = s;
+      if (track) session = s;
     } catch (err) {
       fail(`inspector unavailable: ${String(err)}`);
       return;
     }
-    s.on('Debugger.scriptParsed', (m) => {
+    const ss = s;
+    ss.on('Debugger.scriptParsed', (m) => {
       scripts.set(m.params.scriptId, { url: m.params.url, sourceMapURL: m.params.sourceMapURL ?? '' });
     });
-    s.once('Debugger.paused', (m) => {
+    ss.once('Debugger.paused', (m) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       const age = beatAge();
       const callFrames = m.params.callFrames.slice(0, data.maxFrames);
       // Let the main thread go first; the frames are plain data, mapping them can wait.
-      s.post('Debugger.resume', () => {
-        s.post('Debugger.disable', () => {
-          if (session === s) closeSession();
+      ss.post('Debugger.resume', () => {
+        ss.post('Debugger.disable', () => {
+          if (!track) close();
+          else if (session === ss) closeSession();
         });
       });
       let frames: WatchdogFrame[];
       try {
         frames = callFrames.map((cf) => toFrame(cf, scripts));
       } catch (err) {
-        finishCapture(null, `could not read the call frames: ${String(err)}`, age);
+        onDone(null, `could not read the call frames: ${String(err)}`, age);
         return;
       }
-      finishCapture(frames, undefined, age);
+      onDone(frames, undefined, age);
     });
-    s.post('Debugger.enable', (err) => {
+    ss.post('Debugger.enable', (err) => {
       if (err) {
         fail(`Debugger.enable failed: ${err.message}`);
         return;
       }
       if (done) return;
-      s.post('Debugger.pause', (err2) => {
+      ss.post('Debugger.pause', (err2) => {
         if (err2) fail(`Debugger.pause failed: ${err2.message}`);
       });
     });
   };
+
+  const capture = (): void => {
+    phase = 'capturing';
+    episodeSeq = Atomics.load(beat, 1);
+    episodeBeatTime = Atomics.load(beat, 0);
+    takeStack(true, (frames, problem, age) => finishCapture(frames, problem, age));
+  };
+
+  /** A stack asked for (gwserverctl stack) is being taken: the stuck-loop capture waits for it. */
+  let onDemand = false;
+  let stackServer: { close(): void } | undefined;
+  if (data.stackSocket !== undefined && deps.net !== undefined) {
+    const file = data.stackSocket;
+    try {
+      fs.unlinkSync(file);
+    } catch {
+      // None left over.
+    }
+    const srv = deps.net.createServer((c) => {
+      c.setTimeout(5000, () => c.destroy());
+      c.on('error', () => undefined);
+      c.once('data', () => {
+        if (onDemand || phase === 'capturing' || stopped) {
+          c.end(JSON.stringify({ capture_error: 'a capture is already under way: try again' }) + '\n');
+          return;
+        }
+        onDemand = true;
+        const t0 = nowMs();
+        takeStack(false, (frames, problem, age) => {
+          onDemand = false;
+          const rec: Record<string, unknown> = { blocked_ms: age, capture_ms: (nowMs() - t0) | 0, stack: frames === null ? '' : formatStack(frames), frames: frames ?? [] };
+          if (problem !== undefined) rec.capture_error = problem;
+          c.end(JSON.stringify(rec) + '\n');
+        });
+      });
+    });
+    srv.on('error', (err) => {
+      writeLine(JSON.stringify(record('warn', 'watchdog: cannot listen for stacks on demand', { stack_socket: file, err: String(err) })));
+    });
+    srv.listen(file, () => {
+      try {
+        // Only the master's user (and root): a stack tells what the code does.
+        fs.chmodSync(file, 0o600);
+      } catch {
+        // Gone already: the worker is stopping.
+      }
+    });
+    stackServer = {
+      close: () => {
+        srv.close();
+        try {
+          fs.unlinkSync(file);
+        } catch {
+          // Already gone.
+        }
+      },
+    };
+  }
 
   const poll = (): void => {
     if (stopped) return;
@@ -341,7 +419,7 @@ export function watchdogThread(data: ThreadData, deps: ThreadDeps): void {
       if (seq !== episodeSeq) recover();
       return;
     }
-    if (phase === 'watching' && beatAge() >= data.stuckAfterMs) capture();
+    if (phase === 'watching' && !onDemand && beatAge() >= data.stuckAfterMs) capture();
   };
 
   // This timer is what keeps the thread alive: an inspector session's port does not.
@@ -355,6 +433,7 @@ export function watchdogThread(data: ThreadData, deps: ThreadDeps): void {
       stopped = true;
       clearInterval(interval);
       closeSession();
+      stackServer?.close();
       // stop() runs on a turning loop, so an outstanding report is stale.
       if (phase === 'reported') removeReportFile();
       parentPort.close();

@@ -38,6 +38,14 @@ export interface WatchdogOptions {
    * that exists describes a block that is still going on.
    */
   reportFile?: string;
+  /**
+   * A unix socket the thread listens on (mode 0600) for a stack taken on
+   * demand: a client writes a line and reads one JSON record
+   * (`{blocked_ms, capture_ms, stack, frames, capture_error?}`). The thread
+   * answers while the event loop is blocked; the main thread is paused for
+   * the capture only. Removed on `stop()`.
+   */
+  stackSocket?: string;
   /** Extra fields for the JSON record (worker_id...). */
   base?: Record<string, unknown>;
   /**
@@ -82,6 +90,7 @@ const { workerData, parentPort } = require('node:worker_threads');
   inspector: require('node:inspector'),
   module: require('node:module'),
   url: require('node:url'),
+  net: require('node:net'),
   parentPort,
 });
 `;
@@ -130,6 +139,7 @@ export function startWatchdog(options: WatchdogOptions): Watchdog {
     fd,
     fdIdentity: fileIdentity(fd),
     reportFile: options.reportFile,
+    stackSocket: options.stackSocket,
     base,
   };
   const thread = new Worker(THREAD_SOURCE, {

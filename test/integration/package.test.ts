@@ -201,7 +201,7 @@ describe('the npm package (npm pack, installed as the README says)', function ()
 
   it('packs dist/ with its maps, src/ that they point into, the examples and the docs, and no tests', function () {
     const files = new Set(packed.files.map((f) => f.path));
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/cli/bin.js', 'dist/index.js', 'dist/index.js.map', 'dist/index.d.ts', 'dist/index.d.ts.map', 'src/index.ts', 'examples/hello.js', 'examples/base64.js', 'docs/examples.md', 'config/gwserver.config.js', 'systemd/gwserver.service']) {
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/cli/bin.js', 'dist/cli/ctl-bin.js', 'dist/index.js', 'dist/index.js.map', 'dist/index.d.ts', 'dist/index.d.ts.map', 'src/index.ts', 'examples/hello.js', 'examples/base64.js', 'docs/examples.md', 'config/gwserver.config.js', 'systemd/gwserver.service']) {
       assert.ok(files.has(f), `the package has ${f}`);
     }
     const stray = [...files].filter((f) => /^(test|bench|node_modules|\.ci)\//.test(f) || f.endsWith('.tsbuildinfo'));
@@ -253,6 +253,16 @@ describe('the npm package (npm pack, installed as the README says)', function ()
       assert.equal((await get(srv)).body, 'Hello world!', project.type);
       assert.equal((await srv.stop()).code, 0);
     }
+  });
+
+  it('installs gwserverctl, the second binary, which finds the installed server by its default control socket', async function () {
+    const target = 'node_modules/gwserver/examples/hello:application';
+    const runtime = tempDir('gw-pack-run-');
+    const srv = await startGwserver(['-w', '2', target], { cwd: cjs.dir, env: { ...NPM_ENV, XDG_RUNTIME_DIR: runtime }, command: [path.join(cjs.dir, 'node_modules/.bin/gwserver')] });
+    const ran = await run(path.join(cjs.dir, 'node_modules/.bin/gwserverctl'), ['status', '--json'], cjs.dir, { XDG_RUNTIME_DIR: runtime, GWSERVER_CONTROL_SOCKET: '' });
+    assert.equal(ran.code, 0, ran.out);
+    assert.equal(JSON.parse(ran.stdout).pid, srv.pid);
+    assert.equal((await srv.stop()).code, 0);
   });
 
   it('serves the shipped examples by their path in node_modules, as docs/examples.md says', async function () {

@@ -5,7 +5,7 @@ import { appliesOn, DEFAULTS, defaults, onHup, SETTINGS, type Config } from '../
 describe('when a setting takes effect (the registry)', () => {
   it('marks what the master sets up once as restart, and the rest as hup', () => {
     const restart = SETTINGS.filter((s) => appliesOn(s) === 'restart').map((s) => s.name).sort();
-    assert.deepEqual(restart, ['backlog', 'bind', 'chdir', 'config', 'metricsBind', 'metricsBuckets', 'pidfile', 'preload', 'reload', 'scheduling', 'socketMode']);
+    assert.deepEqual(restart, ['backlog', 'bind', 'chdir', 'config', 'controlSocket', 'metricsBind', 'metricsBuckets', 'noControlSocket', 'pidfile', 'preload', 'reload', 'scheduling', 'socketMode']);
     assert.equal(appliesOn(SETTINGS.find((s) => s.name === 'timeout')!), 'hup');
   });
 
