@@ -78,6 +78,12 @@ export const maxRequestsJitter = 0;
 // Gracefully replace a worker whose RSS grows past this many MiB (0: never).
 export const maxWorkerMemory = 0;
 
+// Gracefully replace a worker that has lived this many seconds, plus a random
+// 0..jitter drawn at its fork (0: never); one worker at a time, its
+// replacement ready before it stops.
+export const maxWorkerLifetime = 0;
+export const maxWorkerLifetimeJitter = 0;
+
 // ---------------------------------------------------------------------------
 // Timeouts (seconds)
 

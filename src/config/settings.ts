@@ -223,6 +223,16 @@ export const SETTINGS = [
     doc: 'The maximum jitter added to `--max-requests`: each worker\'s limit is max-requests plus a random whole number from 0 to this, so that workers started together are not all replaced at the same time.',
   }),
   setting({
+    name: 'maxWorkerLifetime', flag: '--max-worker-lifetime', section: 'Worker processes', type: 'number', meta: 'SECONDS',
+    default: 0, validate: v.numberIn(0, 365 * MAX_SECONDS),
+    doc: 'A worker that has lived this many seconds (plus its `--max-worker-lifetime-jitter`) is gracefully replaced, as with `--max-requests`: a new worker starts and is ready before the old one stops accepting, and the old one finishes its requests in flight, so the number of serving workers never drops below `--workers` (with `-w 1` too). One worker is replaced at a time: a worker whose time is up waits while another is being replaced or a reload is under way. It bounds what no request count catches: slow leaks in an idle worker, caches that grow with time, a connection pool gone stale. 0 (the default) disables it. uWSGI\'s `max-worker-lifetime`, granian\'s `--workers-lifetime`; not in gunicorn. Logged (`replacing worker N (lifetime)`) and counted in `gwserver_worker_restarts_total{reason="lifetime"}`.',
+  }),
+  setting({
+    name: 'maxWorkerLifetimeJitter', flag: '--max-worker-lifetime-jitter', section: 'Worker processes', type: 'number', meta: 'SECONDS',
+    default: 0, validate: v.numberIn(0, 365 * MAX_SECONDS),
+    doc: 'The maximum jitter added to `--max-worker-lifetime`: each worker\'s lifetime is max-worker-lifetime plus a random number of seconds from 0 to this, drawn when it is forked, so that workers started together (at boot, by a reload) are not all due at the same time. uWSGI\'s `max-worker-lifetime-delta`.',
+  }),
+  setting({
     name: 'maxWorkerMemory', flag: '--max-worker-memory', section: 'Worker processes', type: 'int', meta: 'MIB',
     default: 0, validate: v.intAtLeast(0),
     doc: 'A worker whose resident memory (RSS) grows past this many MiB is gracefully replaced, as with `--max-requests`: a new worker starts first, the old one finishes its requests in flight. 0 (the default) disables it. Not in gunicorn.',

@@ -22,7 +22,7 @@
  * @module
  */
 import { onHup } from '../config/settings.js';
-import { manage, murder, reap, retire, stopWorker } from './decisions.js';
+import { manage, murder, reap, recycle, retire, stopWorker } from './decisions.js';
 import type { Action, ArbiterEvent, MasterSignal, StepDone } from './events.js';
 import { currentReady, isStopping, workers, type ArbiterState } from './state.js';
 
@@ -35,6 +35,8 @@ export interface CoreOptions {
   inTerminal: () => boolean;
   /** The master's pid, for the log. */
   pid: number;
+  /** A random number in [0, 1) (the lifetime jitter); Math.random by default. */
+  random?: () => number;
 }
 
 export class ArbiterCore {
@@ -80,7 +82,7 @@ export class ArbiterCore {
         s.lastId = Math.max(s.lastId, a.id);
         break;
       case 'spawn':
-        s.workers.set(a.id, { id: a.id, pid: 0, generation: a.generation, startedAt: now, lastBeat: now, requests: 0, status: { phase: 'booting' } });
+        s.workers.set(a.id, { id: a.id, pid: 0, generation: a.generation, startedAt: now, lastBeat: now, requests: 0, retireAt: this.#retireAt(now), status: { phase: 'booting' } });
         break;
       case 'stop': {
         const w = s.workers.get(a.id);
@@ -124,6 +126,14 @@ export class ArbiterCore {
         // The world's: nothing in the state changes.
         break;
     }
+  }
+
+  /** --max-worker-lifetime: when a worker forked `now` is due, its jitter drawn now (0: never). */
+  #retireAt(now: number): number {
+    const { maxWorkerLifetime: life, maxWorkerLifetimeJitter: jitter } = this.#s.config;
+    if (!(life > 0)) return 0;
+    const extra = jitter > 0 ? (this.#o.random ?? Math.random)() * jitter : 0;
+    return now + Math.round((life + extra) * 1000);
   }
 
   #log(level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, msg: string): void {
@@ -184,7 +194,11 @@ export class ArbiterCore {
   #supervise(e: ArbiterEvent, now: number): void {
     const s = this.#s;
     if (s.run.phase === 'booting' || s.run.phase === 'running') {
-      if (e.kind === 'tick') this.#emit(...murder(s, now, e.rss));
+      if (e.kind === 'tick') {
+        this.#emit(...murder(s, now, e.rss));
+        // After murder's actions are applied: a worker it just retired makes the lifetime's wait.
+        this.#emit(...recycle(s, now));
+      }
       this.#emit(...manage(s, now));
       this.#progress(now);
     }

@@ -12,6 +12,8 @@
  * - {@link murder}: a worker whose heartbeat stopped for --timeout is
  *   killed (after its stack is logged); one over --max-worker-memory is
  *   replaced.
+ * - {@link recycle}: a worker whose --max-worker-lifetime is up is replaced,
+ *   one at a time (on the tick, after murder).
  * - {@link manage}: fork what is missing (with the backoff), stop what is
  *   extra, and stop the replaced workers as their replacements are ready.
  *
@@ -20,7 +22,7 @@
 import { EXIT } from '../ipc/exit-codes.js';
 import type { RestartReason } from '../metrics/master.js';
 import type { Action } from './events.js';
-import { activeWorkers, currentReady, isStopping, replaced, type ArbiterState, type ExitReason, type WorkerRecord } from './state.js';
+import { activeWorkers, currentReady, isStopping, replaced, type ArbiterState, type ExitReason, type RetireReason, type WorkerRecord } from './state.js';
 
 /** The arbiter's state, as the decisions read it. */
 export type View = Readonly<ArbiterState>;
@@ -56,7 +58,7 @@ export function stopWorker(s: View, w: Readonly<WorkerRecord>, reason: ExitReaso
 }
 
 /** Replace worker `w` (serving, of the current generation) for `reason`: a replacement boots first, then it stops. */
-export function retire(w: Readonly<WorkerRecord>, reason: 'max-requests' | 'memory'): Action[] {
+export function retire(w: Readonly<WorkerRecord>, reason: RetireReason): Action[] {
   return [
     { do: 'retire', id: w.id, reason },
     { do: 'log', level: 'info', fields: { worker_id: w.id, worker_pid: w.pid, reason }, msg: `replacing worker ${w.id} (${reason})` },
@@ -121,6 +123,31 @@ export function murder(s: View, now: number, rss?: ReadonlyMap<number, number>):
   return actions;
 }
 
+/**
+ * --max-worker-lifetime: replace the worker whose lifetime (with its jitter)
+ * is up, one at a time. While a worker is being replaced (retiring), while
+ * a worker of the current generation boots (a replacement on its way, a
+ * scale-up), or while a reload is under way, a worker whose time is up
+ * waits: its turn comes on a later tick. The oldest due worker goes first.
+ */
+export function recycle(s: View, now: number): Action[] {
+  if (s.config.maxWorkerLifetime <= 0 || s.run.phase !== 'running' || s.reload.phase !== 'idle') return [];
+  let due: WorkerRecord | undefined;
+  for (const w of s.workers.values()) {
+    if (w.status.phase === 'retiring') return [];
+    if (w.generation !== s.generation) continue;
+    if (w.status.phase === 'booting') return [];
+    if (w.status.phase !== 'ready' || w.retireAt <= 0 || w.retireAt > now) continue;
+    if (due === undefined || w.retireAt < due.retireAt) due = w;
+  }
+  if (due === undefined) return [];
+  const age = Math.round((now - due.startedAt) / 100) / 10;
+  return [
+    { do: 'log', level: 'info', fields: { worker_id: due.id, worker_pid: due.pid, age_s: age }, msg: `worker ${due.id} reached --max-worker-lifetime (${age} s old)` },
+    ...retire(due, 'lifetime'),
+  ];
+}
+
 /** A worker's exit, as node:cluster reports it. */
 export interface Exit {
   id: number;
@@ -130,7 +157,7 @@ export interface Exit {
 
 /** For `gwserver_worker_restarts_total`: why a worker that exited is replaced; undefined when it is not (a stop, a scale-down). */
 export function restartReason(reason: ExitReason | undefined, wasBooting: boolean, e: Exit): RestartReason | undefined {
-  if (reason === 'timeout' || reason === 'memory' || reason === 'max-requests' || reason === 'reload') return reason;
+  if (reason === 'timeout' || reason === 'memory' || reason === 'max-requests' || reason === 'lifetime' || reason === 'reload') return reason;
   if (reason !== undefined) return undefined; // scale-down, shutdown, a cancelled reload: not replaced
   if (wasBooting) return 'boot-failure';
   return e.code === 0 && e.signal === null ? 'exit' : 'crash';

@@ -19,10 +19,10 @@ import type { TlsMaterial, WorkerState } from '../ipc/protocol.js';
 export type MasterConfig = Readonly<Config>;
 
 /** Why a worker was (or is being) stopped. */
-export type ExitReason = 'timeout' | 'memory' | 'max-requests' | 'reload' | 'shutdown' | 'scale-down' | 'boot-failure';
+export type ExitReason = 'timeout' | 'memory' | 'max-requests' | 'lifetime' | 'reload' | 'shutdown' | 'scale-down' | 'boot-failure';
 
 /** Why a serving worker of the current generation is replaced: a replacement boots first, then it stops. */
-export type RetireReason = Extract<ExitReason, 'max-requests' | 'memory'>;
+export type RetireReason = Extract<ExitReason, 'max-requests' | 'memory' | 'lifetime'>;
 
 /** What a worker said (`gwserver:boot-error`) before it exited while booting. */
 export interface BootError {
@@ -68,6 +68,8 @@ export interface WorkerRecord {
   lastBeat: number;
   /** Requests served, as its last heartbeat said. */
   requests: number;
+  /** When --max-worker-lifetime (with its jitter, drawn at fork) is up (ms); 0: never. */
+  readonly retireAt: number;
   status: WorkerStatus;
 }
 

@@ -26,7 +26,7 @@ export const STALE_MS = PUSH_INTERVAL_MS * 2.5;
  * died while booting. Stops that are not replacements (shutdown,
  * scale-down) are not restarts.
  */
-export const RESTART_REASONS = ['timeout', 'memory', 'max-requests', 'reload', 'crash', 'exit', 'boot-failure'] as const;
+export const RESTART_REASONS = ['timeout', 'memory', 'max-requests', 'lifetime', 'reload', 'crash', 'exit', 'boot-failure'] as const;
 export type RestartReason = (typeof RESTART_REASONS)[number];
 
 /** What the master metrics read of the arbiter's workers. */
@@ -106,7 +106,7 @@ export class MasterMetrics {
     });
     this.#restarts = new client.Counter({
       name: 'gwserver_worker_restarts_total',
-      help: 'Workers replaced, by reason: timeout, memory, max-requests, reload, crash, exit, boot-failure.',
+      help: 'Workers replaced, by reason: timeout, memory, max-requests, lifetime, reload, crash, exit, boot-failure.',
       labelNames: ['reason'],
       registers,
     });

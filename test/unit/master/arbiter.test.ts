@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { ArbiterCore } from '../../../src/master/core.js';
-import { backoffMs, manage, murder, reap } from '../../../src/master/decisions.js';
+import { backoffMs, manage, murder, reap, recycle } from '../../../src/master/decisions.js';
 import type { Action, ArbiterEvent, MasterSignal, ReloadedConfig } from '../../../src/master/events.js';
 import { initialState, type ArbiterState, type MasterConfig, type WorkerRecord, type WorkerStatus } from '../../../src/master/state.js';
 
@@ -50,6 +50,8 @@ class Fake {
   nextConfig: ReloadedConfig | string | undefined;
   /** What a timed-out worker's watchdog captured, by worker id. */
   readonly stacks = new Map<number, string>();
+  /** What Math.random gives the core (the lifetime's jitter). */
+  random = 0.5;
 
   constructor(over: Record<string, unknown> = {}, options: { canReadConfig?: boolean; inTerminal?: boolean } = {}) {
     this.core = new ArbiterCore(initialState({ config: config(over), app: 'app.mjs:application' }), {
@@ -57,6 +59,7 @@ class Fake {
       canReadConfig: options.canReadConfig ?? false,
       inTerminal: () => options.inTerminal ?? false,
       pid: 4242,
+      random: () => this.random,
     });
   }
 
@@ -513,6 +516,64 @@ describe('arbiter: decisions against a fake table', () => {
     });
   });
 
+  describe('max-worker-lifetime', () => {
+    it('replaces a worker whose lifetime (with its jitter) is up: the replacement is ready before it stops, one worker at a time', () => {
+      const f = new Fake({ workers: 2, maxWorkerLifetime: 10, maxWorkerLifetimeJitter: 4 });
+      f.random = 0.25;
+      f.boot();
+      // 10 s + 0.25 x 4 s of jitter, from the fork.
+      assert.deepEqual([...f.s.workers.values()].map((w) => w.retireAt - w.startedAt), [11_000, 11_000]);
+      f.now += 10_999;
+      assert.deepEqual(f.send({ kind: 'tick' }), []);
+      f.now += 1;
+      const due = f.send({ kind: 'tick' });
+      // Both are due: the first goes, the second waits for its turn.
+      assert.deepEqual(of(due, 'retire'), [{ do: 'retire', id: 1, reason: 'lifetime' }]);
+      assert.equal(logged(due, /^worker 1 reached --max-worker-lifetime \(11 s old\)$/).length, 1);
+      assert.equal(logged(due, /^replacing worker 1 \(lifetime\)$/).length, 1);
+      assert.deepEqual(of(due, 'fork').map((a) => a.id), [3]);
+      assert.deepEqual(of(due, 'stop'), []);
+      // While worker 3 boots (and worker 1 serves on), worker 2 waits.
+      f.now += 250;
+      assert.deepEqual(of(f.send({ kind: 'tick' }), 'retire'), []);
+      const ready = f.ready(3);
+      assert.deepEqual(of(ready, 'stop').map((a) => [a.id, a.reason, a.signal]), [[1, 'lifetime', 'SIGTERM']]);
+      // Worker 1 is stopping, its replacement serves: now worker 2's turn.
+      f.now += 250;
+      const next = f.send({ kind: 'tick' });
+      assert.deepEqual(of(next, 'retire'), [{ do: 'retire', id: 2, reason: 'lifetime' }]);
+      assert.deepEqual(of(next, 'fork').map((a) => a.id), [4]);
+      const exit = f.exit(1, 0);
+      assert.deepEqual(logged(exit, /^worker 1 exited \(lifetime\)$/).map((l) => l.level), ['info']);
+      assert.deepEqual(of(exit, 'count'), [{ do: 'count', metric: 'restart', reason: 'lifetime' }]);
+      assert.deepEqual(of(exit, 'fork'), [], 'no second replacement');
+      assert.deepEqual(of(f.ready(4), 'stop').map((a) => [a.id, a.reason]), [[2, 'lifetime']]);
+      // The replacements got lifetimes of their own.
+      assert.ok([...f.s.workers.values()].filter((w) => w.id > 2).every((w) => w.retireAt - w.startedAt === 11_000));
+    });
+
+    it('with -w 1, the one worker serves until its replacement is ready', () => {
+      const f = new Fake({ workers: 1, maxWorkerLifetime: 2 }).boot();
+      f.now += 2000;
+      const due = f.send({ kind: 'tick' });
+      assert.deepEqual(of(due, 'retire').map((a) => a.id), [1]);
+      assert.deepEqual(of(due, 'fork').map((a) => a.id), [2]);
+      assert.deepEqual(f.phases(), { 1: '1:retiring', 2: '1:booting' });
+      assert.deepEqual(of(f.ready(2), 'stop').map((a) => a.id), [1]);
+    });
+
+    it('off by default; never during a reload; not for a worker of another generation', () => {
+      const off = new Fake({ timeout: 0 }).boot();
+      off.now += 365 * 86_400_000;
+      assert.deepEqual(off.send({ kind: 'tick' }), []);
+      const f = new Fake({ workers: 1, maxWorkerLifetime: 1 }, { canReadConfig: true }).boot();
+      f.held.add('on-reload');
+      f.signal('SIGHUP');
+      f.now += 5000;
+      assert.deepEqual(recycle(f.s, f.now), [], 'a reload is under way');
+    });
+  });
+
   describe('TERM, INT, QUIT', () => {
     it('TERM: STOPPING=1, then SIGTERM to every worker, and the master exits 0 once they are gone', () => {
       const f = new Fake({ gracefulTimeout: 10 }).boot();
@@ -593,7 +654,7 @@ describe('arbiter: the pure decisions on tables built by hand', () => {
   function state(records: Array<[id: number, generation: number, status: WorkerStatus, startedAt?: number]>, over: Partial<ArbiterState> = {}): ArbiterState {
     const s = initialState({ config: config(), app: 'app.mjs:application' });
     for (const [id, generation, status, startedAt] of records) {
-      const w: WorkerRecord = { id, pid: 100 + id, generation, startedAt: startedAt ?? id, lastBeat: 0, requests: 0, status };
+      const w: WorkerRecord = { id, pid: 100 + id, generation, startedAt: startedAt ?? id, lastBeat: 0, requests: 0, retireAt: 0, status };
       s.workers.set(id, w);
       s.lastId = Math.max(s.lastId, id);
     }
