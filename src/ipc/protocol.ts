@@ -53,6 +53,19 @@ export interface MetricJSON {
 // ---- worker -> master ---------------------------------------------------
 
 /**
+ * How busy a worker is, as its heartbeat says (adaptive workers,
+ * --workers-max): read at heartbeat time, never counted on the request path.
+ */
+export interface WorkerLoad {
+  /** HTTP/1 requests in flight now: connections with a response under way (upgraded connections, WebSockets, are not requests). */
+  inflight: number;
+  /** The share of the time since the last heartbeat the event loop was busy (0..1): Node's event-loop utilization. */
+  elu: number;
+  /** How late the heartbeat's timer fired (ms): the event loop's lag. */
+  lag: number;
+}
+
+/**
  * The worker's reply to a {@link ConnMessage} (`--scheduling round-robin`):
  * `accepted: false` when it is closing (the master gives the connection to
  * another worker). Matched to the hand-off by `seq`.
@@ -67,8 +80,11 @@ export interface ConnAckMessage {
 export type WorkerMessage =
   /** Listening: the worker counts as serving from now on. */
   | { act: 'gwserver:ready' }
-  /** Every {@link WorkerSpec.heartbeatMs} (the master kills a worker silent past --timeout), and at SIGTERM with the final count. */
-  | { act: 'gwserver:heartbeat'; requests: number }
+  /**
+   * Every {@link WorkerSpec.heartbeatMs} (the master kills a worker silent past --timeout), and at SIGTERM with the final count.
+   * `load`: with {@link WorkerSpec.reportLoad} (adaptive workers), how busy the worker is now.
+   */
+  | { act: 'gwserver:heartbeat'; requests: number; load?: WorkerLoad }
   /** --max-requests reached: the master boots a replacement, then stops this worker. */
   | { act: 'gwserver:retire'; reason: 'max-requests'; requests: number }
   /** Why the worker is about to exit while booting (exit codes in src/ipc/exit-codes.ts). */
@@ -157,6 +173,8 @@ export interface WorkerSpec {
   maxRequests: number;
   /** Heartbeat interval in ms (0: none). */
   heartbeatMs: number;
+  /** Whether each heartbeat carries the worker's {@link WorkerLoad} (adaptive workers: --workers-max). */
+  reportLoad?: boolean;
   /** Stuck-loop report threshold for the watchdog (ms, 0: no watchdog). */
   stuckAfterMs: number;
   /** Where the watchdog writes its report for the master to read. */

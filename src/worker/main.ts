@@ -272,7 +272,9 @@ export async function workerMain(): Promise<void> {
     watchdog = startWatchdog({ stuckAfterMs: spec.stuckAfterMs, fd: loggerFd(logger), reportFile: spec.reportFile, base: { worker_id: spec.id } });
   }
   if (spec.heartbeatMs > 0) {
-    const beat = setInterval(() => send({ act: 'gwserver:heartbeat', requests }), spec.heartbeatMs);
+    // Adaptive workers: how busy this worker is, read at each beat (src/worker/load.ts), never per request.
+    const load = spec.reportLoad ? (await import('./load.js')).loadSampler(() => server.servers, spec.heartbeatMs) : undefined;
+    const beat = setInterval(() => send({ act: 'gwserver:heartbeat', requests, load: load?.() }), spec.heartbeatMs);
     beat.unref();
   }
   if (state === 'booting') state = 'ready';
