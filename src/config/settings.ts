@@ -199,7 +199,27 @@ export const SETTINGS = [
     name: 'workers', flag: '--workers', short: 'w', section: 'Worker processes', type: 'int', meta: 'INT',
     default: (env) => (env.WEB_CONCURRENCY ? env.WEB_CONCURRENCY : 1),
     defaultDoc: '$WEB_CONCURRENCY, or 1', env: 'WEB_CONCURRENCY', gunicorn: 'workers', validate: v.intAtLeast(1),
-    doc: 'The number of worker processes handling requests. Each worker is one Node.js process with one event loop, so start with one per CPU core (not gunicorn\'s 2-4 per core, which is for sync workers that block on I/O) and measure. The default is $WEB_CONCURRENCY, which some platforms (Heroku and others) set, or 1. TTIN and TTOU add and remove one worker at a time.',
+    doc: 'The number of worker processes handling requests. Each worker is one Node.js process with one event loop, so start with one per CPU core (not gunicorn\'s 2-4 per core, which is for sync workers that block on I/O) and measure. The default is $WEB_CONCURRENCY, which some platforms (Heroku and others) set, or 1. TTIN and TTOU add and remove one worker at a time. With adaptive workers (`--workers-max`), the number to start with, brought within `--workers-min` and `--workers-max`.',
+  }),
+  setting({
+    name: 'workersMin', flag: '--workers-min', section: 'Worker processes', type: 'int', meta: 'INT',
+    default: 1, validate: v.intAtLeast(1),
+    doc: 'Adaptive workers: the fewest workers the master keeps when the load is low (uWSGI\'s `cheaper`). Takes effect with `--workers-max`; a value other than 1 without it is a usage error. See `--workers-max`.',
+  }),
+  setting({
+    name: 'workersMax', flag: '--workers-max', section: 'Worker processes', type: 'int', meta: 'INT',
+    default: 0, validate: v.intAtLeast(0),
+    doc: 'Adaptive workers: the most workers the master runs when the load is high (uWSGI\'s `processes` with `cheaper`). Set, the number of workers moves between `--workers-min` and this with the load, which each worker reports in its heartbeat: requests in flight (upgraded connections, WebSockets, not counted), its event loop\'s utilization and lag, and the connections waiting in the listen backlog (Linux, TCP). It goes up within a second or two of a burst (to as many workers as the load needs, at once), and down one worker at a time, once the load has needed fewer workers for `--workers-scale-down-delay` seconds. `--workers` (`-w`) is then the number it starts with, brought within the bounds; TTIN and TTOU move both bounds (and the count) up or down by one. Each change is logged and counted in `gwserver_workers_scaled_total`. 0 (the default): off, `-w` workers. The algorithm: docs/operations.md#adaptive-workers.',
+  }),
+  setting({
+    name: 'workersTargetInflight', flag: '--workers-target-inflight', section: 'Worker processes', type: 'int', meta: 'INT',
+    default: 16, validate: v.intIn(1, 1_000_000),
+    doc: 'Adaptive workers: the requests in flight per worker the master aims for. With more than this many per worker, it adds workers; once the load would fit in fewer workers at this many each (for `--workers-scale-down-delay`), it removes one. A Node worker serves many requests at once: raise it for an app whose requests mostly wait on I/O, lower it for one that computes (the event loop\'s utilization, aimed at 75%, adds workers too).',
+  }),
+  setting({
+    name: 'workersScaleDownDelay', flag: '--workers-scale-down-delay', section: 'Worker processes', type: 'number', meta: 'SECONDS',
+    default: 30, validate: v.numberIn(0, MAX_SECONDS),
+    doc: 'Adaptive workers: how long the load must have needed fewer workers before one is stopped (gracefully, the oldest first), and then between two such stops. Adding workers never waits.',
   }),
   setting({
     name: 'workerConnections', flag: '--worker-connections', section: 'Worker processes', type: 'int', meta: 'INT',

@@ -22,9 +22,9 @@
  * @module
  */
 import { onHup } from '../config/settings.js';
-import { manage, murder, reap, recycle, retire, stopWorker } from './decisions.js';
+import { manage, murder, reap, recycle, retire, scale, stopWorker } from './decisions.js';
 import type { Action, ArbiterEvent, MasterSignal, StepDone } from './events.js';
-import { currentReady, isStopping, workers, type ArbiterState } from './state.js';
+import { bounded, currentReady, isStopping, scalerFor, workers, type ArbiterState } from './state.js';
 
 export interface CoreOptions {
   /** The clock (ms). */
@@ -101,6 +101,15 @@ export class ArbiterCore {
       }
       case 'reaped':
         s.workers.delete(a.id);
+        break;
+      case 'scale':
+        s.numWorkers = a.workers;
+        break;
+      case 'scale-track':
+        if (s.scaler) {
+          s.scaler.belowSince = a.belowSince;
+          s.scaler.backlogHits = a.backlogHits;
+        }
         break;
       case 'backoff':
         s.bootFailures = a.failures;
@@ -198,6 +207,8 @@ export class ArbiterCore {
         this.#emit(...murder(s, now, e.rss));
         // After murder's actions are applied: a worker it just retired makes the lifetime's wait.
         this.#emit(...recycle(s, now));
+        // Adaptive workers: the number to aim for, before manage forks or stops to match it.
+        this.#emit(...scale(s, now, e.backlog));
       }
       this.#emit(...manage(s, now));
       this.#progress(now);
@@ -213,7 +224,9 @@ export class ArbiterCore {
     const s = this.#s;
     if (s.run.phase !== 'starting') return;
     s.addresses = addresses;
-    this.#log('info', { workers: s.numWorkers, target: s.app }, `starting gwserver master (${workers(s.numWorkers)})`);
+    const sc = s.scaler;
+    if (sc === undefined) this.#log('info', { workers: s.numWorkers, target: s.app }, `starting gwserver master (${workers(s.numWorkers)})`);
+    else this.#log('info', { workers: s.numWorkers, workers_min: sc.min, workers_max: sc.max, target: s.app }, `starting gwserver master (${workers(s.numWorkers)}, adaptive: ${sc.min} to ${sc.max})`);
     this.#emit({ do: 'hook', name: 'nworkersChanged', args: [s.numWorkers, undefined] });
     if (s.config.reload) this.#emit({ do: 'watch' });
     else s.run = { phase: 'booting' };
@@ -270,6 +283,7 @@ export class ArbiterCore {
       case 'gwserver:heartbeat':
         w.lastBeat = now;
         w.requests = m.requests;
+        if (m.load !== undefined && w.status.phase !== 'booting') w.load = m.load;
         break;
       case 'gwserver:retire':
         w.requests = m.requests;
@@ -294,8 +308,10 @@ export class ArbiterCore {
       case 'SIGHUP':
         return this.#requestReload();
       case 'SIGTTIN':
+        if (this.#s.scaler !== undefined) return this.#shiftBounds(+1);
         return this.#setWorkers(this.#s.numWorkers + 1);
       case 'SIGTTOU':
+        if (this.#s.scaler !== undefined) return this.#shiftBounds(-1);
         if (this.#s.numWorkers > 1) return this.#setWorkers(this.#s.numWorkers - 1);
         return this.#log('info', {}, `SIGTTOU: already at ${workers(this.#s.numWorkers)}`);
       case 'SIGUSR1':
@@ -311,6 +327,30 @@ export class ArbiterCore {
         this.#log('info', {}, 'SIGWINCH: stopping all workers gracefully (the master keeps the sockets)');
         return this.#setWorkers(0);
     }
+  }
+
+  /**
+   * TTIN (+1) and TTOU (-1) with adaptive workers: both bounds move by one
+   * (the minimum stays at least 1, the maximum at least the minimum), and so
+   * does the number of workers, kept within them: one worker more or fewer
+   * now, and for good (the scaler keeps to the new bounds). After WINCH (no
+   * workers), TTIN brings back the minimum.
+   */
+  #shiftBounds(by: 1 | -1): void {
+    const s = this.#s;
+    const sc = s.scaler!;
+    if (by > 0 && s.numWorkers === 0) return this.#setWorkers(sc.min);
+    const min = Math.max(1, sc.min + by);
+    const max = Math.max(min, sc.max + by);
+    const n = s.numWorkers === 0 ? 0 : bounded({ min, max }, s.numWorkers + by);
+    if (min === sc.min && max === sc.max && n === s.numWorkers) {
+      return this.#log('info', { workers_min: min, workers_max: max }, `${by > 0 ? 'SIGTTIN' : 'SIGTTOU'}: already at --workers-min ${min} --workers-max ${max}, ${workers(n)}`);
+    }
+    this.#log('info', { workers_min: min, workers_max: max, previous_min: sc.min, previous_max: sc.max }, `adaptive workers: bounds ${sc.min}-${sc.max} -> ${min}-${max}`);
+    sc.min = min;
+    sc.max = max;
+    sc.belowSince = 0;
+    if (n !== s.numWorkers) this.#setWorkers(n);
   }
 
   #setWorkers(n: number): void {
@@ -432,7 +472,17 @@ export class ArbiterCore {
     s.configFile = next.configFile;
     s.configSource = next.configSource;
     s.tls = next.tls;
-    if (next.config.workers !== s.numWorkers) this.#setWorkers(next.config.workers);
+    const scaler = scalerFor(next.config);
+    if (scaler === undefined) {
+      s.scaler = undefined;
+      if (next.config.workers !== s.numWorkers) this.#setWorkers(next.config.workers);
+      return;
+    }
+    // Adaptive workers: the bounds are the configuration's again (TTIN and TTOU are forgotten, as a HUP forgets them without),
+    // and the number of workers stays where the load put it, within them (after WINCH: -w's, within them).
+    s.scaler = scaler;
+    const n = bounded(scaler, s.numWorkers === 0 ? next.config.workers : s.numWorkers);
+    if (n !== s.numWorkers) this.#setWorkers(n);
   }
 
   /** A new generation: manage boots it; the workers of the others serve (or boot) until it is complete, then stop. */

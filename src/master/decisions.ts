@@ -14,6 +14,9 @@
  *   replaced.
  * - {@link recycle}: a worker whose --max-worker-lifetime is up is replaced,
  *   one at a time (on the tick, after murder).
+ * - {@link scale}: adaptive workers (--workers-max): the number of workers
+ *   the master aims for, from the load the workers report (on the tick,
+ *   before manage, which forks or stops to match).
  * - {@link manage}: fork what is missing (with the backoff), stop what is
  *   extra, and stop the replaced workers as their replacements are ready.
  *
@@ -22,7 +25,7 @@
 import { EXIT } from '../ipc/exit-codes.js';
 import type { RestartReason } from '../metrics/master.js';
 import type { Action } from './events.js';
-import { activeWorkers, currentReady, isStopping, replaced, type ArbiterState, type ExitReason, type RetireReason, type WorkerRecord } from './state.js';
+import { activeWorkers, bounded, currentReady, isStopping, replaced, type ArbiterState, type ExitReason, type RetireReason, type WorkerRecord } from './state.js';
 
 /** The arbiter's state, as the decisions read it. */
 export type View = Readonly<ArbiterState>;
@@ -146,6 +149,98 @@ export function recycle(s: View, now: number): Action[] {
     { do: 'log', level: 'info', fields: { worker_id: due.id, worker_pid: due.pid, age_s: age }, msg: `worker ${due.id} reached --max-worker-lifetime (${age} s old)` },
     ...retire(due, 'lifetime'),
   ];
+}
+
+/** Adaptive workers: the event-loop utilization per worker the master aims for. */
+export const TARGET_ELU = 0.75;
+/** Adaptive workers: a mean lag this late (ms), with event loops at least {@link LAG_ELU} busy, asks for one more worker. */
+export const LAG_MS = 100;
+/** Below this utilization, lag is the machine's (other processes have the CPUs), which more workers would not help. */
+export const LAG_ELU = 0.5;
+/** Adaptive workers: backlog samples in a row with connections waiting that ask for one more worker. */
+export const BACKLOG_HITS = 2;
+
+/**
+ * Adaptive workers (--workers-min, --workers-max): how many workers the
+ * load needs, from what the serving workers said in their last heartbeat
+ * and the listen backlog (`backlog`, sampled once a second; undefined
+ * between samples):
+ *
+ *     need = max(ceil(requests in flight / --workers-target-inflight),
+ *                ceil(sum of event-loop utilizations / 0.75),
+ *                workers + 1 if connections waited in the backlog on two samples in a row
+ *                        or the mean lag is >= 100 ms with loops >= 50% busy)
+ *
+ * brought within [min, max]. More than there are: the master aims for that
+ * many at once. Fewer: once that has been so for --workers-scale-down-delay,
+ * one worker fewer, and again after the same delay. It decides nothing
+ * while the master boots, reloads or stops, after WINCH (0 workers), while a
+ * worker of the current generation boots (a scale-up, a replacement), and
+ * until every serving worker has reported its load since it was ready: so a
+ * decision always sees the workers the previous one asked for.
+ */
+export function scale(s: View, now: number, backlog?: number): Action[] {
+  const sc = s.scaler;
+  if (sc === undefined) return [];
+  const actions: Action[] = [];
+  let hits = sc.backlogHits;
+  if (backlog !== undefined) hits = backlog > 0 ? hits + 1 : 0;
+  let below = sc.belowSince;
+  const track = (): Action[] => {
+    if (hits !== sc.backlogHits || below !== sc.belowSince) actions.unshift({ do: 'scale-track', belowSince: below, backlogHits: hits });
+    return actions;
+  };
+  if (s.run.phase !== 'running' || s.reload.phase !== 'idle' || s.numWorkers === 0) {
+    below = 0;
+    return track();
+  }
+  let ready = 0;
+  let serving = 0;
+  let inflight = 0;
+  let elu = 0;
+  let lag = 0;
+  for (const w of s.workers.values()) {
+    if (w.status.phase === 'booting' && w.generation === s.generation) return track();
+    if (w.status.phase !== 'ready' && w.status.phase !== 'retiring') continue;
+    if (w.load === undefined) return track();
+    serving++;
+    if (w.status.phase === 'ready' && w.generation === s.generation) ready++;
+    inflight += w.load.inflight;
+    elu += w.load.elu;
+    lag += w.load.lag;
+  }
+  const n = s.numWorkers;
+  if (s.forking.size > 0 || ready < n || serving === 0) return track();
+  const meanElu = elu / serving;
+  const meanLag = lag / serving;
+  const pressed = hits >= BACKLOG_HITS || (meanLag >= LAG_MS && meanElu >= LAG_ELU);
+  const need = Math.max(1, Math.ceil(inflight / s.config.workersTargetInflight), Math.ceil(elu / TARGET_ELU - 1e-9), pressed ? n + 1 : 0);
+  const desired = bounded(sc, need);
+  const fields = { inflight, elu: Math.round(meanElu * 100) / 100, lag_ms: Math.round(meanLag), backlog: backlog ?? null, workers_min: sc.min, workers_max: sc.max };
+  const why = `${inflight} request${inflight === 1 ? '' : 's'} in flight, event loops ${Math.round(meanElu * 100)}% busy, lag ${Math.round(meanLag)} ms${hits >= BACKLOG_HITS ? ', connections waiting in the backlog' : ''}`;
+  let to = n;
+  if (desired > n) {
+    below = 0;
+    to = desired;
+  } else if (desired < n) {
+    if (below === 0) below = now;
+    else if (now - below >= s.config.workersScaleDownDelay * 1000) {
+      below = now;
+      to = n - 1;
+    }
+  } else {
+    below = 0;
+  }
+  track();
+  if (to === n) return actions;
+  const direction = to > n ? 'up' : 'down';
+  actions.push(
+    { do: 'scale', workers: to, direction },
+    { do: 'log', level: 'info', fields: { ...fields, workers: to, previous: n, direction }, msg: `adaptive workers: ${n} -> ${to} (${direction}: ${why})` },
+    { do: 'hook', name: 'nworkersChanged', args: [to, n] },
+    { do: 'count', metric: 'scale', direction },
+  );
+  return actions;
 }
 
 /** A worker's exit, as node:cluster reports it. */

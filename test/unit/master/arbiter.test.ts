@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { ArbiterCore } from '../../../src/master/core.js';
-import { backoffMs, manage, murder, reap, recycle } from '../../../src/master/decisions.js';
+import { backoffMs, manage, murder, reap, recycle, scale } from '../../../src/master/decisions.js';
 import type { Action, ArbiterEvent, MasterSignal, ReloadedConfig } from '../../../src/master/events.js';
 import { initialState, type ArbiterState, type MasterConfig, type WorkerRecord, type WorkerStatus } from '../../../src/master/state.js';
 
@@ -571,6 +571,132 @@ describe('arbiter: decisions against a fake table', () => {
       f.signal('SIGHUP');
       f.now += 5000;
       assert.deepEqual(recycle(f.s, f.now), [], 'a reload is under way');
+    });
+  });
+
+  describe('adaptive workers', () => {
+    const adaptive = { workers: 1, workersMin: 1, workersMax: 4, workersTargetInflight: 10, workersScaleDownDelay: 5 };
+    /** Every serving worker heartbeats with this load. */
+    function beat(f: Fake, load: { inflight?: number; elu?: number; lag?: number }): void {
+      for (const w of [...f.s.workers.values()]) {
+        if (w.status.phase === 'ready' || w.status.phase === 'retiring') {
+          f.send({ kind: 'message', id: w.id, message: { act: 'gwserver:heartbeat', requests: 0, load: { inflight: 0, elu: 0, lag: 0, ...load } } });
+        }
+      }
+    }
+    function tick(f: Fake, ms = 250, backlog?: number): Action[] {
+      f.now += ms;
+      return f.send({ kind: 'tick', ...(backlog === undefined ? {} : { backlog }) });
+    }
+
+    it('starts with -w within the bounds; waits for every serving worker to report its load', () => {
+      const f = new Fake({ ...adaptive, workers: 9 });
+      assert.equal(f.s.numWorkers, 4);
+      assert.deepEqual(logged(f.open(), /^starting gwserver master \(4 workers, adaptive: 1 to 4\)$/).length, 1);
+      f.readyAll();
+      assert.deepEqual(of(tick(f), 'scale'), [], 'no load reported yet');
+    });
+
+    it('scales up at once to what the requests in flight need, within the maximum, and waits for the new workers before deciding again', () => {
+      const f = new Fake(adaptive).boot();
+      beat(f, { inflight: 25 });
+      const up = tick(f);
+      assert.deepEqual(of(up, 'scale'), [{ do: 'scale', workers: 3, direction: 'up' }]);
+      assert.equal(logged(up, /^adaptive workers: 1 -> 3 \(up: 25 requests in flight, event loops 0% busy, lag 0 ms\)$/).length, 1);
+      assert.deepEqual(of(up, 'count'), [{ do: 'count', metric: 'scale', direction: 'up' }]);
+      assert.deepEqual(of(up, 'hook').filter((h) => h.name === 'nworkersChanged').map((h) => h.args), [[3, 1]]);
+      assert.deepEqual(of(up, 'fork').map((a) => a.id), [2, 3]);
+      // The new workers boot, then have not reported: nothing more is decided.
+      beat(f, { inflight: 100 });
+      assert.deepEqual(of(tick(f), 'scale'), []);
+      f.readyAll();
+      assert.deepEqual(of(tick(f), 'scale'), [], 'the new workers have not reported yet');
+      beat(f, { inflight: 100 });
+      assert.deepEqual(of(tick(f), 'scale'), [{ do: 'scale', workers: 4, direction: 'up' }], 'never above the maximum');
+      f.readyAll();
+      beat(f, { inflight: 100 });
+      assert.deepEqual(of(tick(f), 'scale'), []);
+      assert.equal(f.s.numWorkers, 4);
+    });
+
+    it('event loops busy past 75%, a backlog on two samples in a row, or lag with busy loops each ask for more', () => {
+      const busy = new Fake(adaptive).boot();
+      beat(busy, { elu: 0.9 });
+      assert.deepEqual(of(tick(busy), 'scale').map((a) => a.workers), [2]);
+      const queued = new Fake(adaptive).boot();
+      beat(queued, { inflight: 1 });
+      assert.deepEqual(of(tick(queued, 250, 3), 'scale'), [], 'one sample is not enough');
+      assert.deepEqual(of(tick(queued), 'scale'), [], 'between samples, the count holds');
+      const up = tick(queued, 250, 5);
+      assert.deepEqual(of(up, 'scale').map((a) => a.workers), [2]);
+      assert.equal(logged(up, /connections waiting in the backlog/).length, 1);
+      const late = new Fake(adaptive).boot();
+      beat(late, { lag: 300, elu: 0.2 });
+      assert.deepEqual(of(tick(late), 'scale'), [], 'a late loop that is not busy: the machine is, more workers would not help');
+      beat(late, { lag: 300, elu: 0.6 });
+      assert.deepEqual(of(tick(late), 'scale').map((a) => a.workers), [2]);
+    });
+
+    it('scales down one worker at a time, after the load has needed fewer for the delay, the oldest first, never below the minimum', () => {
+      const f = new Fake({ ...adaptive, workersMin: 2, workers: 4, timeout: 0 }).boot();
+      beat(f, { inflight: 3 });
+      tick(f);
+      assert.equal(f.s.scaler?.belowSince, f.now);
+      assert.deepEqual(of(tick(f, 4000), 'scale'), []);
+      // A moment of load resets the wait.
+      beat(f, { inflight: 35 });
+      assert.deepEqual(of(tick(f), 'scale'), []);
+      assert.equal(f.s.scaler?.belowSince, 0);
+      beat(f, { inflight: 3 });
+      tick(f);
+      assert.deepEqual(of(tick(f, 4999), 'scale'), []);
+      const down = tick(f, 1);
+      assert.deepEqual(of(down, 'scale'), [{ do: 'scale', workers: 3, direction: 'down' }]);
+      assert.deepEqual(of(down, 'stop').map((a) => [a.id, a.reason, a.signal]), [[1, 'scale-down', 'SIGTERM']]);
+      assert.equal(logged(down, /^adaptive workers: 4 -> 3 \(down: 12 requests in flight/).length, 1);
+      f.exitStopping();
+      assert.deepEqual(of(tick(f, 4999), 'scale'), []);
+      assert.deepEqual(of(tick(f, 1), 'scale').map((a) => a.workers), [2]);
+      f.exitStopping();
+      assert.deepEqual(of(tick(f, 60_000), 'scale'), [], 'the minimum');
+      assert.equal(f.s.numWorkers, 2);
+    });
+
+    it('TTIN and TTOU move both bounds and the count by one; WINCH parks it; a HUP restores the bounds and keeps the count', () => {
+      const f = new Fake({ ...adaptive, workers: 2 }, { canReadConfig: true }).boot();
+      const ttin = f.signal('SIGTTIN');
+      assert.deepEqual([f.s.scaler?.min, f.s.scaler?.max, f.s.numWorkers], [2, 5, 3]);
+      assert.equal(logged(ttin, /^adaptive workers: bounds 1-4 -> 2-5$/).length, 1);
+      f.readyAll();
+      f.signal('SIGTTOU');
+      f.signal('SIGTTOU');
+      assert.deepEqual([f.s.scaler?.min, f.s.scaler?.max, f.s.numWorkers], [1, 3, 1]);
+      f.exitStopping();
+      f.signal('SIGTTOU');
+      f.signal('SIGTTOU');
+      assert.deepEqual([f.s.scaler?.min, f.s.scaler?.max, f.s.numWorkers], [1, 1, 1]);
+      assert.equal(logged(f.signal('SIGTTOU'), /^SIGTTOU: already at --workers-min 1 --workers-max 1, 1 worker$/).length, 1);
+      f.signal('SIGWINCH');
+      assert.equal(f.s.numWorkers, 0);
+      f.exitStopping();
+      beat(f, { inflight: 1000 });
+      assert.deepEqual(of(tick(f), 'scale'), [], 'WINCH: no workers, nothing scales');
+      f.signal('SIGTTIN');
+      assert.equal(f.s.numWorkers, 1);
+      f.readyAll();
+      f.signal('SIGTTIN');
+      f.readyAll();
+      assert.deepEqual([f.s.scaler?.min, f.s.scaler?.max, f.s.numWorkers], [2, 2, 2]);
+      f.signal('SIGHUP');
+      assert.deepEqual([f.s.scaler?.min, f.s.scaler?.max, f.s.numWorkers], [1, 4, 2]);
+    });
+
+    it('decides nothing during a reload', () => {
+      const f = new Fake(adaptive, { canReadConfig: true }).boot();
+      beat(f, { inflight: 50 });
+      f.held.add('on-reload');
+      f.signal('SIGHUP');
+      assert.deepEqual(scale(f.s, f.now + 250), []);
     });
   });
 
