@@ -267,7 +267,7 @@ export const SETTINGS = [
   setting({
     name: 'gracefulTimeout', flag: '--graceful-timeout', section: 'Timeouts', type: 'number', meta: 'SECONDS',
     default: 30, gunicorn: 'graceful_timeout', validate: v.numberIn(0, MAX_SECONDS),
-    doc: 'Timeout for a graceful worker stop. After a graceful stop begins (TERM, HUP, WINCH, TTOU, max-requests or max-worker-memory), a worker stops accepting and has this many seconds to finish the requests in flight; a worker still alive after it is killed.',
+    doc: 'Timeout for a graceful worker stop. After a graceful stop begins (TERM, HUP, WINCH, TTOU, an adaptive scale-down, max-requests, max-worker-memory or max-worker-lifetime), a worker stops accepting and has this many seconds to finish the requests in flight; a worker still alive after it is killed.',
   }),
   setting({
     name: 'keepAlive', flag: '--keep-alive', section: 'Timeouts', type: 'number', meta: 'SECONDS',
