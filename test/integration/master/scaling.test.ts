@@ -70,6 +70,22 @@ describe('master: adaptive workers', function () {
     }
   });
 
+  it('TTIN and TTOU move both bounds and the count by one, and the scaler keeps to them', async () => {
+    const srv = await startWithMetrics(['--workers-min', '1', '--workers-max', '2', '--workers-scale-down-delay', '0.5', APP]).then((r) => r.srv);
+    await srv.readyWorkers(1);
+    srv.proc.kill('SIGTTIN');
+    await srv.waitForRecord((r) => r.msg === 'adaptive workers: bounds 1-2 -> 2-3');
+    // Idle, but the minimum is 2 now: the scaler does not take the worker back.
+    await srv.readyWorkers(2);
+    const at = Date.now();
+    await until(() => Date.now() - at > 2000, 5000, 'a while idle');
+    assert.equal(srv.workerPids().length, 2);
+    srv.proc.kill('SIGTTOU');
+    await srv.waitForRecord((r) => r.msg === 'adaptive workers: bounds 2-3 -> 1-2');
+    await srv.readyWorkers(1);
+    assert.ok(srv.records().some((r) => r.reason === 'scale-down' && /^worker \d+ exited/.test(r.msg ?? '')));
+  });
+
   it('bad bounds are one line and exit code 2', async () => {
     for (const [args, pattern] of [
       [['--workers-min', '0', '--workers-max', '2'], /^gwserver: error: invalid value for --workers-min: 0 is too small/],
