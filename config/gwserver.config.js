@@ -65,6 +65,16 @@ export const tlsMinVersion = 'TLSv1.2';
 // CPU core, e.g. os.availableParallelism(), and measure.
 export const workers = Number(process.env.WEB_CONCURRENCY) || 1;
 
+// Adaptive workers: with workersMax set (0: off), the number of workers moves
+// between workersMin and workersMax with the load (requests in flight per
+// worker against workersTargetInflight, event-loop utilization, the listen
+// backlog): up within a second or two, down one worker at a time after
+// workersScaleDownDelay seconds of less load. `workers` is where it starts.
+export const workersMin = 1;
+export const workersMax = 0;
+export const workersTargetInflight = 16;
+export const workersScaleDownDelay = 30;
+
 // How connections are spread over workers: 'os' (the kernel) or 'round-robin' (the master).
 export const scheduling = 'os';
 // The most connections a worker keeps open (a new one past it gets 503; 0: no limit).
@@ -77,6 +87,12 @@ export const maxRequestsJitter = 0;
 
 // Gracefully replace a worker whose RSS grows past this many MiB (0: never).
 export const maxWorkerMemory = 0;
+
+// Gracefully replace a worker that has lived this many seconds, plus a random
+// 0..jitter drawn at its fork (0: never); one worker at a time, its
+// replacement ready before it stops.
+export const maxWorkerLifetime = 0;
+export const maxWorkerLifetimeJitter = 0;
 
 // ---------------------------------------------------------------------------
 // Timeouts (seconds)

@@ -37,13 +37,15 @@ const HELP = `Usage: gwserverctl [--socket PATH | --pid FILE|PID] COMMAND [ARGS]
 Talks to a running gwserver master over its control socket (docs/operations.md).
 
 Commands:
-  status                       master pid, uptime, generation, listeners, settings digest, reload
-  workers [--older-than S]     each worker: state, age, requests, in flight, memory, lag, heartbeat,
+  status                       master pid, uptime, generation, workers (and the adaptive bounds),
+                               listeners, settings digest, reload
+  workers [--older-than S]     each worker: state, age, requests, in flight, memory, lag, busy, heartbeat,
                                and the requests in flight for at least S seconds (default 1)
   stack WORKER                 the JavaScript stack of a worker (its id or pid), now
   reload                       reload the workers (as HUP); waits until the new ones are ready
-  add [N]                      N more workers (as TTIN; default 1)
-  remove [N]                   N fewer workers (as TTOU; default 1)
+  add [N]                      N more workers (as N TTINs: with adaptive workers both bounds move too;
+                               default 1)
+  remove [N]                   N fewer workers (as N TTOUs; default 1)
   kill WORKER [--quick]        stop a worker gracefully (--quick: at once); the master replaces it
   reopen                       reopen the log files (as USR1)
   shutdown [--graceful|--quick]  stop the server (as TERM, or INT with --quick)
@@ -189,11 +191,12 @@ function showStatus(r: Reply): string {
   const w = r.workers as Record<string, number>;
   const reload = r.reload as { inProgress: boolean; phase: string; queued: boolean };
   const upgrade = r.upgrade as { inProgress: boolean; oldMasterPid: number | null };
+  const adaptive = r.adaptive as { min: number; max: number } | null | undefined;
   const lines: Array<[string, string]> = [
     ['master', `pid ${r.pid}, gwserver ${r.version} on Node.js ${r.node}, up ${duration(r.uptimeMs as number)} (since ${r.startedAt})`],
     ['app', `${r.app}${r.name !== r.app ? ` (--name ${r.name})` : ''}`],
     ['phase', `${r.phase}, generation ${r.generation}`],
-    ['workers', `${w.ready} ready of ${w.target}${w.booting ? `, ${w.booting} booting` : ''}${w.retiring ? `, ${w.retiring} retiring` : ''}${w.stopping ? `, ${w.stopping} stopping` : ''}`],
+    ['workers', `${w.ready} ready of ${w.target}${w.booting ? `, ${w.booting} booting` : ''}${w.retiring ? `, ${w.retiring} retiring` : ''}${w.stopping ? `, ${w.stopping} stopping` : ''}${adaptive ? ` (adaptive: ${adaptive.min} to ${adaptive.max})` : ''}`],
     ['listeners', (r.listeners as string[]).join(', ') || '(none)'],
     ['settings', `digest ${r.settingsDigest}`],
     ['reload', reload.inProgress ? `in progress (${reload.phase})${reload.queued ? ', another one queued' : ''}` : reload.queued ? 'one queued' : 'none in progress'],
@@ -206,7 +209,7 @@ function showStatus(r: Reply): string {
 
 function showWorkers(r: Reply): string {
   const ws = r.workers as WorkerInfo[];
-  const rows = [['ID', 'PID', 'GEN', 'STATE', 'AGE', 'REQUESTS', 'IN FLIGHT', 'RSS', 'LAG', 'HEARTBEAT']];
+  const rows = [['ID', 'PID', 'GEN', 'STATE', 'AGE', 'REQUESTS', 'IN FLIGHT', 'RSS', 'LAG', 'BUSY', 'HEARTBEAT']];
   const slow: string[] = [];
   for (const w of ws) {
     rows.push([
@@ -219,6 +222,7 @@ function showWorkers(r: Reply): string {
       w.inFlight === null ? '?' : String(w.inFlight),
       mib(w.rssBytes),
       w.lagMs === null ? '-' : `${w.lagMs} ms`,
+      w.elu === null ? '-' : `${Math.round(w.elu * 100)}%`,
       `${duration(w.lastBeatMs)} ago`,
     ]);
     for (const q of w.slow) slow.push(`  worker ${w.id}: ${q.method} ${q.path} for ${duration(q.ageMs)}`);
@@ -454,7 +458,8 @@ function human(req: Record<string, unknown>, r: Reply): string {
       return `reloaded: generation ${r.generation} is ready (${r.workers} worker${r.workers === 1 ? '' : 's'}) after ${duration(r.ms as number)}${r.warning === undefined ? '' : `\nwarning: ${r.warning}`}`;
     case 'add':
     case 'remove':
-      return `workers: ${r.previous} -> ${r.workers}`;
+      // With adaptive workers, the bounds moved too (as TTIN and TTOU move them).
+      return `workers: ${r.previous} -> ${r.workers}${r.workersMin === undefined ? '' : ` (adaptive: ${r.previousMin} to ${r.previousMax} -> ${r.workersMin} to ${r.workersMax})`}`;
     case 'kill':
       return `worker ${r.worker} (pid ${r.pid}) told to stop (${r.signal}); the master replaces it`;
     case 'reopen':

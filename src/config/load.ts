@@ -214,6 +214,10 @@ export function conflicts(c: Record<string, unknown>): string | undefined {
   if (c.http2Cleartext === true && !(c.httpProtocols as string[]).includes('h2')) {
     return `--http2-cleartext needs h2 in --http-protocols (it is ${(c.httpProtocols as string[]).join(',')}): e.g. --http-protocols h1,h2 --http2-cleartext`;
   }
+  const min = c.workersMin as number;
+  const max = c.workersMax as number;
+  if (max === 0 && min !== 1) return `--workers-min ${min} needs --workers-max (adaptive workers are on only with --workers-max): e.g. --workers-min ${min} --workers-max ${min * 2}`;
+  if (max > 0 && min > max) return `--workers-min ${min} is more than --workers-max ${max}`;
   return undefined;
 }
 

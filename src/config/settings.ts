@@ -199,7 +199,27 @@ export const SETTINGS = [
     name: 'workers', flag: '--workers', short: 'w', section: 'Worker processes', type: 'int', meta: 'INT',
     default: (env) => (env.WEB_CONCURRENCY ? env.WEB_CONCURRENCY : 1),
     defaultDoc: '$WEB_CONCURRENCY, or 1', env: 'WEB_CONCURRENCY', gunicorn: 'workers', validate: v.intAtLeast(1),
-    doc: 'The number of worker processes handling requests. Each worker is one Node.js process with one event loop, so start with one per CPU core (not gunicorn\'s 2-4 per core, which is for sync workers that block on I/O) and measure. The default is $WEB_CONCURRENCY, which some platforms (Heroku and others) set, or 1. TTIN and TTOU add and remove one worker at a time.',
+    doc: 'The number of worker processes handling requests. Each worker is one Node.js process with one event loop, so start with one per CPU core (not gunicorn\'s 2-4 per core, which is for sync workers that block on I/O) and measure. The default is $WEB_CONCURRENCY, which some platforms (Heroku and others) set, or 1. TTIN and TTOU add and remove one worker at a time. With adaptive workers (`--workers-max`), the number to start with, brought within `--workers-min` and `--workers-max`.',
+  }),
+  setting({
+    name: 'workersMin', flag: '--workers-min', section: 'Worker processes', type: 'int', meta: 'INT',
+    default: 1, validate: v.intAtLeast(1),
+    doc: 'Adaptive workers: the fewest workers the master keeps when the load is low (uWSGI\'s `cheaper`). Takes effect with `--workers-max`; a value other than 1 without it is a usage error. See `--workers-max`.',
+  }),
+  setting({
+    name: 'workersMax', flag: '--workers-max', section: 'Worker processes', type: 'int', meta: 'INT',
+    default: 0, validate: v.intAtLeast(0),
+    doc: 'Adaptive workers: the most workers the master runs when the load is high (uWSGI\'s `processes` with `cheaper`). Set, the number of workers moves between `--workers-min` and this with the load, which each worker reports in its heartbeat: requests in flight (upgraded connections, WebSockets, not counted), its event loop\'s utilization and lag, and the connections waiting in the listen backlog (Linux, TCP). It goes up within a second or two of a burst (to as many workers as the load needs, at once), and down one worker at a time, once the load has needed fewer workers for `--workers-scale-down-delay` seconds. `--workers` (`-w`) is then the number it starts with, brought within the bounds; TTIN and TTOU move both bounds (and the count) up or down by one, and `gwserverctl add N` and `remove N` by N. Each change is logged and counted in `gwserver_workers_scaled_total`. 0 (the default): off, `-w` workers. The algorithm: docs/operations.md#adaptive-workers.',
+  }),
+  setting({
+    name: 'workersTargetInflight', flag: '--workers-target-inflight', section: 'Worker processes', type: 'int', meta: 'INT',
+    default: 16, validate: v.intIn(1, 1_000_000),
+    doc: 'Adaptive workers: the requests in flight per worker the master aims for. With more than this many per worker, it adds workers; once the load would fit in fewer workers at this many each (for `--workers-scale-down-delay`), it removes one. A Node worker serves many requests at once: raise it for an app whose requests mostly wait on I/O, lower it for one that computes (the event loop\'s utilization, aimed at 75%, adds workers too).',
+  }),
+  setting({
+    name: 'workersScaleDownDelay', flag: '--workers-scale-down-delay', section: 'Worker processes', type: 'number', meta: 'SECONDS',
+    default: 30, validate: v.numberIn(0, MAX_SECONDS),
+    doc: 'Adaptive workers: how long the load must have needed fewer workers before one is stopped (gracefully, the oldest first), and then between two such stops. Adding workers never waits.',
   }),
   setting({
     name: 'workerConnections', flag: '--worker-connections', section: 'Worker processes', type: 'int', meta: 'INT',
@@ -223,6 +243,16 @@ export const SETTINGS = [
     doc: 'The maximum jitter added to `--max-requests`: each worker\'s limit is max-requests plus a random whole number from 0 to this, so that workers started together are not all replaced at the same time.',
   }),
   setting({
+    name: 'maxWorkerLifetime', flag: '--max-worker-lifetime', section: 'Worker processes', type: 'number', meta: 'SECONDS',
+    default: 0, validate: v.numberIn(0, 365 * MAX_SECONDS),
+    doc: 'A worker that has lived this many seconds (plus its `--max-worker-lifetime-jitter`) is gracefully replaced, as with `--max-requests`: a new worker starts and is ready before the old one stops accepting, and the old one finishes its requests in flight, so the number of serving workers never drops below `--workers` (with `-w 1` too). One worker is replaced at a time: a worker whose time is up waits while another is being replaced or a reload is under way. It bounds what no request count catches: slow leaks in an idle worker, caches that grow with time, a connection pool gone stale. 0 (the default) disables it. uWSGI\'s `max-worker-lifetime`, granian\'s `--workers-lifetime`; not in gunicorn. Logged (`replacing worker N (lifetime)`) and counted in `gwserver_worker_restarts_total{reason="lifetime"}`.',
+  }),
+  setting({
+    name: 'maxWorkerLifetimeJitter', flag: '--max-worker-lifetime-jitter', section: 'Worker processes', type: 'number', meta: 'SECONDS',
+    default: 0, validate: v.numberIn(0, 365 * MAX_SECONDS),
+    doc: 'The maximum jitter added to `--max-worker-lifetime`: each worker\'s lifetime is max-worker-lifetime plus a random number of seconds from 0 to this, drawn when it is forked, so that workers started together (at boot, by a reload) are not all due at the same time. uWSGI\'s `max-worker-lifetime-delta`.',
+  }),
+  setting({
     name: 'maxWorkerMemory', flag: '--max-worker-memory', section: 'Worker processes', type: 'int', meta: 'MIB',
     default: 0, validate: v.intAtLeast(0),
     doc: 'A worker whose resident memory (RSS) grows past this many MiB is gracefully replaced, as with `--max-requests`: a new worker starts first, the old one finishes its requests in flight. 0 (the default) disables it. Not in gunicorn.',
@@ -237,7 +267,7 @@ export const SETTINGS = [
   setting({
     name: 'gracefulTimeout', flag: '--graceful-timeout', section: 'Timeouts', type: 'number', meta: 'SECONDS',
     default: 30, gunicorn: 'graceful_timeout', validate: v.numberIn(0, MAX_SECONDS),
-    doc: 'Timeout for a graceful worker stop. After a graceful stop begins (TERM, HUP, WINCH, TTOU, max-requests or max-worker-memory), a worker stops accepting and has this many seconds to finish the requests in flight; a worker still alive after it is killed.',
+    doc: 'Timeout for a graceful worker stop. After a graceful stop begins (TERM, HUP, WINCH, TTOU, an adaptive scale-down, max-requests, max-worker-memory or max-worker-lifetime), a worker stops accepting and has this many seconds to finish the requests in flight; a worker still alive after it is killed.',
   }),
   setting({
     name: 'keepAlive', flag: '--keep-alive', section: 'Timeouts', type: 'number', meta: 'SECONDS',

@@ -65,8 +65,10 @@ export interface WorkerInfo {
   inFlight: number | null;
   /** Resident memory (bytes; null: unknown). */
   rssBytes: number | null;
-  /** How late its heartbeat timer fired last (ms): its event loop's lag. */
+  /** How late its heartbeat timer fired last (ms): its event loop's lag (null: no heartbeat since it was ready). */
   lagMs: number | null;
+  /** How busy its event loop was between its last two heartbeats (0..1: event-loop utilization; null: no heartbeat since it was ready). */
+  elu: number | null;
   /** Since its last heartbeat (ms). */
   lastBeatMs: number;
   /** Requests in flight longer than the threshold. */

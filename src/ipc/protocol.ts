@@ -53,6 +53,23 @@ export interface MetricJSON {
 // ---- worker -> master ---------------------------------------------------
 
 /**
+ * How busy a worker is, as each of its heartbeats says: the one place a
+ * worker reports its load, read at heartbeat time from what Node already
+ * keeps (src/worker/load.ts), never counted on the request path. The
+ * adaptive scaler (--workers-max) decides on all three; `gwserverctl workers`
+ * and `top` show them. (What a worker serves now, path by path, it says
+ * only when asked: `gwserver:inspect`.)
+ */
+export interface WorkerLoad {
+  /** HTTP/1 requests in flight now: connections with a response under way (upgraded connections, WebSockets, are not requests). */
+  inflight: number;
+  /** The share of the time since the last heartbeat the event loop was busy (0..1): Node's event-loop utilization. */
+  elu: number;
+  /** How late the heartbeat's timer fired (ms): the event loop's lag. */
+  lag: number;
+}
+
+/**
  * The worker's reply to a {@link ConnMessage} (`--scheduling round-robin`):
  * `accepted: false` when it is closing (the master gives the connection to
  * another worker). Matched to the hand-off by `seq`.
@@ -67,8 +84,12 @@ export interface ConnAckMessage {
 export type WorkerMessage =
   /** Listening: the worker counts as serving from now on. */
   | { act: 'gwserver:ready' }
-  /** Every {@link WorkerSpec.heartbeatMs} (the master kills a worker silent past --timeout), and at SIGTERM with the final count. */
-  | { act: 'gwserver:heartbeat'; requests: number; lagMs?: number }
+  /**
+   * Every {@link WorkerSpec.heartbeatMs} (the master kills a worker silent past --timeout), and at SIGTERM with the final count.
+   * `load`: how busy the worker is now, on every timed beat (not on the last one, at SIGTERM): the adaptive
+   * scaler decides on it, and `gwserverctl workers` shows its lag and utilization.
+   */
+  | { act: 'gwserver:heartbeat'; requests: number; load?: WorkerLoad }
   /** --max-requests reached: the master boots a replacement, then stops this worker. */
   | { act: 'gwserver:retire'; reason: 'max-requests'; requests: number }
   /** Why the worker is about to exit while booting (exit codes in src/ipc/exit-codes.ts). */

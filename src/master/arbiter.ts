@@ -36,6 +36,7 @@ import { reopenLogs, resolveLogFormats, type Logger } from '../logging/logger.js
 import { hookLog, type HookLog } from '../logging/hook-log.js';
 import { resolveModule } from '../loader/resolve-module.js';
 import { parseTarget } from '../loader/parse-target.js';
+import { backlogReader } from './backlog.js';
 import { MasterChannel } from './channel.js';
 import { ControlServer } from './control.js';
 import { answer, sweepStackSockets } from './control-answers.js';
@@ -140,6 +141,10 @@ export class Arbiter {
   readonly #inspecting = new Map<number, (a: { inFlight: number; slow: InFlightRequest[] }) => void>();
   #inspectSeq = 0;
   readonly #startedAt = Date.now();
+  /** Adaptive workers: reads the sockets' listen backlog (made once the sockets are open). */
+  #backlog: (() => number | undefined) | undefined;
+  /** Ticks since the backlog was last read (it is read once a second). */
+  #ticks = 0;
 
   constructor(options: ArbiterOptions) {
     this.#o = options;
@@ -311,7 +316,7 @@ export class Arbiter {
         return;
       case 'tick':
         clearInterval(this.#tick);
-        this.#tick = a.on ? setInterval(() => this.#post({ kind: 'tick', rss: this.#sampleMemory() }), TICK_MS) : undefined;
+        this.#tick = a.on ? setInterval(() => this.#post({ kind: 'tick', rss: this.#sampleMemory(), backlog: this.#sampleBacklog() }), TICK_MS) : undefined;
         return;
       case 'watch':
         return this.#then(this.#watch(), { kind: 'done', step: 'watch' });
@@ -341,6 +346,7 @@ export class Arbiter {
         );
       case 'count':
         if (a.metric === 'restart') this.#metrics?.restarted(a.reason);
+        else if (a.metric === 'scale') this.#metrics?.scaled(a.direction);
         else this.#metrics?.timedOut();
         return;
       case 'exit':
@@ -349,6 +355,8 @@ export class Arbiter {
           this.#done(a.code);
         });
       case 'retire':
+      case 'scale':
+      case 'scale-track':
       case 'backoff':
       case 'halt':
       case 'cancel-reload':
@@ -378,7 +386,8 @@ export class Arbiter {
       configSource: s.configSource,
       fds,
       roundRobin: this.#rr ? this.#sockets.length : undefined,
-      workers: s.numWorkers,
+      // Adaptive workers: as many as there may be (for wsgi.multiprocess).
+      workers: Math.max(s.numWorkers, s.scaler?.max ?? 0),
       maxRequests: jittered(cfg.maxRequests, cfg.maxRequestsJitter),
       heartbeatMs,
       // Well before the master's kill: the last beat may be a heartbeat old, and pausing a big app takes a while.
@@ -481,6 +490,13 @@ export class Arbiter {
       if (mib !== undefined) rss.set(w.id, mib);
     }
     return rss;
+  }
+
+  /** Adaptive workers: the connections waiting in the sockets' listen backlog, once a second (undefined in between, or off). */
+  #sampleBacklog(): number | undefined {
+    if (this.#core.state.scaler === undefined || ++this.#ticks % Math.round(1000 / TICK_MS) !== 0) return undefined;
+    this.#backlog ??= backlogReader(this.#sockets);
+    return this.#backlog();
   }
 
   /** A timed-out worker: what its watchdog thread captured (src/worker/watchdog.ts), for the log and the workerTimeout hook. */

@@ -118,7 +118,8 @@ async function workersInfo(host: AnswerHost, olderThanMs: number): Promise<Worke
       requests: w.requests,
       inFlight: a?.inFlight ?? null,
       rssBytes: w.pid === 0 ? null : rssBytes(w.pid),
-      lagMs: w.lagMs ?? null,
+      lagMs: w.load?.lag ?? null,
+      elu: w.load?.elu ?? null,
       lastBeatMs: now - w.lastBeat,
       slow: a?.slow ?? [],
     };
@@ -191,6 +192,8 @@ export async function answer(host: AnswerHost, c: Extract<ControlCommand, { cmd:
         phase: s.run.phase,
         generation: s.generation,
         workers: { target: s.numWorkers, booting: count('booting'), ready: count('ready'), retiring: count('retiring'), stopping: count('stopping') },
+        // Adaptive workers: the bounds the target moves within now (TTIN, TTOU, add and remove move them); null: off.
+        adaptive: s.scaler === undefined ? null : { min: s.scaler.min, max: s.scaler.max },
         listeners: [...host.addresses],
         settingsDigest: settingsDigest(s.config as unknown as Record<string, unknown>),
         reload: { inProgress: s.reload.phase !== 'idle', phase: s.reload.phase, queued: s.reloadAgain },

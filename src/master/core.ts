@@ -23,9 +23,9 @@
  */
 import { onHup } from '../config/settings.js';
 import type { ControlCommand, ControlReply } from '../ipc/control.js';
-import { manage, murder, reap, retire, stopWorker } from './decisions.js';
+import { manage, murder, reap, recycle, retire, scale, stopWorker } from './decisions.js';
 import type { Action, ArbiterEvent, MasterSignal, StepDone } from './events.js';
-import { currentReady, isStopping, workers, type ArbiterState } from './state.js';
+import { bounded, currentReady, isStopping, scalerFor, workers, type ArbiterState } from './state.js';
 
 export interface CoreOptions {
   /** The clock (ms). */
@@ -36,6 +36,8 @@ export interface CoreOptions {
   inTerminal: () => boolean;
   /** The master's pid, for the log. */
   pid: number;
+  /** A random number in [0, 1) (the lifetime jitter); Math.random by default. */
+  random?: () => number;
 }
 
 export class ArbiterCore {
@@ -81,7 +83,7 @@ export class ArbiterCore {
         s.lastId = Math.max(s.lastId, a.id);
         break;
       case 'spawn':
-        s.workers.set(a.id, { id: a.id, pid: 0, generation: a.generation, startedAt: now, lastBeat: now, requests: 0, status: { phase: 'booting' } });
+        s.workers.set(a.id, { id: a.id, pid: 0, generation: a.generation, startedAt: now, lastBeat: now, requests: 0, retireAt: this.#retireAt(now), status: { phase: 'booting' } });
         break;
       case 'stop': {
         const w = s.workers.get(a.id);
@@ -100,6 +102,15 @@ export class ArbiterCore {
       }
       case 'reaped':
         s.workers.delete(a.id);
+        break;
+      case 'scale':
+        s.numWorkers = a.workers;
+        break;
+      case 'scale-track':
+        if (s.scaler) {
+          s.scaler.belowSince = a.belowSince;
+          s.scaler.backlogHits = a.backlogHits;
+        }
         break;
       case 'backoff':
         s.bootFailures = a.failures;
@@ -125,6 +136,14 @@ export class ArbiterCore {
         // The world's: nothing in the state changes.
         break;
     }
+  }
+
+  /** --max-worker-lifetime: when a worker forked `now` is due, its jitter drawn now (0: never). */
+  #retireAt(now: number): number {
+    const { maxWorkerLifetime: life, maxWorkerLifetimeJitter: jitter } = this.#s.config;
+    if (!(life > 0)) return 0;
+    const extra = jitter > 0 ? (this.#o.random ?? Math.random)() * jitter : 0;
+    return now + Math.round((life + extra) * 1000);
   }
 
   #log(level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, msg: string): void {
@@ -188,7 +207,13 @@ export class ArbiterCore {
   #supervise(e: ArbiterEvent, now: number): void {
     const s = this.#s;
     if (s.run.phase === 'booting' || s.run.phase === 'running') {
-      if (e.kind === 'tick') this.#emit(...murder(s, now, e.rss));
+      if (e.kind === 'tick') {
+        this.#emit(...murder(s, now, e.rss));
+        // After murder's actions are applied: a worker it just retired makes the lifetime's wait.
+        this.#emit(...recycle(s, now));
+        // Adaptive workers: the number to aim for, before manage forks or stops to match it.
+        this.#emit(...scale(s, now, e.backlog));
+      }
       this.#emit(...manage(s, now));
       this.#progress(now);
     }
@@ -203,7 +228,9 @@ export class ArbiterCore {
     const s = this.#s;
     if (s.run.phase !== 'starting') return;
     s.addresses = addresses;
-    this.#log('info', { workers: s.numWorkers, target: s.app }, `starting gwserver master (${workers(s.numWorkers)})`);
+    const sc = s.scaler;
+    if (sc === undefined) this.#log('info', { workers: s.numWorkers, target: s.app }, `starting gwserver master (${workers(s.numWorkers)})`);
+    else this.#log('info', { workers: s.numWorkers, workers_min: sc.min, workers_max: sc.max, target: s.app }, `starting gwserver master (${workers(s.numWorkers)}, adaptive: ${sc.min} to ${sc.max})`);
     this.#emit({ do: 'hook', name: 'nworkersChanged', args: [s.numWorkers, undefined] });
     if (s.config.reload) this.#emit({ do: 'watch' });
     else s.run = { phase: 'booting' };
@@ -261,7 +288,7 @@ export class ArbiterCore {
       case 'gwserver:heartbeat':
         w.lastBeat = now;
         w.requests = m.requests;
-        if (m.lagMs !== undefined) w.lagMs = m.lagMs;
+        if (m.load !== undefined && w.status.phase !== 'booting') w.load = m.load;
         break;
       case 'gwserver:retire':
         w.requests = m.requests;
@@ -286,10 +313,11 @@ export class ArbiterCore {
       case 'SIGHUP':
         return this.#requestReload();
       case 'SIGTTIN':
-        return this.#setWorkers(this.#s.numWorkers + 1);
+        this.#changeWorkers(+1, sig);
+        return;
       case 'SIGTTOU':
-        if (this.#s.numWorkers > 1) return this.#setWorkers(this.#s.numWorkers - 1);
-        return this.#log('info', {}, `SIGTTOU: already at ${workers(this.#s.numWorkers)}`);
+        this.#changeWorkers(-1, sig);
+        return;
       case 'SIGUSR1':
         return this.#reopen();
       case 'SIGUSR2':
@@ -342,17 +370,12 @@ export class ArbiterCore {
         s.reloadWaiters.push({ id, reload: s.reloads > before ? s.reloads : s.reloads + 1 });
         return;
       }
-      case 'add': {
-        const previous = s.numWorkers;
-        this.#setWorkers(previous + c.n);
-        return reply({ ok: true, workers: s.numWorkers, previous });
-      }
+      case 'add':
       case 'remove': {
-        const previous = s.numWorkers;
-        const n = Math.max(1, previous - c.n);
-        if (n === previous) return reply({ ok: false, error: `already at ${workers(previous)}: the master keeps at least one` });
-        this.#setWorkers(n);
-        return reply({ ok: true, workers: n, previous });
+        // As N TTINs or TTOUs: with adaptive workers, both bounds move too.
+        const r = this.#changeWorkers(c.cmd === 'add' ? c.n : -c.n, `gwserverctl ${c.cmd} ${c.n}`);
+        if (typeof r === 'string') return reply({ ok: false, error: `${r}: the master keeps at least one` });
+        return reply({ ok: true, ...r });
       }
       case 'kill': {
         const w = s.workers.get(c.worker) ?? [...s.workers.values()].find((x) => x.pid === c.worker);
@@ -376,6 +399,54 @@ export class ArbiterCore {
     if (waiting.length === 0) return;
     s.reloadWaiters = s.reloadWaiters.filter((w) => !waiting.includes(w));
     for (const w of waiting) this.#emit({ do: 'reply', id: w.id, reply: r });
+  }
+
+  /**
+   * TTIN and TTOU (`by` +1, -1), and gwserverctl add N and remove N (+N,
+   * -N): one change, whichever asked for it. Without adaptive workers, the
+   * number of workers moves by `by` (a decrease keeps at least one). With
+   * them, both bounds move by `by` (the minimum stays at least 1, the maximum
+   * at least the minimum), and so does the number of workers, kept within
+   * them: that many workers more or fewer now, and for good (the scaler
+   * keeps to the new bounds). After WINCH (no workers), an increase brings
+   * back the minimum (without adaptive workers: `by` workers).
+   *
+   * Returns what changed (gwserverctl's reply), or, when nothing did, why
+   * (`already at ...`, logged with `what` asked for it).
+   */
+  #changeWorkers(by: number, what: string): { workers: number; previous: number; workersMin?: number; workersMax?: number; previousMin?: number; previousMax?: number } | string {
+    const s = this.#s;
+    const previous = s.numWorkers;
+    const sc = s.scaler;
+    if (sc === undefined) {
+      const n = by > 0 ? previous + by : Math.max(Math.min(previous, 1), previous + by);
+      if (n === previous) {
+        const why = `already at ${workers(previous)}`;
+        this.#log('info', {}, `${what}: ${why}`);
+        return why;
+      }
+      this.#setWorkers(n);
+      return { workers: n, previous };
+    }
+    const bounds = { workersMin: sc.min, workersMax: sc.max, previousMin: sc.min, previousMax: sc.max };
+    if (by > 0 && previous === 0) {
+      this.#setWorkers(sc.min);
+      return { workers: sc.min, previous, ...bounds };
+    }
+    const min = Math.max(1, sc.min + by);
+    const max = Math.max(min, sc.max + by);
+    const n = previous === 0 ? 0 : bounded({ min, max }, previous + by);
+    if (min === sc.min && max === sc.max && n === previous) {
+      const why = `already at --workers-min ${min} --workers-max ${max}, ${workers(n)}`;
+      this.#log('info', { workers_min: min, workers_max: max }, `${what}: ${why}`);
+      return why;
+    }
+    this.#log('info', { workers_min: min, workers_max: max, previous_min: sc.min, previous_max: sc.max }, `adaptive workers: bounds ${sc.min}-${sc.max} -> ${min}-${max}`);
+    sc.min = min;
+    sc.max = max;
+    sc.belowSince = 0;
+    if (n !== previous) this.#setWorkers(n);
+    return { workers: n, previous, workersMin: min, workersMax: max, previousMin: bounds.previousMin, previousMax: bounds.previousMax };
   }
 
   #setWorkers(n: number): void {
@@ -502,7 +573,17 @@ export class ArbiterCore {
     s.configFile = next.configFile;
     s.configSource = next.configSource;
     s.tls = next.tls;
-    if (next.config.workers !== s.numWorkers) this.#setWorkers(next.config.workers);
+    const scaler = scalerFor(next.config);
+    if (scaler === undefined) {
+      s.scaler = undefined;
+      if (next.config.workers !== s.numWorkers) this.#setWorkers(next.config.workers);
+      return;
+    }
+    // Adaptive workers: the bounds are the configuration's again (TTIN and TTOU are forgotten, as a HUP forgets them without),
+    // and the number of workers stays where the load put it, within them (after WINCH: -w's, within them).
+    s.scaler = scaler;
+    const n = bounded(scaler, s.numWorkers === 0 ? next.config.workers : s.numWorkers);
+    if (n !== s.numWorkers) this.#setWorkers(n);
   }
 
   /** A new generation: manage boots it; the workers of the others serve (or boot) until it is complete, then stop. */

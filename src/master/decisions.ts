@@ -12,6 +12,11 @@
  * - {@link murder}: a worker whose heartbeat stopped for --timeout is
  *   killed (after its stack is logged); one over --max-worker-memory is
  *   replaced.
+ * - {@link recycle}: a worker whose --max-worker-lifetime is up is replaced,
+ *   one at a time (on the tick, after murder).
+ * - {@link scale}: adaptive workers (--workers-max): the number of workers
+ *   the master aims for, from the load the workers report (on the tick,
+ *   before manage, which forks or stops to match).
  * - {@link manage}: fork what is missing (with the backoff), stop what is
  *   extra, and stop the replaced workers as their replacements are ready.
  *
@@ -20,7 +25,7 @@
 import { EXIT } from '../ipc/exit-codes.js';
 import type { RestartReason } from '../metrics/master.js';
 import type { Action } from './events.js';
-import { activeWorkers, currentReady, isStopping, replaced, type ArbiterState, type ExitReason, type WorkerRecord } from './state.js';
+import { activeWorkers, bounded, currentReady, isStopping, replaced, type ArbiterState, type ExitReason, type RetireReason, type WorkerRecord } from './state.js';
 
 /** The arbiter's state, as the decisions read it. */
 export type View = Readonly<ArbiterState>;
@@ -56,7 +61,7 @@ export function stopWorker(s: View, w: Readonly<WorkerRecord>, reason: ExitReaso
 }
 
 /** Replace worker `w` (serving, of the current generation) for `reason`: a replacement boots first, then it stops. */
-export function retire(w: Readonly<WorkerRecord>, reason: 'max-requests' | 'memory'): Action[] {
+export function retire(w: Readonly<WorkerRecord>, reason: RetireReason): Action[] {
   return [
     { do: 'retire', id: w.id, reason },
     { do: 'log', level: 'info', fields: { worker_id: w.id, worker_pid: w.pid, reason }, msg: `replacing worker ${w.id} (${reason})` },
@@ -121,6 +126,123 @@ export function murder(s: View, now: number, rss?: ReadonlyMap<number, number>):
   return actions;
 }
 
+/**
+ * --max-worker-lifetime: replace the worker whose lifetime (with its jitter)
+ * is up, one at a time. While a worker is being replaced (retiring), while
+ * a worker of the current generation boots (a replacement on its way, a
+ * scale-up), or while a reload is under way, a worker whose time is up
+ * waits: its turn comes on a later tick. The oldest due worker goes first.
+ */
+export function recycle(s: View, now: number): Action[] {
+  if (s.config.maxWorkerLifetime <= 0 || s.run.phase !== 'running' || s.reload.phase !== 'idle') return [];
+  let due: WorkerRecord | undefined;
+  for (const w of s.workers.values()) {
+    if (w.status.phase === 'retiring') return [];
+    if (w.generation !== s.generation) continue;
+    if (w.status.phase === 'booting') return [];
+    if (w.status.phase !== 'ready' || w.retireAt <= 0 || w.retireAt > now) continue;
+    if (due === undefined || w.retireAt < due.retireAt) due = w;
+  }
+  if (due === undefined) return [];
+  const age = Math.round((now - due.startedAt) / 100) / 10;
+  return [
+    { do: 'log', level: 'info', fields: { worker_id: due.id, worker_pid: due.pid, age_s: age }, msg: `worker ${due.id} reached --max-worker-lifetime (${age} s old)` },
+    ...retire(due, 'lifetime'),
+  ];
+}
+
+/** Adaptive workers: the event-loop utilization per worker the master aims for. */
+export const TARGET_ELU = 0.75;
+/** Adaptive workers: a mean lag this late (ms), with event loops at least {@link LAG_ELU} busy, asks for one more worker. */
+export const LAG_MS = 100;
+/** Below this utilization, lag is the machine's (other processes have the CPUs), which more workers would not help. */
+export const LAG_ELU = 0.5;
+/** Adaptive workers: backlog samples in a row with connections waiting that ask for one more worker. */
+export const BACKLOG_HITS = 2;
+
+/**
+ * Adaptive workers (--workers-min, --workers-max): how many workers the
+ * load needs, from what the serving workers said in their last heartbeat
+ * and the listen backlog (`backlog`, sampled once a second; undefined
+ * between samples):
+ *
+ *     need = max(ceil(requests in flight / --workers-target-inflight),
+ *                ceil(sum of event-loop utilizations / 0.75),
+ *                workers + 1 if connections waited in the backlog on two samples in a row
+ *                        or the mean lag is >= 100 ms with loops >= 50% busy)
+ *
+ * brought within [min, max]. More than there are: the master aims for that
+ * many at once. Fewer: once that has been so for --workers-scale-down-delay,
+ * one worker fewer, and again after the same delay. It decides nothing
+ * while the master boots, reloads or stops, after WINCH (0 workers), while a
+ * worker of the current generation boots (a scale-up, a replacement), and
+ * until every serving worker has reported its load since it was ready: so a
+ * decision always sees the workers the previous one asked for.
+ */
+export function scale(s: View, now: number, backlog?: number): Action[] {
+  const sc = s.scaler;
+  if (sc === undefined) return [];
+  const actions: Action[] = [];
+  let hits = sc.backlogHits;
+  if (backlog !== undefined) hits = backlog > 0 ? hits + 1 : 0;
+  let below = sc.belowSince;
+  const track = (): Action[] => {
+    if (hits !== sc.backlogHits || below !== sc.belowSince) actions.unshift({ do: 'scale-track', belowSince: below, backlogHits: hits });
+    return actions;
+  };
+  if (s.run.phase !== 'running' || s.reload.phase !== 'idle' || s.numWorkers === 0) {
+    below = 0;
+    return track();
+  }
+  let ready = 0;
+  let serving = 0;
+  let inflight = 0;
+  let elu = 0;
+  let lag = 0;
+  for (const w of s.workers.values()) {
+    if (w.status.phase === 'booting' && w.generation === s.generation) return track();
+    if (w.status.phase !== 'ready' && w.status.phase !== 'retiring') continue;
+    if (w.load === undefined) return track();
+    serving++;
+    if (w.status.phase === 'ready' && w.generation === s.generation) ready++;
+    inflight += w.load.inflight;
+    elu += w.load.elu;
+    lag += w.load.lag;
+  }
+  const n = s.numWorkers;
+  if (s.forking.size > 0 || ready < n || serving === 0) return track();
+  const meanElu = elu / serving;
+  const meanLag = lag / serving;
+  const pressed = hits >= BACKLOG_HITS || (meanLag >= LAG_MS && meanElu >= LAG_ELU);
+  const need = Math.max(1, Math.ceil(inflight / s.config.workersTargetInflight), Math.ceil(elu / TARGET_ELU - 1e-9), pressed ? n + 1 : 0);
+  const desired = bounded(sc, need);
+  const fields = { inflight, elu: Math.round(meanElu * 100) / 100, lag_ms: Math.round(meanLag), backlog: backlog ?? null, workers_min: sc.min, workers_max: sc.max };
+  const why = `${inflight} request${inflight === 1 ? '' : 's'} in flight, event loops ${Math.round(meanElu * 100)}% busy, lag ${Math.round(meanLag)} ms${hits >= BACKLOG_HITS ? ', connections waiting in the backlog' : ''}`;
+  let to = n;
+  if (desired > n) {
+    below = 0;
+    to = desired;
+  } else if (desired < n) {
+    if (below === 0) below = now;
+    else if (now - below >= s.config.workersScaleDownDelay * 1000) {
+      below = now;
+      to = n - 1;
+    }
+  } else {
+    below = 0;
+  }
+  track();
+  if (to === n) return actions;
+  const direction = to > n ? 'up' : 'down';
+  actions.push(
+    { do: 'scale', workers: to, direction },
+    { do: 'log', level: 'info', fields: { ...fields, workers: to, previous: n, direction }, msg: `adaptive workers: ${n} -> ${to} (${direction}: ${why})` },
+    { do: 'hook', name: 'nworkersChanged', args: [to, n] },
+    { do: 'count', metric: 'scale', direction },
+  );
+  return actions;
+}
+
 /** A worker's exit, as node:cluster reports it. */
 export interface Exit {
   id: number;
@@ -130,7 +252,7 @@ export interface Exit {
 
 /** For `gwserver_worker_restarts_total`: why a worker that exited is replaced; undefined when it is not (a stop, a scale-down). */
 export function restartReason(reason: ExitReason | undefined, wasBooting: boolean, e: Exit): RestartReason | undefined {
-  if (reason === 'timeout' || reason === 'memory' || reason === 'max-requests' || reason === 'reload') return reason;
+  if (reason === 'timeout' || reason === 'memory' || reason === 'max-requests' || reason === 'lifetime' || reason === 'reload') return reason;
   // gwserverctl kill: as a TERM sent to the worker by hand.
   if (reason === 'killed') return 'exit';
   if (reason !== undefined) return undefined; // scale-down, shutdown, a cancelled reload: not replaced

@@ -67,8 +67,11 @@ export type ArbiterEvent =
   | { kind: 'reload'; file?: string; shown?: string }
   /** A stop asked for without a signal (a hook called `server.stop()`). */
   | { kind: 'stop'; graceful: boolean }
-  /** The supervision tick (every 250 ms once booted). `rss`: MiB by worker id, sampled when --max-worker-memory is set. */
-  | { kind: 'tick'; rss?: ReadonlyMap<number, number> }
+  /**
+   * The supervision tick (every 250 ms once booted). `rss`: MiB by worker id, sampled when --max-worker-memory is set.
+   * `backlog`: connections waiting in the listen backlog of the TCP sockets, sampled once a second with adaptive workers (Linux).
+   */
+  | { kind: 'tick'; rss?: ReadonlyMap<number, number>; backlog?: number }
   /** A timer armed by a `wake-at` action: the backoff is over. */
   | { kind: 'wake' }
   /** node:cluster forked worker `id` (reported right after the `spawn` action). */
@@ -93,6 +96,10 @@ export type Action =
   | { do: 'spawn'; id: number; generation: number }
   /** Ask worker `id` to exit (SIGTERM: gracefully; SIGQUIT: at once); SIGKILL at `killAt` (`kill-due`) if it is still there. */
   | { do: 'stop'; id: number; reason: ExitReason; signal: 'SIGTERM' | 'SIGQUIT'; graceMs: number; killAt: number }
+  /** Adaptive workers: the master now aims for `workers` (the table only; manage forks or stops). */
+  | { do: 'scale'; workers: number; direction: 'up' | 'down' }
+  /** Adaptive workers: what the scale decision remembers until the next tick (the table only). */
+  | { do: 'scale-track'; belowSince: number; backlogHits: number }
   /** Worker `id` serves until a replacement is ready (the table only). */
   | { do: 'retire'; id: number; reason: RetireReason }
   /** Worker `id` missed --timeout: it is stopping; read its stuck-loop report, then report `done read-report`. */
@@ -137,5 +144,6 @@ export type Action =
   | { do: 'answer'; id: number; command: Extract<ControlCommand, { cmd: 'status' | 'workers' | 'stack' | 'config' | 'stats' }> }
   | { do: 'count'; metric: 'restart'; reason: RestartReason }
   | { do: 'count'; metric: 'timeout' }
+  | { do: 'count'; metric: 'scale'; direction: 'up' | 'down' }
   /** Every worker is gone: close everything, run onExit, and exit with `code`. */
   | { do: 'exit'; code: number };

@@ -145,6 +145,10 @@ export class MetricsEndpoint {
     this.#metrics?.timedOut();
   }
 
+  scaled(direction: 'up' | 'down'): void {
+    this.#metrics?.scaled(direction);
+  }
+
   /**
    * Worker `id` exited: fold its counts into the retired totals once its
    * last message is read. 'exit' (the process is gone) can come before the

@@ -13,16 +13,16 @@
  */
 import type { Config } from '../config/settings.js';
 import { EXIT } from '../ipc/exit-codes.js';
-import type { TlsMaterial, WorkerState } from '../ipc/protocol.js';
+import type { TlsMaterial, WorkerLoad, WorkerState } from '../ipc/protocol.js';
 
 /** The settings the master runs with (every setting: the registry declares the container's too). */
 export type MasterConfig = Readonly<Config>;
 
 /** Why a worker was (or is being) stopped. */
-export type ExitReason = 'timeout' | 'memory' | 'max-requests' | 'reload' | 'shutdown' | 'scale-down' | 'boot-failure' | 'killed';
+export type ExitReason = 'timeout' | 'memory' | 'max-requests' | 'lifetime' | 'reload' | 'shutdown' | 'scale-down' | 'boot-failure' | 'killed';
 
 /** Why a serving worker of the current generation is replaced: a replacement boots first, then it stops. */
-export type RetireReason = Extract<ExitReason, 'max-requests' | 'memory'>;
+export type RetireReason = Extract<ExitReason, 'max-requests' | 'memory' | 'lifetime'>;
 
 /** What a worker said (`gwserver:boot-error`) before it exited while booting. */
 export interface BootError {
@@ -68,8 +68,13 @@ export interface WorkerRecord {
   lastBeat: number;
   /** Requests served, as its last heartbeat said. */
   requests: number;
-  /** How late its last heartbeat fired (ms): its event loop's lag (undefined until it says). */
-  lagMs?: number;
+  /**
+   * How busy it is, as its last timed heartbeat said: requests in flight, event-loop utilization and lag (the
+   * adaptive scaler, gwserverctl workers). Absent until its first heartbeat since it was ready.
+   */
+  load?: WorkerLoad;
+  /** When --max-worker-lifetime (with its jitter, drawn at fork) is up (ms); 0: never. */
+  readonly retireAt: number;
   status: WorkerStatus;
 }
 
@@ -103,6 +108,33 @@ export type ReloadPhase =
   /** The current generation serves; the workers of any other generation are on their way out. */
   | { phase: 'settling' };
 
+/**
+ * Adaptive workers (--workers-max): the bounds the number of workers moves
+ * within, and what the scale decision remembers from one tick to the next
+ * (src/master/decisions.ts `scale`).
+ */
+export interface Scaler {
+  /** --workers-min (TTIN and TTOU move it). */
+  min: number;
+  /** --workers-max (TTIN and TTOU move it). */
+  max: number;
+  /** Since when the load has needed fewer workers than there are (ms; 0: it has not). */
+  belowSince: number;
+  /** Backlog samples in a row that found connections waiting. */
+  backlogHits: number;
+}
+
+/** The scaler a configuration asks for (undefined: adaptive workers are off). */
+export function scalerFor(config: Pick<MasterConfig, 'workersMin' | 'workersMax'>): Scaler | undefined {
+  if (!(config.workersMax > 0)) return undefined;
+  return { min: config.workersMin, max: config.workersMax, belowSince: 0, backlogHits: 0 };
+}
+
+/** `n` within the scaler's bounds. */
+export function bounded(scaler: Pick<Scaler, 'min' | 'max'>, n: number): number {
+  return Math.min(scaler.max, Math.max(scaler.min, n));
+}
+
 /** USR2: a new master being started (the preExec hook, then the spawn: src/master/reexec.ts). */
 export type UpgradePhase = { phase: 'idle' } | { phase: 'starting' };
 
@@ -118,8 +150,10 @@ export interface ArbiterState {
   readonly metricsSettings: { readonly metricsBind: string; readonly metricsBuckets: readonly number[] };
   /** The addresses of the sockets, as logged. */
   addresses: readonly string[];
-  /** How many workers the master aims for (-w, TTIN, TTOU, WINCH, a HUP). */
+  /** How many workers the master aims for (-w, TTIN, TTOU, WINCH, a HUP, the adaptive scaler). */
   numWorkers: number;
+  /** Adaptive workers (--workers-max); undefined: off. */
+  scaler: Scaler | undefined;
   /** The table: every worker process, by id. */
   readonly workers: Map<number, WorkerRecord>;
   /** Workers whose preFork hook runs: no process yet, counted as on their way. */
@@ -199,6 +233,7 @@ export function workers(n: number): string {
 
 /** A fresh state, before the sockets are open. */
 export function initialState(init: { config: MasterConfig; app: string; configFile?: string | undefined; configSource?: string | undefined; tls?: TlsMaterial | undefined }): ArbiterState {
+  const scaler = scalerFor(init.config);
   return {
     config: init.config,
     app: init.app,
@@ -207,7 +242,8 @@ export function initialState(init: { config: MasterConfig; app: string; configFi
     tls: init.tls,
     metricsSettings: { metricsBind: init.config.metricsBind, metricsBuckets: init.config.metricsBuckets },
     addresses: [],
-    numWorkers: init.config.workers,
+    numWorkers: scaler === undefined ? init.config.workers : bounded(scaler, init.config.workers),
+    scaler,
     workers: new Map(),
     forking: new Set(),
     lastId: 0,

@@ -26,7 +26,7 @@ export const STALE_MS = PUSH_INTERVAL_MS * 2.5;
  * died while booting. Stops that are not replacements (shutdown,
  * scale-down) are not restarts.
  */
-export const RESTART_REASONS = ['timeout', 'memory', 'max-requests', 'reload', 'crash', 'exit', 'boot-failure'] as const;
+export const RESTART_REASONS = ['timeout', 'memory', 'max-requests', 'lifetime', 'reload', 'crash', 'exit', 'boot-failure'] as const;
 export type RestartReason = (typeof RESTART_REASONS)[number];
 
 /** What the master metrics read of the arbiter's workers. */
@@ -63,6 +63,7 @@ export class MasterMetrics {
   readonly #process = new client.Registry();
   readonly #restarts: client.Counter<'reason'>;
   readonly #timeouts: client.Counter;
+  readonly #scaled: client.Counter<'direction'>;
   readonly #ownNames: Set<string>;
 
   constructor(options: MasterMetricsOptions) {
@@ -83,7 +84,7 @@ export class MasterMetrics {
     });
     new client.Gauge({
       name: 'gwserver_workers_desired',
-      help: 'The number of workers the master aims for (-w, TTIN/TTOU).',
+      help: 'The number of workers the master aims for (-w, TTIN/TTOU, adaptive workers).',
       registers,
       collect() {
         this.set(options.target());
@@ -106,7 +107,7 @@ export class MasterMetrics {
     });
     this.#restarts = new client.Counter({
       name: 'gwserver_worker_restarts_total',
-      help: 'Workers replaced, by reason: timeout, memory, max-requests, reload, crash, exit, boot-failure.',
+      help: 'Workers replaced, by reason: timeout, memory, max-requests, lifetime, reload, crash, exit, boot-failure.',
       labelNames: ['reason'],
       registers,
     });
@@ -116,6 +117,13 @@ export class MasterMetrics {
       help: 'Workers killed because their event loop was blocked longer than --timeout.',
       registers,
     });
+    this.#scaled = new client.Counter({
+      name: 'gwserver_workers_scaled_total',
+      help: 'Adaptive workers (--workers-max): changes of the number of workers the master aims for, by direction (up, down).',
+      labelNames: ['direction'],
+      registers,
+    });
+    for (const direction of ['up', 'down']) this.#scaled.inc({ direction }, 0);
     this.#ownNames = new Set(this.#own.getMetricsAsArray().map((m) => (m as unknown as { name: string }).name));
     client.collectDefaultMetrics({ register: this.#process });
   }
@@ -144,6 +152,11 @@ export class MasterMetrics {
   /** A worker was replaced. */
   restarted(reason: RestartReason): void {
     this.#restarts.inc({ reason });
+  }
+
+  /** Adaptive workers: the number aimed for went up or down. */
+  scaled(direction: 'up' | 'down'): void {
+    this.#scaled.inc({ direction });
   }
 
   /** A worker was killed for --timeout. */

@@ -24,6 +24,7 @@ import { EXIT } from '../ipc/exit-codes.js';
 import type { WorkerSpec, WorkerState } from '../ipc/protocol.js';
 import { onMasterMessage, sendToMaster as send } from './channel.js';
 import { InFlightWatch } from './inspect.js';
+import { loadSampler } from './load.js';
 import { loadInterface, WorkerServer } from './http-worker.js';
 import type { ExchangeRecord, RequestObserver } from '../gateway/handler.js';
 import { acceptFromMaster } from './round-robin.js';
@@ -277,15 +278,10 @@ export async function workerMain(): Promise<void> {
   const inFlight = new InFlightWatch(() => server.servers);
   onMasterMessage('gwserver:inspect', (m) => send({ act: 'gwserver:inspected', seq: m.seq, ...inFlight.inspect(m.olderThanMs) }));
   if (spec.heartbeatMs > 0) {
-    // How late the beat fires is the event loop's lag; each beat also stamps the requests in flight, so their age is known.
-    let last = performance.now();
-    const beat = setInterval(() => {
-      const now = performance.now();
-      const lagMs = Math.max(0, Math.round(now - last - spec.heartbeatMs));
-      last = now;
-      inFlight.stamp();
-      send({ act: 'gwserver:heartbeat', requests, lagMs });
-    }, spec.heartbeatMs);
+    // One timer, one walk of the connections per beat: the walk counts the requests in flight for the load (with the
+    // event loop's utilization and lag: src/worker/load.ts) and stamps the new ones, so gwserverctl knows their age.
+    const load = loadSampler(() => inFlight.stamp(), spec.heartbeatMs);
+    const beat = setInterval(() => send({ act: 'gwserver:heartbeat', requests, load: load() }), spec.heartbeatMs);
     beat.unref();
   }
   if (state === 'booting') state = 'ready';

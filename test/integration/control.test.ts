@@ -169,9 +169,13 @@ describe('gwserverctl and the control socket', function () {
       assert.equal(w.inFlight, 0);
       assert.ok(w.rssBytes > 1e6, `rss ${w.rssBytes}`);
       assert.ok(w.ageMs > 0 && w.lastBeatMs >= 0);
+      // From the heartbeats' load (null only before a worker's first beat since it was ready).
+      assert.ok(w.elu === null || (w.elu >= 0 && w.elu <= 1), `elu ${w.elu}`);
+      assert.ok(w.lagMs === null || w.lagMs >= 0, `lag ${w.lagMs}`);
     }
+    assert.equal(status.adaptive, null, 'no adaptive workers');
     const table = await ctl(['workers'], env);
-    assert.match(table.stdout, /^ID +PID +GEN +STATE +AGE +REQUESTS +IN FLIGHT +RSS +LAG +HEARTBEAT$/m);
+    assert.match(table.stdout, /^ID +PID +GEN +STATE +AGE +REQUESTS +IN FLIGHT +RSS +LAG +BUSY +HEARTBEAT$/m);
     assert.match(table.stdout, /no request in flight for 1 s or more/);
   });
 
@@ -261,6 +265,25 @@ describe('gwserverctl and the control socket', function () {
     assert.equal(again.stderr, 'gwserverctl: already at 1 worker: the master keeps at least one\n');
     assert.equal((await ask(['add'], env)).workers, 2);
     await srv.readyWorkers(2);
+  });
+
+  it('with adaptive workers, add and remove move both bounds and the count, as TTIN and TTOU do; status shows the bounds', async () => {
+    const srv = await start(['--workers-min', '2', '--workers-max', '3', '--workers-scale-down-delay', '0.5']);
+    const before = await ctl(['status'], env);
+    assert.match(before.stdout, /^workers +2 ready of 2 \(adaptive: 2 to 3\)$/m);
+    const add = await ctl(['add', '2'], env);
+    assert.equal(add.code, 0, add.stderr);
+    assert.equal(add.stdout, 'workers: 2 -> 4 (adaptive: 2 to 3 -> 4 to 5)\n');
+    await srv.waitForRecord((r) => r.msg === 'adaptive workers: bounds 2-3 -> 4-5');
+    await srv.readyWorkers(4);
+    assert.deepEqual((await ask(['status'], env)).adaptive, { min: 4, max: 5 });
+    // Idle, but the minimum is 4 now: the scaler keeps them.
+    const at = Date.now();
+    await until(() => Date.now() - at > 1500, 5000, 'a while idle');
+    assert.equal(srv.workerPids().length, 4);
+    const remove = await ask(['remove', '3'], env);
+    assert.deepEqual([remove.workers, remove.previous, remove.workersMin, remove.workersMax], [1, 4, 1, 2]);
+    await srv.waitWorkers(1);
   });
 
   it('kill stops one worker (gracefully, or at once with --quick) and the master replaces it', async () => {

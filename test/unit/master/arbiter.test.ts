@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { ArbiterCore } from '../../../src/master/core.js';
-import { backoffMs, manage, murder, reap } from '../../../src/master/decisions.js';
+import { backoffMs, manage, murder, reap, recycle, scale } from '../../../src/master/decisions.js';
 import type { Action, ArbiterEvent, MasterSignal, ReloadedConfig } from '../../../src/master/events.js';
 import { initialState, type ArbiterState, type MasterConfig, type WorkerRecord, type WorkerStatus } from '../../../src/master/state.js';
 
@@ -50,6 +50,8 @@ class Fake {
   nextConfig: ReloadedConfig | string | undefined;
   /** What a timed-out worker's watchdog captured, by worker id. */
   readonly stacks = new Map<number, string>();
+  /** What Math.random gives the core (the lifetime's jitter). */
+  random = 0.5;
 
   constructor(over: Record<string, unknown> = {}, options: { canReadConfig?: boolean; inTerminal?: boolean } = {}) {
     this.core = new ArbiterCore(initialState({ config: config(over), app: 'app.mjs:application' }), {
@@ -57,6 +59,7 @@ class Fake {
       canReadConfig: options.canReadConfig ?? false,
       inTerminal: () => options.inTerminal ?? false,
       pid: 4242,
+      random: () => this.random,
     });
   }
 
@@ -513,6 +516,190 @@ describe('arbiter: decisions against a fake table', () => {
     });
   });
 
+  describe('max-worker-lifetime', () => {
+    it('replaces a worker whose lifetime (with its jitter) is up: the replacement is ready before it stops, one worker at a time', () => {
+      const f = new Fake({ workers: 2, maxWorkerLifetime: 10, maxWorkerLifetimeJitter: 4 });
+      f.random = 0.25;
+      f.boot();
+      // 10 s + 0.25 x 4 s of jitter, from the fork.
+      assert.deepEqual([...f.s.workers.values()].map((w) => w.retireAt - w.startedAt), [11_000, 11_000]);
+      f.now += 10_999;
+      assert.deepEqual(f.send({ kind: 'tick' }), []);
+      f.now += 1;
+      const due = f.send({ kind: 'tick' });
+      // Both are due: the first goes, the second waits for its turn.
+      assert.deepEqual(of(due, 'retire'), [{ do: 'retire', id: 1, reason: 'lifetime' }]);
+      assert.equal(logged(due, /^worker 1 reached --max-worker-lifetime \(11 s old\)$/).length, 1);
+      assert.equal(logged(due, /^replacing worker 1 \(lifetime\)$/).length, 1);
+      assert.deepEqual(of(due, 'fork').map((a) => a.id), [3]);
+      assert.deepEqual(of(due, 'stop'), []);
+      // While worker 3 boots (and worker 1 serves on), worker 2 waits.
+      f.now += 250;
+      assert.deepEqual(of(f.send({ kind: 'tick' }), 'retire'), []);
+      const ready = f.ready(3);
+      assert.deepEqual(of(ready, 'stop').map((a) => [a.id, a.reason, a.signal]), [[1, 'lifetime', 'SIGTERM']]);
+      // Worker 1 is stopping, its replacement serves: now worker 2's turn.
+      f.now += 250;
+      const next = f.send({ kind: 'tick' });
+      assert.deepEqual(of(next, 'retire'), [{ do: 'retire', id: 2, reason: 'lifetime' }]);
+      assert.deepEqual(of(next, 'fork').map((a) => a.id), [4]);
+      const exit = f.exit(1, 0);
+      assert.deepEqual(logged(exit, /^worker 1 exited \(lifetime\)$/).map((l) => l.level), ['info']);
+      assert.deepEqual(of(exit, 'count'), [{ do: 'count', metric: 'restart', reason: 'lifetime' }]);
+      assert.deepEqual(of(exit, 'fork'), [], 'no second replacement');
+      assert.deepEqual(of(f.ready(4), 'stop').map((a) => [a.id, a.reason]), [[2, 'lifetime']]);
+      // The replacements got lifetimes of their own.
+      assert.ok([...f.s.workers.values()].filter((w) => w.id > 2).every((w) => w.retireAt - w.startedAt === 11_000));
+    });
+
+    it('with -w 1, the one worker serves until its replacement is ready', () => {
+      const f = new Fake({ workers: 1, maxWorkerLifetime: 2 }).boot();
+      f.now += 2000;
+      const due = f.send({ kind: 'tick' });
+      assert.deepEqual(of(due, 'retire').map((a) => a.id), [1]);
+      assert.deepEqual(of(due, 'fork').map((a) => a.id), [2]);
+      assert.deepEqual(f.phases(), { 1: '1:retiring', 2: '1:booting' });
+      assert.deepEqual(of(f.ready(2), 'stop').map((a) => a.id), [1]);
+    });
+
+    it('off by default; never during a reload; not for a worker of another generation', () => {
+      const off = new Fake({ timeout: 0 }).boot();
+      off.now += 365 * 86_400_000;
+      assert.deepEqual(off.send({ kind: 'tick' }), []);
+      const f = new Fake({ workers: 1, maxWorkerLifetime: 1 }, { canReadConfig: true }).boot();
+      f.held.add('on-reload');
+      f.signal('SIGHUP');
+      f.now += 5000;
+      assert.deepEqual(recycle(f.s, f.now), [], 'a reload is under way');
+    });
+  });
+
+  describe('adaptive workers', () => {
+    const adaptive = { workers: 1, workersMin: 1, workersMax: 4, workersTargetInflight: 10, workersScaleDownDelay: 5 };
+    /** Every serving worker heartbeats with this load. */
+    function beat(f: Fake, load: { inflight?: number; elu?: number; lag?: number }): void {
+      for (const w of [...f.s.workers.values()]) {
+        if (w.status.phase === 'ready' || w.status.phase === 'retiring') {
+          f.send({ kind: 'message', id: w.id, message: { act: 'gwserver:heartbeat', requests: 0, load: { inflight: 0, elu: 0, lag: 0, ...load } } });
+        }
+      }
+    }
+    function tick(f: Fake, ms = 250, backlog?: number): Action[] {
+      f.now += ms;
+      return f.send({ kind: 'tick', ...(backlog === undefined ? {} : { backlog }) });
+    }
+
+    it('starts with -w within the bounds; waits for every serving worker to report its load', () => {
+      const f = new Fake({ ...adaptive, workers: 9 });
+      assert.equal(f.s.numWorkers, 4);
+      assert.deepEqual(logged(f.open(), /^starting gwserver master \(4 workers, adaptive: 1 to 4\)$/).length, 1);
+      f.readyAll();
+      assert.deepEqual(of(tick(f), 'scale'), [], 'no load reported yet');
+    });
+
+    it('scales up at once to what the requests in flight need, within the maximum, and waits for the new workers before deciding again', () => {
+      const f = new Fake(adaptive).boot();
+      beat(f, { inflight: 25 });
+      const up = tick(f);
+      assert.deepEqual(of(up, 'scale'), [{ do: 'scale', workers: 3, direction: 'up' }]);
+      assert.equal(logged(up, /^adaptive workers: 1 -> 3 \(up: 25 requests in flight, event loops 0% busy, lag 0 ms\)$/).length, 1);
+      assert.deepEqual(of(up, 'count'), [{ do: 'count', metric: 'scale', direction: 'up' }]);
+      assert.deepEqual(of(up, 'hook').filter((h) => h.name === 'nworkersChanged').map((h) => h.args), [[3, 1]]);
+      assert.deepEqual(of(up, 'fork').map((a) => a.id), [2, 3]);
+      // The new workers boot, then have not reported: nothing more is decided.
+      beat(f, { inflight: 100 });
+      assert.deepEqual(of(tick(f), 'scale'), []);
+      f.readyAll();
+      assert.deepEqual(of(tick(f), 'scale'), [], 'the new workers have not reported yet');
+      beat(f, { inflight: 100 });
+      assert.deepEqual(of(tick(f), 'scale'), [{ do: 'scale', workers: 4, direction: 'up' }], 'never above the maximum');
+      f.readyAll();
+      beat(f, { inflight: 100 });
+      assert.deepEqual(of(tick(f), 'scale'), []);
+      assert.equal(f.s.numWorkers, 4);
+    });
+
+    it('event loops busy past 75%, a backlog on two samples in a row, or lag with busy loops each ask for more', () => {
+      const busy = new Fake(adaptive).boot();
+      beat(busy, { elu: 0.9 });
+      assert.deepEqual(of(tick(busy), 'scale').map((a) => a.workers), [2]);
+      const queued = new Fake(adaptive).boot();
+      beat(queued, { inflight: 1 });
+      assert.deepEqual(of(tick(queued, 250, 3), 'scale'), [], 'one sample is not enough');
+      assert.deepEqual(of(tick(queued), 'scale'), [], 'between samples, the count holds');
+      const up = tick(queued, 250, 5);
+      assert.deepEqual(of(up, 'scale').map((a) => a.workers), [2]);
+      assert.equal(logged(up, /connections waiting in the backlog/).length, 1);
+      const late = new Fake(adaptive).boot();
+      beat(late, { lag: 300, elu: 0.2 });
+      assert.deepEqual(of(tick(late), 'scale'), [], 'a late loop that is not busy: the machine is, more workers would not help');
+      beat(late, { lag: 300, elu: 0.6 });
+      assert.deepEqual(of(tick(late), 'scale').map((a) => a.workers), [2]);
+    });
+
+    it('scales down one worker at a time, after the load has needed fewer for the delay, the oldest first, never below the minimum', () => {
+      const f = new Fake({ ...adaptive, workersMin: 2, workers: 4, timeout: 0 }).boot();
+      beat(f, { inflight: 3 });
+      tick(f);
+      assert.equal(f.s.scaler?.belowSince, f.now);
+      assert.deepEqual(of(tick(f, 4000), 'scale'), []);
+      // A moment of load resets the wait.
+      beat(f, { inflight: 35 });
+      assert.deepEqual(of(tick(f), 'scale'), []);
+      assert.equal(f.s.scaler?.belowSince, 0);
+      beat(f, { inflight: 3 });
+      tick(f);
+      assert.deepEqual(of(tick(f, 4999), 'scale'), []);
+      const down = tick(f, 1);
+      assert.deepEqual(of(down, 'scale'), [{ do: 'scale', workers: 3, direction: 'down' }]);
+      assert.deepEqual(of(down, 'stop').map((a) => [a.id, a.reason, a.signal]), [[1, 'scale-down', 'SIGTERM']]);
+      assert.equal(logged(down, /^adaptive workers: 4 -> 3 \(down: 12 requests in flight/).length, 1);
+      f.exitStopping();
+      assert.deepEqual(of(tick(f, 4999), 'scale'), []);
+      assert.deepEqual(of(tick(f, 1), 'scale').map((a) => a.workers), [2]);
+      f.exitStopping();
+      assert.deepEqual(of(tick(f, 60_000), 'scale'), [], 'the minimum');
+      assert.equal(f.s.numWorkers, 2);
+    });
+
+    it('TTIN and TTOU move both bounds and the count by one; WINCH parks it; a HUP restores the bounds and keeps the count', () => {
+      const f = new Fake({ ...adaptive, workers: 2 }, { canReadConfig: true }).boot();
+      const ttin = f.signal('SIGTTIN');
+      assert.deepEqual([f.s.scaler?.min, f.s.scaler?.max, f.s.numWorkers], [2, 5, 3]);
+      assert.equal(logged(ttin, /^adaptive workers: bounds 1-4 -> 2-5$/).length, 1);
+      f.readyAll();
+      f.signal('SIGTTOU');
+      f.signal('SIGTTOU');
+      assert.deepEqual([f.s.scaler?.min, f.s.scaler?.max, f.s.numWorkers], [1, 3, 1]);
+      f.exitStopping();
+      f.signal('SIGTTOU');
+      f.signal('SIGTTOU');
+      assert.deepEqual([f.s.scaler?.min, f.s.scaler?.max, f.s.numWorkers], [1, 1, 1]);
+      assert.equal(logged(f.signal('SIGTTOU'), /^SIGTTOU: already at --workers-min 1 --workers-max 1, 1 worker$/).length, 1);
+      f.signal('SIGWINCH');
+      assert.equal(f.s.numWorkers, 0);
+      f.exitStopping();
+      beat(f, { inflight: 1000 });
+      assert.deepEqual(of(tick(f), 'scale'), [], 'WINCH: no workers, nothing scales');
+      f.signal('SIGTTIN');
+      assert.equal(f.s.numWorkers, 1);
+      f.readyAll();
+      f.signal('SIGTTIN');
+      f.readyAll();
+      assert.deepEqual([f.s.scaler?.min, f.s.scaler?.max, f.s.numWorkers], [2, 2, 2]);
+      f.signal('SIGHUP');
+      assert.deepEqual([f.s.scaler?.min, f.s.scaler?.max, f.s.numWorkers], [1, 4, 2]);
+    });
+
+    it('decides nothing during a reload', () => {
+      const f = new Fake(adaptive, { canReadConfig: true }).boot();
+      beat(f, { inflight: 50 });
+      f.held.add('on-reload');
+      f.signal('SIGHUP');
+      assert.deepEqual(scale(f.s, f.now + 250), []);
+    });
+  });
+
   describe('TERM, INT, QUIT', () => {
     it('TERM: STOPPING=1, then SIGTERM to every worker, and the master exits 0 once they are gone', () => {
       const f = new Fake({ gracefulTimeout: 10 }).boot();
@@ -593,7 +780,7 @@ describe('arbiter: the pure decisions on tables built by hand', () => {
   function state(records: Array<[id: number, generation: number, status: WorkerStatus, startedAt?: number]>, over: Partial<ArbiterState> = {}): ArbiterState {
     const s = initialState({ config: config(), app: 'app.mjs:application' });
     for (const [id, generation, status, startedAt] of records) {
-      const w: WorkerRecord = { id, pid: 100 + id, generation, startedAt: startedAt ?? id, lastBeat: 0, requests: 0, status };
+      const w: WorkerRecord = { id, pid: 100 + id, generation, startedAt: startedAt ?? id, lastBeat: 0, requests: 0, retireAt: 0, status };
       s.workers.set(id, w);
       s.lastId = Math.max(s.lastId, id);
     }

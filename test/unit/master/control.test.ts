@@ -10,8 +10,8 @@ import { ArbiterCore } from '../../../src/master/core.js';
 import type { Action, ArbiterEvent } from '../../../src/master/events.js';
 import { initialState, type MasterConfig } from '../../../src/master/state.js';
 
-function config(): MasterConfig {
-  return { workers: 2, timeout: 30, gracefulTimeout: 30, maxWorkerMemory: 0, reload: false, scheduling: 'os', metricsBind: '', metricsBuckets: [0.1, 1], keepOldMaster: false, procName: '' } as unknown as MasterConfig;
+function config(extra: Record<string, unknown> = {}): MasterConfig {
+  return { workers: 2, timeout: 30, gracefulTimeout: 30, maxWorkerMemory: 0, reload: false, scheduling: 'os', metricsBind: '', metricsBuckets: [0.1, 1], keepOldMaster: false, procName: '', ...extra } as unknown as MasterConfig;
 }
 
 /** The core, with a fake arbiter that ends every async step at once and gives each fork a pid. */
@@ -22,8 +22,8 @@ class Fake {
   configError: string | undefined;
   #seq = 0;
 
-  constructor(canReadConfig = false) {
-    this.core = new ArbiterCore(initialState({ config: config(), app: 'app.mjs:application' }), { now: () => this.now, canReadConfig, inTerminal: () => false, pid: 4242 });
+  constructor(canReadConfig = false, extra: Record<string, unknown> = {}) {
+    this.core = new ArbiterCore(initialState({ config: config(extra), app: 'app.mjs:application' }), { now: () => this.now, canReadConfig, inTerminal: () => false, pid: 4242 });
   }
 
   get s() {
@@ -152,6 +152,23 @@ describe('arbiter: control commands', () => {
     // The master replaces it.
     assert.ok(kill.some((a) => a.do === 'fork'));
     assert.deepEqual(replies(f.command({ cmd: 'kill', worker: 77, graceful: true }).actions), [{ ok: false, error: 'no worker with id or pid 77' }]);
+  });
+
+  it('add and remove with adaptive workers: as N TTINs or TTOUs, both bounds move, and the reply says so', () => {
+    const adaptive = { workersMin: 1, workersMax: 4, workersTargetInflight: 16, workersScaleDownDelay: 30 };
+    const f = new Fake(false, adaptive).boot();
+    const byCtl = f.command({ cmd: 'add', n: 2 }).actions;
+    assert.deepEqual(replies(byCtl), [{ ok: true, workers: 4, previous: 2, workersMin: 3, workersMax: 6, previousMin: 1, previousMax: 4 }]);
+    assert.deepEqual([f.s.numWorkers, f.s.scaler?.min, f.s.scaler?.max], [4, 3, 6]);
+    assert.ok(byCtl.some((a) => a.do === 'log' && a.msg === 'adaptive workers: bounds 1-4 -> 3-6'));
+    assert.ok(byCtl.some((a) => a.do === 'hook' && a.name === 'nworkersChanged'));
+    // Two TTINs on a master in the same state: the same change.
+    const g = new Fake(false, adaptive).boot();
+    g.send({ kind: 'signal', signal: 'SIGTTIN' });
+    g.send({ kind: 'signal', signal: 'SIGTTIN' });
+    assert.deepEqual([g.s.numWorkers, g.s.scaler?.min, g.s.scaler?.max], [4, 3, 6]);
+    assert.deepEqual(replies(f.command({ cmd: 'remove', n: 5 }).actions), [{ ok: true, workers: 1, previous: 4, workersMin: 1, workersMax: 1, previousMin: 3, previousMax: 6 }]);
+    assert.deepEqual(replies(f.command({ cmd: 'remove', n: 1 }).actions), [{ ok: false, error: 'already at --workers-min 1 --workers-max 1, 1 worker: the master keeps at least one' }]);
   });
 
   it('reopen signals every worker USR1 and reopens the master\'s logs', () => {
