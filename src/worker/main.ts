@@ -284,6 +284,8 @@ export async function workerMain(): Promise<void> {
     const beat = setInterval(() => send({ act: 'gwserver:heartbeat', requests, load: load() }), spec.heartbeatMs);
     beat.unref();
   }
+  // The stack socket listens before ready (bounded: a thread slow to start does not hold the worker back).
+  if (watchdog !== undefined) await Promise.race([watchdog.stackSocket, new Promise<void>((resolve) => setTimeout(resolve, 2000).unref())]);
   if (state === 'booting') state = 'ready';
   send({ act: 'gwserver:ready' });
   metrics?.start();

@@ -391,6 +391,7 @@ export function watchdogThread(data: ThreadData, deps: ThreadDeps): void {
     });
     srv.on('error', (err) => {
       writeLine(JSON.stringify(record('warn', 'watchdog: cannot listen for stacks on demand', { stack_socket: file, err: String(err) })));
+      parentPort?.postMessage({ type: 'stack-socket' });
     });
     srv.listen(file, () => {
       try {
@@ -399,6 +400,8 @@ export function watchdogThread(data: ThreadData, deps: ThreadDeps): void {
       } catch {
         // Gone already: the worker is stopping.
       }
+      // The worker reports ready after this: its open files are then those it serves with.
+      parentPort?.postMessage({ type: 'stack-socket' });
     });
     stackServer = {
       close: () => {

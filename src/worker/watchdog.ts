@@ -57,6 +57,12 @@ export interface WatchdogOptions {
 }
 
 export interface Watchdog {
+  /**
+   * Settles once the thread listens for stacks on demand (or could not),
+   * at once without {@link WatchdogOptions.stackSocket}: the worker reports
+   * ready after it, so that what it holds open at ready stays so.
+   */
+  readonly stackSocket: Promise<void>;
   /** Stops the beat and the thread, and withdraws an outstanding report file. Idempotent. */
   stop(): Promise<void>;
   /**
@@ -151,6 +157,17 @@ export function startWatchdog(options: WatchdogOptions): Watchdog {
     resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 1, stackSizeMb: 1 },
   });
   thread.unref();
+  const stackSocket = options.stackSocket === undefined
+    ? Promise.resolve()
+    : new Promise<void>((resolve) => {
+      const onMessage = (m: { type?: string }) => {
+        if (m?.type !== 'stack-socket') return;
+        thread.off('message', onMessage);
+        resolve();
+      };
+      thread.on('message', onMessage);
+      thread.once('exit', () => resolve());
+    });
   const exited = new Promise<void>((resolve) => thread.once('exit', () => resolve()));
   // An 'error' event with no listener would crash the worker the thread is there to help.
   thread.on('error', (err) => {
@@ -163,6 +180,7 @@ export function startWatchdog(options: WatchdogOptions): Watchdog {
 
   let stopping: Promise<void> | undefined;
   return {
+    stackSocket,
     setFd(next: number): void {
       fd = next;
       if (stopping === undefined) thread.postMessage({ type: 'fd', fd: next, identity: fileIdentity(next) } satisfies ThreadMessage);
