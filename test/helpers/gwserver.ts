@@ -6,6 +6,7 @@
  * that logged through its stderr (a master re-executed on USR2 is a child of
  * the old one, and outlives it as an orphan with workers of its own).
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -251,6 +252,20 @@ export function runToExit(args: string[], opts: { cwd?: string; env?: NodeJS.Pro
       resolve({ code, stdout, stderr, ms: Date.now() - t0 });
     });
   });
+}
+
+/**
+ * Runs gwserver with `args` (a mistake on its command line) and asserts
+ * what a user must see: exit code 2, and one line on stderr matching
+ * `pattern`, never a stack trace.
+ */
+export async function expectUsageError(args: string[], pattern: RegExp): Promise<void> {
+  const r = await runToExit(args);
+  assert.equal(r.code, 2, r.stderr);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0]!, pattern);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
 }
 
 export type InterfaceKind = 'gateway' | 'node' | 'fetch';
