@@ -229,15 +229,17 @@ export interface Run {
  * Runs gwserver until it exits by itself (--help, --check-config, a boot
  * failure...); one still running after `timeoutMs` is killed and the promise
  * rejects. GWSERVER_CMD_ARGS, WEB_CONCURRENCY and PORT of the test's own
- * environment are removed unless `env` sets them.
+ * environment are removed unless `env` sets them. `bin`: another script
+ * of the package to run the same way (gwserverctl's).
  */
-export function runToExit(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; uid?: number; gid?: number } = {}): Promise<Run> {
+export function runToExit(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; uid?: number; gid?: number; bin?: string } = {}): Promise<Run> {
+  const bin = opts.bin ?? BIN;
   const timeoutMs = opts.timeoutMs ?? 15_000;
   return new Promise((resolve, reject) => {
     const env = { ...process.env, ...opts.env };
     for (const k of ['GWSERVER_CMD_ARGS', 'WEB_CONCURRENCY', 'PORT']) if (opts.env?.[k] === undefined) delete env[k];
     const t0 = Date.now();
-    const [file, ...fileArgs] = [...asUser(opts.uid, opts.gid), process.execPath, BIN, ...args];
+    const [file, ...fileArgs] = [...asUser(opts.uid, opts.gid), process.execPath, bin, ...args];
     const p = spawn(file!, fileArgs, { cwd: opts.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -245,7 +247,7 @@ export function runToExit(args: string[], opts: { cwd?: string; env?: NodeJS.Pro
     p.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => {
       p.kill('SIGKILL');
-      reject(new Error(`gwserver ${args.join(' ')} did not exit within ${timeoutMs} ms; stderr:\n${stderr}`));
+      reject(new Error(`${path.basename(bin)} ${args.join(' ')} did not exit within ${timeoutMs} ms; stderr:\n${stderr}`));
     }, timeoutMs);
     p.on('close', (code) => {
       clearTimeout(timer);

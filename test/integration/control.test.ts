@@ -16,7 +16,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync,
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { childPids, ROOT, runToExit, startGwserver, type Gwserver } from '../helpers/gwserver.js';
+import { childPids, ROOT, runToExit, startGwserver, type Gwserver, type Run } from '../helpers/gwserver.js';
 import { get } from '../helpers/http.js';
 import { afterTest } from '../helpers/scope.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -27,34 +27,9 @@ const FIXTURE = path.join(ROOT, 'test/fixtures/apps/control.mjs');
 const APP = 'test/fixtures/apps/control.mjs:application';
 const NOBODY = 65534;
 
-interface CtlRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs gwserverctl to its exit (killed, and the test failed, after `timeoutMs`). */
-function ctl(args: string[], env: NodeJS.ProcessEnv, opts: { uid?: number; timeoutMs?: number } = {}): Promise<CtlRun> {
-  const prefix = opts.uid === undefined ? [] : ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups', '--inh-caps=+dac_read_search', '--ambient-caps=+dac_read_search', '--'];
-  const [file, ...rest] = [...prefix, process.execPath, CTL, ...args];
-  return new Promise((resolve, reject) => {
-    const p = spawn(file!, rest, { env: { ...process.env, GWSERVER_CONTROL_SOCKET: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    afterTest(() => {
-      if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`gwserverctl ${args.join(' ')} did not exit within ${opts.timeoutMs ?? 20_000} ms; stderr: ${stderr}`));
-    }, opts.timeoutMs ?? 20_000);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function ctl(args: string[], env: NodeJS.ProcessEnv, opts: { uid?: number; timeoutMs?: number } = {}): Promise<Run> {
+  return runToExit(args, { bin: CTL, env: { GWSERVER_CONTROL_SOCKET: '', ...env }, uid: opts.uid, gid: opts.uid, timeoutMs: opts.timeoutMs ?? 20_000 });
 }
 
 /** gwserverctl ... --json, which must succeed: the reply. */
