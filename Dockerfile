@@ -14,8 +14,13 @@
 # requests. Give docker stop (-t), compose (stop_grace_period) or Kubernetes
 # (terminationGracePeriodSeconds) more than that.
 
+# The base image: Node 20 or newer with npm and a `node` user. Another
+# (a mirror's, a pinned digest, a locally built one) with
+#   docker build --build-arg NODE_IMAGE=registry.example/node:20-slim .
+ARG NODE_IMAGE=node:20-bookworm-slim
+
 # Build: all dependencies, then compile src/ to dist/.
-FROM node:20-bookworm-slim AS build
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: no dependency needs an install script; the build runs
@@ -26,7 +31,7 @@ COPY src ./src
 RUN npm run build
 
 # Run: production dependencies, the compiled server, the app.
-FROM node:20-bookworm-slim
+FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
 # One worker per CPU the container may use; the default of -w.
 ENV WEB_CONCURRENCY=2

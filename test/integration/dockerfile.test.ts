@@ -130,7 +130,10 @@ describe('Dockerfile', function () {
   it('builds on a pinned slim Node 20 image and runs as the unprivileged node user, in production mode', () => {
     const froms = all.filter((i) => i.name === 'FROM').map((i) => i.args.split(/\s+/)[0]);
     assert.ok(froms.length >= 2, 'a build stage and a runtime stage');
-    for (const image of froms) assert.match(image!, /^node:20-bookworm-slim$/);
+    // Every stage FROM the NODE_IMAGE build argument, whose default is the official slim Node 20.
+    for (const image of froms) assert.equal(image, '${NODE_IMAGE}');
+    const arg = all.find((i) => i.name === 'ARG' && i.args.startsWith('NODE_IMAGE='));
+    assert.equal(arg?.args, 'NODE_IMAGE=node:20-bookworm-slim');
     assert.equal(last('USER')?.args, 'node');
     assert.equal(envOf(runtime).NODE_ENV, 'production');
     assert.equal(last('STOPSIGNAL')?.args, 'SIGTERM');
