@@ -41,6 +41,10 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 COPY --from=build /app/dist ./dist
 # Your app instead of the demo: COPY it here, and name it in CMD.
 COPY examples ./examples
+# Where gwserver's unix socket goes when a proxy in another container shares
+# it through a volume (compose.yaml): a new volume mounted here takes this
+# directory's owner, so that the node user can create its socket.
+RUN mkdir -p /run/gwserver && chown node:node /run/gwserver
 # Files stay root's: the server may read its code, not change it.
 USER node
 # The app's port. 9100 (--metrics-bind: /metrics, /healthz, /readyz) is
