@@ -163,6 +163,7 @@ describe('deploy: the image, built and run with podman', function () {
     assert.equal(result.failed, 0, result.errors.join('\n'));
     assert.equal(result.races, 0);
     assert.ok(fresh.some((pid) => result.bodies.has(String(pid))), `no answer from a new worker (${fresh}); bodies ${[...result.bodies]}`);
+    console.log(`      ${result.ok} requests during the reload, none failed`);
   });
 
   it('podman stop with a request in flight: the request is answered whole, the container exits 0 within the grace period', async () => {
@@ -189,6 +190,7 @@ describe('deploy: the image, built and run with podman', function () {
     const t0 = Date.now();
     await ok(podman(['stop', '-t', String(GRACE), app], { timeoutMs: (GRACE + 20) * 1000 }), 'podman stop');
     const took = (Date.now() - t0) / 1000;
+    console.log(`      podman stop took ${took} s`);
     assert.deepEqual(await reply, { status: 200, body: 'started\ndone\n' });
     const state = JSON.parse(await ok(podman(['inspect', '--format', '{{json .State}}', app]), 'podman inspect'));
     assert.equal(state.ExitCode, 0);
