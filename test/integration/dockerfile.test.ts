@@ -131,6 +131,7 @@ describe('Dockerfile', function () {
     const froms = all.filter((i) => i.name === 'FROM').map((i) => i.args.split(/\s+/)[0]);
     assert.ok(froms.length >= 2, 'a build stage and a runtime stage');
     // Every stage FROM the NODE_IMAGE build argument, whose default is the official slim Node 20.
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the Dockerfile's own ${} substitution, as written there
     for (const image of froms) assert.equal(image, '${NODE_IMAGE}');
     const arg = all.find((i) => i.name === 'ARG' && i.args.startsWith('NODE_IMAGE='));
     assert.equal(arg?.args, 'NODE_IMAGE=node:20-bookworm-slim');
