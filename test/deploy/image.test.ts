@@ -88,6 +88,12 @@ describe('deploy: the image, built and run with podman', function () {
 
   after(removeContainers);
 
+  it('reports its size (docs/deployment.md gives it)', async () => {
+    const bytes = Number(await ok(podman(['image', 'inspect', '--format', '{{.Size}}', image]), 'podman image inspect'));
+    assert.ok(bytes > 0);
+    console.log(`      the image: ${(bytes / 1e6).toFixed(0)} MB`);
+  });
+
   it('answers through the port published on 127.0.0.1 (the demo app of the CMD)', async () => {
     const r = await get(demoPort, '/encode?mystring=gw');
     assert.equal(r.status, 200);
