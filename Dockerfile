@@ -5,6 +5,10 @@
 #   docker build -t gwserver-demo .
 #   docker run --init --rm -p 8000:8000 --stop-timeout 35 gwserver-demo
 #
+# Configure it without changing CMD: -e WEB_CONCURRENCY=N (the workers), and
+# settings in a config file mounted at /app/gwserver.config.js (an ES module,
+# read as ./gwserver.config.js of WORKDIR).
+#
 # --init: gwserver's master handles TERM, INT, HUP... as PID 1 and waits for
 # its own workers, but not for processes orphaned below them (an app's
 # child whose worker died), which stay zombies without an init (Docker's
