@@ -5,6 +5,10 @@
 #   docker build -t gwserver-demo .
 #   docker run --init --rm -p 8000:8000 --stop-timeout 35 gwserver-demo
 #
+# Configure it without changing CMD: -e WEB_CONCURRENCY=N (the workers), and
+# settings in a config file mounted at /app/gwserver.config.js (an ES module,
+# read as ./gwserver.config.js of WORKDIR).
+#
 # --init: gwserver's master handles TERM, INT, HUP... as PID 1 and waits for
 # its own workers, but not for processes orphaned below them (an app's
 # child whose worker died), which stay zombies without an init (Docker's
@@ -41,6 +45,10 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 COPY --from=build /app/dist ./dist
 # Your app instead of the demo: COPY it here, and name it in CMD.
 COPY examples ./examples
+# Where gwserver's unix socket goes when a proxy in another container shares
+# it through a volume (compose.yaml): a new volume mounted here takes this
+# directory's owner, so that the node user can create its socket.
+RUN mkdir -p /run/gwserver && chown node:node /run/gwserver
 # Files stay root's: the server may read its code, not change it.
 USER node
 # The app's port. 9100 (--metrics-bind: /metrics, /healthz, /readyz) is

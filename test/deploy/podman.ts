@@ -91,15 +91,18 @@ export function baseImage(): Promise<string> {
 /**
  * `podman build` of `dockerfile` in `context`: FROM the local base (the
  * `NODE_IMAGE` build argument), docker format (the OCI format drops
- * HEALTHCHECK), host network, and the CA bundle for npm.
+ * HEALTHCHECK), host network, and the CA bundle for npm. Resolves with the
+ * image's id: run that rather than the tag, which a parallel run may move.
  */
-export async function buildImage(tag: string, opts: { context?: string; dockerfile?: string; buildArgs?: Record<string, string>; timeoutMs?: number } = {}): Promise<void> {
+export async function buildImage(tag: string, opts: { context?: string; dockerfile?: string; buildArgs?: Record<string, string>; timeoutMs?: number } = {}): Promise<string> {
   const from = await baseImage();
   const args = ['build', '--format', 'docker', '--network', 'host', '-t', tag, '--build-arg', `NODE_IMAGE=${from}`];
   for (const [k, v] of Object.entries(opts.buildArgs ?? {})) args.push('--build-arg', `${k}=${v}`);
   if (existsSync(CA_BUNDLE)) args.push('-v', `${CA_BUNDLE}:${CA_BUNDLE}:ro`, '-v', `${NPMRC}:/etc/npmrc:ro`);
   args.push('-f', opts.dockerfile ?? path.join(ROOT, 'Dockerfile'), opts.context ?? ROOT);
-  await ok(podman(args, { timeoutMs: opts.timeoutMs ?? 10 * 60_000 }), `podman build -t ${tag}`);
+  const out = await ok(podman(args, { timeoutMs: opts.timeoutMs ?? 10 * 60_000 }), `podman build -t ${tag}`);
+  // podman build prints the image's id as its last line of stdout.
+  return out.trim().split('\n').pop()!;
 }
 
 const containers = new Set<string>();
