@@ -81,7 +81,7 @@ describe('deploy: the systemd units under real systemd (podman --systemd=always)
       },
     };
   }
-  const accessLines = async (): Promise<number> => Number((await sh('wc -l < /var/log/gwserver/access.log')).trim());
+  const accessLines = async (log = '/var/log/gwserver/access.log'): Promise<number> => Number((await sh(`wc -l < ${log}`)).trim());
   const journal = (unit: string): Promise<string> => sh(`journalctl -u ${unit} -t gwserver -o cat --no-pager`);
 
   before(async function () {
@@ -96,7 +96,7 @@ describe('deploy: the systemd units under real systemd (podman --systemd=always)
     await cp(path.join(ROOT, 'systemd'), path.join(ctx, 'systemd'), { recursive: true });
     await mkdir(path.join(ctx, 'app'));
     for (const f of ['app.js', 'package.json']) await cp(path.join(APP_DIR, f), path.join(ctx, 'app', f));
-    for (const f of ['client.mjs', 'gwserver.config.js', 'instance.config.js']) await cp(path.join(APP_DIR, f), path.join(ctx, f));
+    for (const f of ['client.mjs', 'gwserver.config.js', 'alpha.config.js', 'beta.config.js']) await cp(path.join(APP_DIR, f), path.join(ctx, f));
     await buildImage(IMAGE, { context: ctx, dockerfile: path.join(DEPLOY, 'systemd.Dockerfile') });
     c = containerName('systemd');
     // --systemd=always: podman mounts /run, /tmp as tmpfs and the cgroup
@@ -249,7 +249,7 @@ describe('deploy: the systemd units under real systemd (podman --systemd=always)
   });
 
   it('the journal: every line gwserver wrote is JSON', async () => {
-    const lines = (await journal('gwserver')).trim().split('\n');
+    const lines = (await sh('journalctl -u gwserver -t gwserver -o cat --no-pager')).trim().split('\n');
     assert.ok(lines.length > 20, `${lines.length} lines`);
     for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), line);
     assert.ok(lines.some((l) => JSON.parse(l).msg === 'listening'));
@@ -258,15 +258,18 @@ describe('deploy: the systemd units under real systemd (podman --systemd=always)
   it('gwserver@.service: two instances side by side on their own sockets; reloading one leaves the other untouched', async () => {
     const [alpha, beta] = [await active('gwserver@alpha.service'), await active('gwserver@beta.service')];
     assert.notEqual(alpha.MainPID, beta.MainPID);
+    assert.equal(alpha.StatusText, '2 workers serving unix:/run/gwserver/alpha.sock, http://127.0.0.1:8001');
+    assert.equal(beta.StatusText, '2 workers serving unix:/run/gwserver/beta.sock, http://127.0.0.1:8002');
     assert.equal((await getJson('127.0.0.1:8001')).cwd, '/srv/alpha');
     assert.equal((await getJson('127.0.0.1:8002')).cwd, '/srv/beta');
     assert.equal((await getJson('/run/gwserver/alpha.sock')).cwd, '/srv/alpha');
     assert.equal((await getJson('/run/gwserver/beta.sock')).cwd, '/srv/beta');
     const alphaWorkers = await workers('gwserver@alpha.service');
     const betaWorkers = await workers('gwserver@beta.service');
-    const logged = (await journal('gwserver@alpha')).split('\n').length;
+    const log = '/var/log/gwserver/alpha/access.log';
+    const logged = await accessLines(log);
     const l = load('127.0.0.1:8001');
-    await until(async () => (await journal('gwserver@alpha')).split('\n').length >= logged + 50, 30_000, 'alpha under load', 100);
+    await until(async () => (await accessLines(log)) >= logged + 50, 30_000, 'alpha under load', 100);
     await sh('systemctl reload gwserver@alpha');
     await until(
       async () => {
