@@ -129,9 +129,9 @@ describe('deploy: the systemd units under real systemd (podman --systemd=always)
     assert.equal((await show('gwserver.service')).ActiveState, 'inactive');
     assert.equal((await show('gwserver.socket')).ActiveState, 'active');
     const body = await getJson('127.0.0.1:8000');
-    const s = await show('gwserver.service');
-    assert.equal(s.ActiveState, 'active');
-    assert.ok(Number(s.MainPID) > 0);
+    // The first worker up may answer while the second boots: the unit turns
+    // active at READY=1, once both listen.
+    const s = await active('gwserver.service', 30_000);
     assert.ok((await workers('gwserver.service')).includes(Number(body.pid)), `answered by a worker of MainPID ${s.MainPID}`);
     // The unix socket of the same socket unit, for nginx.
     assert.equal((await get('/run/gwserver/gwserver.sock')).status, 200);
@@ -232,6 +232,23 @@ describe('deploy: the systemd units under real systemd (podman --systemd=always)
     );
     assert.equal(Number(again.NRestarts), Number(s.NRestarts) + 1);
     assert.equal((await get('127.0.0.1:8000')).status, 200);
+    assert.match(await sh(`journalctl _SYSTEMD_INVOCATION_ID=${s.InvocationID} + INVOCATION_ID=${s.InvocationID} -o cat --no-pager`), /Main process exited, code=killed, status=9\/KILL/);
+  });
+
+  it('systemctl restart under load: no failed request, new connections wait in the socket unit\'s backlog', async () => {
+    const s = await active('gwserver.service');
+    const lines = await accessLines();
+    const l = load('127.0.0.1:8000');
+    await until(async () => (await accessLines()) >= lines + 50, 30_000, 'the load to be answered', 100);
+    // Returns once the new master sent READY=1.
+    await sh('systemctl restart gwserver');
+    const again = await show('gwserver.service');
+    assert.notEqual(again.MainPID, s.MainPID);
+    const restarted = await accessLines();
+    await until(async () => (await accessLines()) >= restarted + 50, 30_000, 'the new master to answer', 100);
+    const r = await l.stop();
+    assert.equal(r.failed, 0, JSON.stringify(r));
+    console.log(`      restart: master ${s.MainPID} -> ${again.MainPID}; ${r.ok} requests, ${r.failed} failed`);
   });
 
   it('hardening: the app writes its log directory and nothing else', async () => {
