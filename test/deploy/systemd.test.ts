@@ -251,7 +251,7 @@ describe('deploy: the systemd units under real systemd (podman --systemd=always)
     console.log(`      restart: master ${s.MainPID} -> ${again.MainPID}; ${r.ok} requests, ${r.failed} failed`);
   });
 
-  it('hardening: the app writes its log directory and nothing else', async () => {
+  it('hardening: the app writes its log directory (and its private /tmp), nothing else', async () => {
     const logFile = `/var/log/gwserver/from-the-app-${Date.now()}`;
     assert.equal((await getJson('127.0.0.1:8000', `/write?path=${logFile}`)).wrote, logFile);
     assert.match(await sh(`stat -c %U ${logFile}`), /^gwserver$/m);
@@ -262,6 +262,10 @@ describe('deploy: the systemd units under real systemd (podman --systemd=always)
     assert.ok(etc.error === 'EROFS' || etc.error === 'EACCES', JSON.stringify(etc));
     console.log(`      /srv/app: ${app.error}, /etc/gwserver: ${etc.error}`);
     assert.equal((await exec(['test', '-e', '/srv/app/written'])).code, 1);
+    // PrivateTmp=: the service's /tmp is its own.
+    const tmp = `/tmp/from-the-app-${Date.now()}`;
+    assert.equal((await getJson('127.0.0.1:8000', `/write?path=${tmp}`)).wrote, tmp);
+    assert.equal((await exec(['test', '-e', tmp])).code, 1, 'not in the system /tmp');
     assert.ok((await accessLines()) > 0, 'the access log in /var/log/gwserver');
   });
 
