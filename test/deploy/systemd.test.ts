@@ -177,8 +177,8 @@ describe('deploy: the systemd units under real systemd (podman --systemd=always)
   });
 
   it('systemctl reload: new workers, the same master, zero failed requests under load', async () => {
+    const master = (await active('gwserver.service')).MainPID;
     const before = await workers('gwserver.service');
-    const master = (await show('gwserver.service')).MainPID;
     const lines = await accessLines();
     const l = load('127.0.0.1:8000');
     await until(async () => (await accessLines()) >= lines + 50, 30_000, 'the load to be answered', 100);
@@ -202,6 +202,7 @@ describe('deploy: the systemd units under real systemd (podman --systemd=always)
   });
 
   it(`systemctl stop with a request in flight: answered, stopped cleanly within TimeoutStopSec=${TIMEOUT_STOP_SEC}`, async () => {
+    await active('gwserver.service');
     const tag = `stop-${Date.now()}`;
     const slow = get('127.0.0.1:8000', `/slow?ms=3000&tag=${tag}`);
     await until(async () => (await journal('gwserver')).includes(tag), 30_000, 'the slow request to be in flight', 100);
@@ -270,8 +271,9 @@ describe('deploy: the systemd units under real systemd (podman --systemd=always)
   });
 
   it('the journal: every line gwserver wrote is JSON', async () => {
+    await active('gwserver.service');
     const lines = (await sh('journalctl -u gwserver -t gwserver -o cat --no-pager')).trim().split('\n');
-    assert.ok(lines.length > 20, `${lines.length} lines`);
+    assert.ok(lines.length >= 10, `${lines.length} lines`);
     for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), line);
     assert.ok(lines.some((l) => JSON.parse(l).msg === 'listening'));
   });
