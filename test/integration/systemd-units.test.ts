@@ -7,7 +7,8 @@
  * does not exist on a build machine, and verify rejects a missing program:
  * the clean check runs on a temporary copy whose ExecStart program, and
  * nothing else, is replaced by one that exists; a second check runs on the
- * files as shipped and allows exactly that one complaint.
+ * files as shipped and allows exactly that complaint (once per service).
+ * verify checks a template (gwserver@.service) as its instance `i`.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -18,8 +19,9 @@ import { fileURLToPath } from 'node:url';
 import { SETTINGS } from '../../src/config/settings.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const UNITS = ['gwserver.socket', 'gwserver.service'];
+const UNITS = ['gwserver.socket', 'gwserver.service', 'gwserver@.socket', 'gwserver@.service'];
 const EXEC_PROGRAM = '/srv/app/node_modules/.bin/gwserver';
+const TEMPLATE_EXEC_PROGRAM = '/srv/%i/node_modules/.bin/gwserver';
 
 interface Run { code: number; output: string[] }
 
@@ -45,7 +47,7 @@ async function copyUnits(edit: (name: string, text: string) => string = (_n, t) 
 /** `systemd-analyze verify` on the units in `dir`; returns its exit code and the lines that concern our units. */
 async function verify(dir: string): Promise<{ code: number; ours: string[]; all: string[] }> {
   const r = await run('systemd-analyze', ['verify', ...UNITS.map((u) => `./${u}`)], dir);
-  return { code: r.code, ours: r.output.filter((l) => /gwserver\.(service|socket)/.test(l)), all: r.output };
+  return { code: r.code, ours: r.output.filter((l) => /gwserver(@\w*)?\.(service|socket)/.test(l)), all: r.output };
 }
 
 /** The unit's `Key=value` lines by section (later values of a key are appended). */
@@ -65,10 +67,11 @@ function parseUnit(text: string): Record<string, Record<string, string[]>> {
 }
 
 const swapExecStart = (name: string, text: string) => {
-  if (name !== 'gwserver.service') return text;
-  const lines = text.split('\n').filter((l) => l.startsWith(`ExecStart=${EXEC_PROGRAM} `));
-  assert.equal(lines.length, 1, 'one ExecStart line with the shipped program');
-  return text.replace(`ExecStart=${EXEC_PROGRAM} `, `ExecStart=${process.execPath} `);
+  const program = { 'gwserver.service': EXEC_PROGRAM, 'gwserver@.service': TEMPLATE_EXEC_PROGRAM }[name];
+  if (!program) return text;
+  const lines = text.split('\n').filter((l) => l.startsWith(`ExecStart=${program} `));
+  assert.equal(lines.length, 1, `one ExecStart line with the shipped program in ${name}`);
+  return text.replace(`ExecStart=${program} `, `ExecStart=${process.execPath} `);
 };
 
 describe('systemd unit files (systemd-analyze verify)', function () {
@@ -88,7 +91,14 @@ describe('systemd unit files (systemd-analyze verify)', function () {
     const dir = await copyUnits();
     dirs.push(dir);
     const r = await verify(dir);
-    assert.deepEqual(r.ours, [`gwserver.service: Command ${EXEC_PROGRAM} is not executable: No such file or directory`], r.all.join('\n'));
+    assert.deepEqual(
+      r.ours.sort(),
+      [
+        `gwserver.service: Command ${EXEC_PROGRAM} is not executable: No such file or directory`,
+        `gwserver@i.service: Command ${TEMPLATE_EXEC_PROGRAM.replace('%i', 'i')} is not executable: No such file or directory`,
+      ],
+      r.all.join('\n'),
+    );
   });
 
   it('would catch an unknown key or a bad value, which verify reports with exit code 0', async () => {
@@ -96,7 +106,9 @@ describe('systemd unit files (systemd-analyze verify)', function () {
       const t = swapExecStart(name, text);
       return name === 'gwserver.service'
         ? t.replace('TimeoutStopSec=', 'TimeoutStopSecs=').replace('NotifyAccess=all', 'NotifyAccess=al')
-        : t.replace('SocketMode=0660', 'SocketMode=rw');
+        : name === 'gwserver.socket'
+          ? t.replace('SocketMode=0660', 'SocketMode=rw')
+          : t;
     });
     dirs.push(dir);
     const r = await verify(dir);
@@ -129,12 +141,54 @@ describe('systemd unit files (systemd-analyze verify)', function () {
     assert.deepEqual(k.SocketMode, ['0660']);
   });
 
-  it('keeps its hardening (systemd-analyze security --offline: exposure below 4.0)', async () => {
+  it('gwserver@.service is gwserver.service with the app, config, sockets and directories of instance %i', async () => {
+    const read = async (name: string) => parseUnit(await readFile(path.join(ROOT, 'systemd', name), 'utf8'));
+    const [plain, template, plainSocket, templateSocket] = await Promise.all(['gwserver.service', 'gwserver@.service', 'gwserver.socket', 'gwserver@.socket'].map(read));
+    const t = template!.Service!;
+    assert.deepEqual(t.WorkingDirectory, ['/srv/%i']);
+    assert.deepEqual(t.ExecStart, [`${TEMPLATE_EXEC_PROGRAM} -c /etc/gwserver/%i.config.js --control-socket /run/gwserver-%i/control.sock app:application`]);
+    // One per instance: a shared RuntimeDirectory= is removed when any instance stops.
+    assert.deepEqual(t.RuntimeDirectory, ['gwserver-%i']);
+    assert.deepEqual(t.LogsDirectory, ['gwserver/%i']);
+    assert.deepEqual(template!.Unit!.Requires, ['gwserver@%i.socket']);
+    const perInstance = new Set(['WorkingDirectory', 'ExecStart', 'RuntimeDirectory', 'LogsDirectory']);
+    for (const [key, value] of Object.entries(plain!.Service!)) {
+      if (!perInstance.has(key)) assert.deepEqual(t[key], value, `gwserver@.service ${key}=`);
+    }
+    assert.deepEqual(Object.keys(t).sort(), Object.keys(plain!.Service!).sort());
+    const k = templateSocket!.Socket!;
+    assert.deepEqual(k.ListenStream, ['/run/gwserver/%i.sock']);
+    for (const key of ['Accept', 'SocketUser', 'SocketGroup', 'SocketMode', 'DirectoryMode', 'Backlog']) assert.deepEqual(k[key], plainSocket!.Socket![key], `gwserver@.socket ${key}=`);
+  });
+
+  it("docs/systemd.md's install commands are the ones test/deploy/systemd.Dockerfile and systemd.test.ts run", async () => {
+    const docs = await readFile(path.join(ROOT, 'docs/systemd.md'), 'utf8');
+    const ran = (await readFile(path.join(ROOT, 'test/deploy/systemd.Dockerfile'), 'utf8')) + (await readFile(path.join(ROOT, 'test/deploy/systemd.test.ts'), 'utf8'));
+    // What the docs say is run another way, or not run (see "Installing").
+    const elsewhere = new Set(['systemctl daemon-reload', 'systemctl status gwserver', 'journalctl -u gwserver -f']);
+    const commands: string[] = [];
+    for (const section of ['## Installing', '## Several apps on one host']) {
+      const text = docs.slice(docs.indexOf(section));
+      const block = /```sh\n([\s\S]*?)```/.exec(text)![1]!;
+      commands.push(...block.split('\n').map((l) => l.split(/\s+#\s/)[0]!.trim()).filter(Boolean));
+    }
+    assert.ok(commands.length >= 15, commands.join('\n'));
+    for (const command of commands) {
+      if (elsewhere.has(command)) continue;
+      // The code under test, not the registry's; no systemd runs during a build.
+      const as = command.replace('npm install gwserver', 'npm install --no-audit --no-fund /tmp/gwserver.tgz').replace('enable --now', 'enable');
+      assert.ok(ran.includes(as), `docs/systemd.md's \`${command}\` is not run by test/deploy/systemd.*`);
+    }
+  });
+
+  it('keeps its hardening (systemd-analyze security --offline: exposure below 4.0, the template too)', async () => {
     const dir = await copyUnits(swapExecStart);
     dirs.push(dir);
-    const r = await run('systemd-analyze', ['security', '--offline=true', '--no-pager', './gwserver.service'], dir);
-    const m = /Overall exposure level for gwserver\.service: ([\d.]+)/.exec(r.output.join('\n'));
-    assert.ok(m, r.output.slice(-5).join('\n'));
-    assert.ok(Number(m[1]) < 4.0, `exposure ${m[1]}`);
+    for (const [unit, shown] of [['gwserver.service', 'gwserver.service'], ['gwserver@.service', 'gwserver@i.service']] as const) {
+      const r = await run('systemd-analyze', ['security', '--offline=true', '--no-pager', `./${unit}`], dir);
+      const m = new RegExp(`Overall exposure level for ${shown.replace('.', '\\.')}: ([\\d.]+)`).exec(r.output.join('\n'));
+      assert.ok(m, r.output.slice(-5).join('\n'));
+      assert.ok(Number(m[1]) < 4.0, `${unit}: exposure ${m[1]}`);
+    }
   });
 });
