@@ -46,10 +46,12 @@ export function byteLength(chunk: unknown): number {
 
 /** One response under the gateway contract; the transport is the subclass's. */
 export abstract class ResponseExchange {
-  body: unknown;
-  iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined;
+  // Every field is set in the constructor, those that start empty too: one
+  // shape for every exchange (tsconfig's useDefineForClassFields is false).
+  body: unknown = undefined;
+  iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined = undefined;
   /** `gwserver.signal`'s controller, made on first use. */
-  controller: AbortController | undefined;
+  controller: AbortController | undefined = undefined;
   // startResponse state
   started = false;
   status = 0;
@@ -57,7 +59,7 @@ export abstract class ResponseExchange {
   /** The app's headers as given to startResponse (or the server's own, for a plain answer). */
   appHeaders: HeaderPair[] = [];
   /** Content-Length: the app's, or the size gwserver found (then addedLength). */
-  length: number | undefined;
+  length: number | undefined = undefined;
   addedLength = false;
   /** Status and headers are ASCII: a string body may share the head's write. */
   asciiHead = true;

@@ -210,8 +210,8 @@ class Exchange extends ResponseExchange implements ExchangeRecord {
   requestId = '';
   startedAt = 0;
   endedAt = 0;
-  environ: Environ | undefined;
-  input: RequestInput | undefined;
+  environ: Environ | undefined = undefined;
+  input: RequestInput | undefined = undefined;
   /** The request id header went out besides appHeaders. */
   addedId = false;
   appCalled = false;
@@ -220,8 +220,8 @@ class Exchange extends ResponseExchange implements ExchangeRecord {
   watching = false;
   // One promise per drain cycle, shared by every write waiting on it (writes
   // started without awaiting the previous one all resolve, in order).
-  drainWait: Promise<void> | undefined;
-  drainResolve: (() => void) | undefined;
+  drainWait: Promise<void> | undefined = undefined;
+  drainResolve: (() => void) | undefined = undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse, shared: Shared) {
     super();

@@ -55,7 +55,7 @@ export class Served implements ExchangeRecord {
   /** The app missed `--response-timeout`: the container answered 503. */
   timedOut = false;
   /** The --response-timeout timer, while it runs. */
-  deadline: NodeJS.Timeout | undefined;
+  deadline: NodeJS.Timeout | undefined = undefined;
   /** The headers the interface passed to `writeHead` as a flat name/value list (fetch), which Node's header map does not hold. */
   headerList: string[] | undefined;
 
