@@ -21,7 +21,7 @@ import { get } from '../helpers/http.js';
 import { runLoad } from '../helpers/load.js';
 import { ROOT } from '../helpers/gwserver.js';
 import { until } from '../helpers/until.js';
-import { CA_BUNDLE, NPMRC, baseImage, ok, podman, requirePodman, run, type Ran } from './podman.js';
+import { baseImage, buildFlags, ok, podman, publishedPort, requirePodman, run, type Ran } from './podman.js';
 
 const PROJECT = `gwtest-compose-${process.pid}`;
 
@@ -52,15 +52,13 @@ describe('deploy: compose.yaml, nginx in front of two replicas (podman-compose)'
       // "127.0.0.1:" + ":80": a free port of the loopback.
       NGINX_PORT: '127.0.0.1:',
     };
-    // As test/deploy/podman.ts's buildImage: docker format, host network, npm's CA bundle (for this build only).
-    const buildArgs = `--format docker --network host -v ${CA_BUNDLE}:${CA_BUNDLE}:ro -v ${NPMRC}:/etc/npmrc:ro`;
-    await ok(compose([`--podman-build-args=${buildArgs}`, 'build'], 10 * 60_000), 'podman-compose build');
+    // The flags of test/deploy/podman.ts's buildImage, as podman-compose takes them (one string).
+    await ok(compose([`--podman-build-args=${buildFlags().join(' ')}`, 'build'], 10 * 60_000), 'podman-compose build');
     // podman-compose 1.0 exits 0 even when a container fails to start: what runs is checked below.
     await ok(compose(['up', '-d']), 'podman-compose up -d');
     const running = await ok(podman(['ps', '--filter', `label=io.podman.compose.project=${PROJECT}`, '--format', '{{.Names}}']), 'podman ps');
     assert.deepEqual(running.trim().split('\n').sort(), ['gw1', 'gw2', 'nginx'].map(container));
-    const out = await ok(podman(['port', container('nginx'), '80']), 'podman port nginx');
-    port = Number(/:(\d+)\s*$/.exec(out.trim())?.[1]);
+    port = await publishedPort(container('nginx'), 80);
     for (const service of ['gw1', 'gw2']) {
       await until(async () => (await podman(['logs', container(service)])).stderr.includes('"msg":"listening"'), 60_000, `${service} listening`, 200);
     }

@@ -26,7 +26,7 @@ import { get } from '../helpers/http.js';
 import { runLoad } from '../helpers/load.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { until } from '../helpers/until.js';
-import { DEPLOY, buildImage, containerName, ok, podman, removeContainers, requirePodman } from './podman.js';
+import { DEPLOY, buildImage, containerName, ok, podman, publishedPort, removeContainers, requirePodman } from './podman.js';
 
 /** The image's CMD with another app: what docs/deployment.md tells users to write for theirs. */
 const APP_CMD = ['-b', '0.0.0.0:8000', '--metrics-bind', '0.0.0.0:9100', '--access-logfile', '-', 'container:application'];
@@ -50,15 +50,9 @@ async function top(name: string): Promise<Proc[]> {
 
 const workers = async (name: string) => (await top(name)).filter((p) => p.args.startsWith('gwserver: worker'));
 
-/** The host port published for the container's 8000. */
-async function hostPort(name: string): Promise<number> {
-  const out = await ok(podman(['port', name, '8000']), `podman port ${name}`);
-  return Number(/:(\d+)\s*$/.exec(out.trim())?.[1]);
-}
-
 /** Waits until the container's port answers 200, and returns that port. */
 async function answering(name: string): Promise<number> {
-  const port = await hostPort(name);
+  const port = await publishedPort(name, 8000);
   await until(() => get(port, '/', { timeoutMs: 2_000 }).then((r) => r.status === 200, () => false), 60_000, `${name} answering on 127.0.0.1:${port}`, 200);
   return port;
 }

@@ -89,6 +89,23 @@ export function baseImage(): Promise<string> {
 }
 
 /**
+ * The flags every image build of these tests takes: docker format (the OCI
+ * format drops HEALTHCHECK), host network, and the CA bundle for npm, mounted
+ * for the build only. podman-compose passes them on as one string.
+ */
+export function buildFlags(): string[] {
+  const flags = ['--format', 'docker', '--network', 'host'];
+  if (existsSync(CA_BUNDLE)) flags.push('-v', `${CA_BUNDLE}:${CA_BUNDLE}:ro`, '-v', `${NPMRC}:/etc/npmrc:ro`);
+  return flags;
+}
+
+/** The host port published for a container's `port` (`-p 127.0.0.1::PORT`). */
+export async function publishedPort(name: string, port: number): Promise<number> {
+  const out = await ok(podman(['port', name, String(port)]), `podman port ${name} ${port}`);
+  return Number(/:(\d+)\s*$/.exec(out.trim())?.[1]);
+}
+
+/**
  * `podman build` of `dockerfile` in `context`: FROM the local base (the
  * `NODE_IMAGE` build argument), docker format (the OCI format drops
  * HEALTHCHECK), host network, and the CA bundle for npm. Resolves with the
@@ -96,9 +113,8 @@ export function baseImage(): Promise<string> {
  */
 export async function buildImage(tag: string, opts: { context?: string; dockerfile?: string; buildArgs?: Record<string, string>; timeoutMs?: number } = {}): Promise<string> {
   const from = await baseImage();
-  const args = ['build', '--format', 'docker', '--network', 'host', '-t', tag, '--build-arg', `NODE_IMAGE=${from}`];
+  const args = ['build', ...buildFlags(), '-t', tag, '--build-arg', `NODE_IMAGE=${from}`];
   for (const [k, v] of Object.entries(opts.buildArgs ?? {})) args.push('--build-arg', `${k}=${v}`);
-  if (existsSync(CA_BUNDLE)) args.push('-v', `${CA_BUNDLE}:${CA_BUNDLE}:ro`, '-v', `${NPMRC}:/etc/npmrc:ro`);
   args.push('-f', opts.dockerfile ?? path.join(ROOT, 'Dockerfile'), opts.context ?? ROOT);
   const out = await ok(podman(args, { timeoutMs: opts.timeoutMs ?? 10 * 60_000 }), `podman build -t ${tag}`);
   // podman build prints the image's id as its last line of stdout.
