@@ -46,8 +46,7 @@ export function byteLength(chunk: unknown): number {
 
 /** One response under the gateway contract; the transport is the subclass's. */
 export abstract class ResponseExchange {
-  // Every field is set in the constructor, those that start empty too: one
-  // shape for every exchange (tsconfig's useDefineForClassFields is false).
+  // Every field is given, those that start empty too: one shape for every exchange.
   body: unknown = undefined;
   iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined = undefined;
   /** `gwserver.signal`'s controller, made on first use. */
